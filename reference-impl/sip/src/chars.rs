@@ -1,0 +1,97 @@
+//! Byte classes from the RFC 3261 §25.1 ABNF, as 256-entry lookup tables:
+//! one load per byte keeps the hot loops of the parser branch-light.
+
+const fn class(extra: &[u8], alnum: bool) -> [bool; 256] {
+    let mut t = [false; 256];
+    if alnum {
+        let mut c = b'0';
+        while c <= b'9' {
+            t[c as usize] = true;
+            c += 1;
+        }
+        let mut c = b'a';
+        while c <= b'z' {
+            t[c as usize] = true;
+            t[(c - 32) as usize] = true;
+            c += 1;
+        }
+    }
+    let mut i = 0;
+    while i < extra.len() {
+        t[extra[i] as usize] = true;
+        i += 1;
+    }
+    t
+}
+
+/// `token` (RFC 3261 §25.1).
+pub(crate) const TOKEN: [bool; 256] = class(b"-.!%*_+`'~", true);
+/// `word` (RFC 3261 §25.1): token plus separators allowed in Call-ID.
+pub(crate) const WORD: [bool; 256] = class(b"-.!%*_+`'~()<>:\\\"/[]?{}", true);
+/// `user` characters: unreserved / user-unreserved (escapes handled apart).
+pub(crate) const USER: [bool; 256] = class(b"-_.!~*'()&=+$,;?/", true);
+/// `password` characters.
+pub(crate) const PASSWORD: [bool; 256] = class(b"-_.!~*'()&=+$,", true);
+/// `paramchar`: param-unreserved / unreserved.
+pub(crate) const PARAM: [bool; 256] = class(b"-_.!~*'()[]/:&+$", true);
+/// `hname`/`hvalue` characters: hnv-unreserved / unreserved.
+pub(crate) const HNV: [bool; 256] = class(b"-_.!~*'()[]/?:+$", true);
+/// `uric` (RFC 2396) without `%`: reserved / unreserved, for absoluteURI.
+pub(crate) const URIC: [bool; 256] = class(b"-_.!~*'();/?:@&=+$,", true);
+/// Characters of a generic parameter value outside quotes: token, plus the
+/// `host` forms (IPv6 references, and bare IPv6 in `received`, RFC 5118 §4.5).
+pub(crate) const GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
+
+#[inline]
+pub(crate) fn is_ws(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n')
+}
+
+#[inline]
+pub(crate) fn is_hex(b: u8) -> bool {
+    b.is_ascii_hexdigit()
+}
+
+/// Checks `s` is `1*(class / escaped)`; returns the offset of the first bad byte.
+pub(crate) fn check_escaped(s: &[u8], table: &[bool; 256]) -> Result<(), usize> {
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if table[b as usize] {
+            i += 1;
+        } else if b == b'%' {
+            match (s.get(i + 1), s.get(i + 2)) {
+                (Some(&h), Some(&l)) if is_hex(h) && is_hex(l) => i += 3,
+                _ => return Err(i),
+            }
+        } else {
+            return Err(i);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_follow_the_abnf() {
+        assert!(TOKEN[b'%' as usize] && !TOKEN[b'"' as usize] && !TOKEN[b',' as usize]);
+        assert!(!WORD[b'@' as usize] && WORD[b'<' as usize]);
+        assert!(
+            b"-_.!~*'()"
+                .iter()
+                .all(|&c| USER[c as usize] && PARAM[c as usize])
+        );
+        assert!(!USER[b'@' as usize] && !PARAM[b';' as usize] && !HNV[b'&' as usize]);
+    }
+
+    #[test]
+    fn escapes_need_two_hex_digits() {
+        assert_eq!(check_escaped(b"a%20b", &USER), Ok(()));
+        assert_eq!(check_escaped(b"a%2", &USER), Err(1));
+        assert_eq!(check_escaped(b"a%zz", &USER), Err(1));
+        assert_eq!(check_escaped(b"a@b", &USER), Err(1));
+    }
+}

@@ -1,0 +1,71 @@
+//! Fuzz entry points, shared by the cargo-fuzz shims in `fuzz/` and by the
+//! regression replay in `cargo test`. Each asserts invariants, so a crash
+//! means a real defect, not just a panic.
+
+use crate::{Editor, Framing, HeaderName, Limits, Message, Transport, frame};
+
+/// Raw bytes into the parser under default and tight limits, as a datagram
+/// and as a stream. Invariants: no panic; error offsets lie within the
+/// input; an accepted message re-parses to the same result; a proxy-style
+/// edit of an accepted message is itself accepted.
+pub fn sip_parse(data: &[u8]) {
+    let tight = Limits {
+        max_message_size: 2048,
+        max_headers: 16,
+        max_line_length: 256,
+    };
+    for limits in [Limits::default(), tight] {
+        match Message::parse_with(data, &limits, Transport::Datagram) {
+            Ok(msg) => check_accepted(&msg, &limits),
+            Err(e) => assert!(
+                e.offset <= data.len(),
+                "offset {} past input {}",
+                e.offset,
+                data.len()
+            ),
+        }
+        match frame(data, &limits) {
+            Ok(Framing::Complete { start, end }) => {
+                assert!(start <= end && end <= data.len());
+                if let Ok(msg) = Message::parse_with(&data[start..end], &limits, Transport::Stream)
+                {
+                    assert_eq!(
+                        msg.as_bytes().len(),
+                        end - start,
+                        "stream framing disagrees with Content-Length"
+                    );
+                }
+            }
+            Ok(Framing::KeepAlive { len }) => assert!(len <= data.len()),
+            Ok(Framing::Incomplete { .. }) => {}
+            Err(e) => assert!(e.offset <= data.len() + limits.max_message_size),
+        }
+    }
+}
+
+fn check_accepted(msg: &Message<'_>, limits: &Limits) {
+    let again = Message::parse_with(msg.as_bytes(), limits, Transport::Datagram)
+        .expect("an accepted message must re-parse");
+    assert_eq!(again.core(), msg.core());
+    assert_eq!(again.headers().len(), msg.headers().len());
+    assert_eq!(again.body(), msg.body());
+    // Exercise every typed view.
+    let _ = msg.vias().count();
+    let _ = msg.name_addrs(HeaderName::Route).count();
+    let _ = msg.name_addrs(HeaderName::Contact).count();
+    // A forwarding edit keeps the message valid.
+    let mut ed = Editor::new(msg);
+    ed.prepend("Via", "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bKfuzz;rport")
+        .set(HeaderName::MaxForwards, "69")
+        .remove_first_value(HeaderName::Route);
+    let edited = ed.finish();
+    if edited.len() <= limits.max_message_size {
+        let e = Message::parse_with(&edited, limits, Transport::Datagram);
+        if let Ok(e) = &e {
+            assert_eq!(e.body(), msg.body());
+            assert_eq!(e.core().via.branch(), Some("z9hG4bKfuzz"));
+        } else if msg.headers().len() < limits.max_headers {
+            panic!("edited message refused: {:?}", e.err());
+        }
+    }
+}

@@ -1,0 +1,641 @@
+//! Typed views of the header fields a proxy acts on (RFC 3261 §20, §25.1;
+//! RFC 8224 §4.1 for Identity). Each parser takes one field value (one
+//! element of a comma-separated list where the header allows lists) and
+//! returns a borrowed view, or the offset of the first byte that breaks the
+//! grammar. Folded values are handled: CR and LF inside a value only ever
+//! appear as part of LWS, which the message parser has already checked.
+
+use crate::chars::{GEN_VALUE, TOKEN, WORD, is_ws};
+use crate::uri::{self, Host, Params, Uri};
+
+/// A byte cursor over one field value.
+struct Cur<'a> {
+    s: &'a str,
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cur<'a> {
+    fn new(s: &'a str) -> Self {
+        Self {
+            s,
+            b: s.as_bytes(),
+            i: 0,
+        }
+    }
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.i).copied()
+    }
+    fn at_end(&self) -> bool {
+        self.i >= self.b.len()
+    }
+    /// Skips optional linear white space (SWS).
+    fn sws(&mut self) -> usize {
+        let start = self.i;
+        while self.peek().is_some_and(is_ws) {
+            self.i += 1;
+        }
+        self.i - start
+    }
+    fn eat(&mut self, c: u8) -> bool {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn expect(&mut self, c: u8) -> Result<(), usize> {
+        if self.eat(c) { Ok(()) } else { Err(self.i) }
+    }
+    /// `1*class`; fails at the current position if empty.
+    fn run(&mut self, class: &[bool; 256]) -> Result<&'a str, usize> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| class[c as usize]) {
+            self.i += 1;
+        }
+        if self.i == start {
+            Err(start)
+        } else {
+            Ok(&self.s[start..self.i])
+        }
+    }
+    /// A `quoted-string` including its quotes (RFC 3261 §25.1).
+    fn quoted(&mut self) -> Result<&'a str, usize> {
+        let start = self.i;
+        self.expect(b'"')?;
+        while let Some(c) = self.peek() {
+            match c {
+                b'"' => {
+                    self.i += 1;
+                    return Ok(&self.s[start..self.i]);
+                }
+                // quoted-pair excludes CR and LF.
+                b'\\' => match self.b.get(self.i + 1) {
+                    Some(b'\r' | b'\n') | None => return Err(self.i),
+                    Some(_) => self.i += 2,
+                },
+                0..=8 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f => return Err(self.i),
+                _ => self.i += 1,
+            }
+        }
+        Err(start)
+    }
+    /// `*( SEMI generic-param )` up to the end; returns the raw list.
+    fn params(&mut self) -> Result<Params<'a>, usize> {
+        let start = self.i;
+        loop {
+            let before = self.i;
+            self.sws();
+            if self.at_end() {
+                self.i = before;
+                break;
+            }
+            self.expect(b';')?;
+            self.sws();
+            self.run(&TOKEN)?;
+            let after_name = self.i;
+            self.sws();
+            if self.eat(b'=') {
+                self.sws();
+                if self.peek() == Some(b'"') {
+                    self.quoted()?;
+                } else {
+                    self.run(&GEN_VALUE)?;
+                }
+            } else {
+                self.i = after_name;
+            }
+        }
+        let raw = &self.s[start..self.i];
+        self.sws();
+        if !self.at_end() {
+            return Err(self.i);
+        }
+        Ok(Params(raw))
+    }
+}
+
+/// One Via field value (RFC 3261 §20.42).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Via<'a> {
+    /// The value as written.
+    pub raw: &'a str,
+    /// `SIP`.
+    pub protocol: &'a str,
+    /// `2.0`.
+    pub version: &'a str,
+    /// `UDP`, `TCP`, `TLS`, `SCTP`, or any other token.
+    pub transport: &'a str,
+    /// sent-by host.
+    pub host: Host<'a>,
+    /// sent-by port.
+    pub port: Option<u16>,
+    /// via-params.
+    pub params: Params<'a>,
+}
+
+impl<'a> Via<'a> {
+    /// Parses one via-parm.
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        let mut c = Cur::new(s);
+        c.sws();
+        let protocol = c.run(&TOKEN)?;
+        c.sws();
+        c.expect(b'/')?;
+        c.sws();
+        let version = c.run(&TOKEN)?;
+        c.sws();
+        c.expect(b'/')?;
+        c.sws();
+        let transport = c.run(&TOKEN)?;
+        if c.sws() == 0 {
+            return Err(c.i);
+        }
+        let (host, end) = uri::parse_host(s, c.i, b"; \t\r\n")?;
+        c.i = end;
+        let save = c.i;
+        c.sws();
+        let mut port = None;
+        if c.eat(b':') {
+            c.sws();
+            let p = c.run(&DIGITS)?;
+            port = Some(uri::parse_port(p).ok_or(c.i - p.len())?);
+        } else {
+            c.i = save;
+        }
+        let params_at = c.i;
+        let params = c.params()?;
+        let via = Via {
+            raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
+            protocol,
+            version,
+            transport,
+            host,
+            port,
+            params,
+        };
+        via.check_params().map_err(|_| params_at)?;
+        Ok(via)
+    }
+
+    /// The typed via-params must hold their grammar (RFC 3261 §20.42, §25.1;
+    /// RFC 3581 for rport; RFC 5118 §4.5 for bare IPv6 in received).
+    fn check_params(&self) -> Result<(), ()> {
+        for (name, value) in self.params.iter() {
+            let ok = if name.eq_ignore_ascii_case("branch") {
+                // A bare magic cookie announces an RFC 3261 branch but carries
+                // no identifier (§8.1.1.7; RFC 4475 §3.2.1).
+                value.is_some_and(|v| {
+                    !v.is_empty() && v != MAGIC_COOKIE && v.bytes().all(|c| TOKEN[c as usize])
+                })
+            } else if name.eq_ignore_ascii_case("received") {
+                value.is_some_and(|v| v.parse::<std::net::IpAddr>().is_ok())
+            } else if name.eq_ignore_ascii_case("rport") {
+                value.is_none_or(|v| uri::parse_port(v).is_some())
+            } else if name.eq_ignore_ascii_case("maddr") {
+                value.is_some_and(|v| match v.strip_prefix('[') {
+                    Some(inner) => inner
+                        .strip_suffix(']')
+                        .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+                    None => uri::parse_host_text(v).is_ok(),
+                })
+            } else if name.eq_ignore_ascii_case("ttl") {
+                value.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok())
+            } else {
+                true
+            };
+            if !ok {
+                return Err(());
+            }
+        }
+        Ok(())
+    }
+
+    /// The `branch` parameter.
+    pub fn branch(&self) -> Option<&'a str> {
+        self.params.get("branch").flatten()
+    }
+    /// The `received` parameter.
+    pub fn received(&self) -> Option<&'a str> {
+        self.params.get("received").flatten()
+    }
+    /// `rport`: `Some(None)` when present without a value (RFC 3581).
+    pub fn rport(&self) -> Option<Option<u16>> {
+        self.params
+            .get("rport")
+            .map(|v| v.and_then(uri::parse_port))
+    }
+    /// The `maddr` parameter.
+    pub fn maddr(&self) -> Option<&'a str> {
+        self.params.get("maddr").flatten()
+    }
+    /// True when the branch carries the RFC 3261 magic cookie (§8.1.1.7).
+    pub fn is_rfc3261_branch(&self) -> bool {
+        self.branch()
+            .is_some_and(|b| b.starts_with(MAGIC_COOKIE) && b.len() > MAGIC_COOKIE.len())
+    }
+}
+
+/// The RFC 3261 §8.1.1.7 branch prefix.
+pub const MAGIC_COOKIE: &str = "z9hG4bK";
+
+const DIGITS: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = b'0';
+    while c <= b'9' {
+        t[c as usize] = true;
+        c += 1;
+    }
+    t
+};
+
+/// A name-addr or addr-spec with header parameters: From, To, Contact,
+/// Route, Record-Route (RFC 3261 §20.10, §20.20, §20.30, §20.34, §20.39).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameAddr<'a> {
+    /// The value as written.
+    pub raw: &'a str,
+    /// Display name as written (quoted-string with quotes, or tokens).
+    pub display: Option<&'a str>,
+    /// The URI.
+    pub uri: Uri<'a>,
+    /// True when the URI was enclosed in `<>`.
+    pub bracketed: bool,
+    /// Header parameters after the URI (`;tag=`, `;expires=`, ...).
+    pub params: Params<'a>,
+}
+
+impl<'a> NameAddr<'a> {
+    /// Parses `( name-addr / addr-spec ) *( SEMI generic-param )`.
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        let mut c = Cur::new(s);
+        c.sws();
+        let start = c.i;
+        let mut display = None;
+        let mut bracketed = false;
+        if c.peek() == Some(b'"') {
+            let q = c.quoted()?;
+            display = Some(q);
+            c.sws();
+            c.expect(b'<')?;
+            bracketed = true;
+        } else {
+            // *(token LWS) then '<' means name-addr; anything else is addr-spec.
+            loop {
+                c.sws();
+                if c.peek() == Some(b'<') {
+                    let d = s[start..c.i].trim_end_matches(|ch: char| ch.is_ascii_whitespace());
+                    display = (!d.is_empty()).then_some(d);
+                    c.i += 1;
+                    bracketed = true;
+                    break;
+                }
+                if c.run(&TOKEN).is_err() {
+                    c.i = start;
+                    break;
+                }
+            }
+        }
+        let uri;
+        if bracketed {
+            let open = c.i;
+            let close = memchr::memchr(b'>', &c.b[open..]).ok_or(open)? + open;
+            uri = Uri::parse(&s[open..close]).map_err(|e| e + open)?;
+            c.i = close + 1;
+        } else {
+            // In addr-spec form ';' ',' '?' cannot be part of the URI
+            // (RFC 3261 §20.10), and LWS ends it.
+            let end = c.b[start..]
+                .iter()
+                .position(|&ch| ch == b';' || ch == b',' || is_ws(ch))
+                .map_or(c.b.len(), |e| e + start);
+            let text = &s[start..end];
+            if let Some(q) = text.find('?') {
+                return Err(start + q);
+            }
+            uri = Uri::parse(text).map_err(|e| e + start)?;
+            c.i = end;
+        }
+        let params = c.params()?;
+        Ok(NameAddr {
+            raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
+            display,
+            uri,
+            bracketed,
+            params,
+        })
+    }
+
+    /// The `tag` parameter (RFC 3261 §19.3).
+    pub fn tag(&self) -> Option<&'a str> {
+        self.params.get("tag").flatten()
+    }
+}
+
+/// CSeq (RFC 3261 §20.16).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CSeq<'a> {
+    /// Sequence number.
+    pub seq: u32,
+    /// Method.
+    pub method: &'a str,
+}
+
+impl<'a> CSeq<'a> {
+    /// Parses `1*DIGIT LWS Method`. The number must fit 32 bits (§8.1.1.5).
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        let mut c = Cur::new(s);
+        c.sws();
+        let digits = c.run(&DIGITS)?;
+        let seq = parse_decimal(digits, u64::from(u32::MAX)).ok_or(c.i - digits.len())? as u32;
+        if c.sws() == 0 {
+            return Err(c.i);
+        }
+        let method = c.run(&TOKEN)?;
+        c.sws();
+        if !c.at_end() {
+            return Err(c.i);
+        }
+        Ok(CSeq { seq, method })
+    }
+}
+
+/// Parses decimal digits with leading zeros allowed, refusing values above `max`.
+pub(crate) fn parse_decimal(digits: &str, max: u64) -> Option<u64> {
+    let mut v: u64 = 0;
+    for c in digits.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+        if v > max {
+            return None;
+        }
+    }
+    (!digits.is_empty()).then_some(v)
+}
+
+/// A single decimal value field (Max-Forwards, Content-Length, Expires).
+pub fn parse_number(s: &str, max: u64) -> Result<u64, usize> {
+    let mut c = Cur::new(s);
+    c.sws();
+    let start = c.i;
+    let digits = c.run(&DIGITS)?;
+    let v = parse_decimal(digits, max).ok_or(start)?;
+    c.sws();
+    if !c.at_end() {
+        return Err(c.i);
+    }
+    Ok(v)
+}
+
+/// Call-ID: `word [ "@" word ]` (RFC 3261 §20.8).
+pub fn parse_call_id(s: &str) -> Result<&str, usize> {
+    let mut c = Cur::new(s);
+    c.sws();
+    let start = c.i;
+    c.run(&WORD)?;
+    if c.eat(b'@') {
+        c.run(&WORD)?;
+    }
+    let end = c.i;
+    c.sws();
+    if !c.at_end() {
+        return Err(c.i);
+    }
+    Ok(&s[start..end])
+}
+
+/// Content-Type (RFC 3261 §20.15): `type "/" subtype *( SEMI m-parameter )`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContentType<'a> {
+    /// e.g. `application`.
+    pub media_type: &'a str,
+    /// e.g. `sdp`.
+    pub subtype: &'a str,
+    /// Parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> ContentType<'a> {
+    /// Parses a media-type.
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        let mut c = Cur::new(s);
+        c.sws();
+        let media_type = c.run(&TOKEN)?;
+        c.sws();
+        c.expect(b'/')?;
+        c.sws();
+        let subtype = c.run(&TOKEN)?;
+        let params = c.params()?;
+        Ok(ContentType {
+            media_type,
+            subtype,
+            params,
+        })
+    }
+
+    /// True for `application/sdp`.
+    pub fn is_sdp(&self) -> bool {
+        self.media_type.eq_ignore_ascii_case("application")
+            && self.subtype.eq_ignore_ascii_case("sdp")
+    }
+}
+
+/// Identity (RFC 8224 §4.1): a compact-form PASSporT and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// The signed-identity-digest (a JWS compact serialization).
+    pub token: &'a str,
+    /// The `info` URI without its angle brackets.
+    pub info: Option<&'a str>,
+    /// `alg`, `ppt` and other parameters.
+    pub params: Params<'a>,
+}
+
+impl<'a> Identity<'a> {
+    /// Parses `signed-identity-digest SEMI ident-info *( SEMI ident-info-params )`.
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        let mut c = Cur::new(s);
+        c.sws();
+        let start = c.i;
+        while c.peek().is_some_and(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=' | b'+' | b'/')
+        }) {
+            c.i += 1;
+        }
+        if c.i == start {
+            return Err(start);
+        }
+        let token = &s[start..c.i];
+        c.sws();
+        c.expect(b';')?;
+        c.sws();
+        let name = c.run(&TOKEN)?;
+        if !name.eq_ignore_ascii_case("info") {
+            return Err(c.i - name.len());
+        }
+        c.sws();
+        c.expect(b'=')?;
+        c.sws();
+        c.expect(b'<')?;
+        let open = c.i;
+        let close = memchr::memchr(b'>', &c.b[open..]).ok_or(open)? + open;
+        let info = &s[open..close];
+        Uri::parse(info).map_err(|e| e + open)?;
+        c.i = close + 1;
+        let params = c.params()?;
+        Ok(Identity {
+            token,
+            info: Some(info),
+            params,
+        })
+    }
+}
+
+/// Splits a comma-separated field value into elements, honouring quotes and
+/// angle brackets. Yields `(offset, element)` with surrounding LWS trimmed;
+/// an empty element is an error at its offset (RFC 3261 §7.3.1).
+pub fn split_list(s: &str) -> impl Iterator<Item = Result<(usize, &str), usize>> {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        let start = i;
+        let (mut in_q, mut in_a) = (false, false);
+        while i < b.len() {
+            match b[i] {
+                b'\\' if in_q => i += 1,
+                b'"' if !in_a => in_q = !in_q,
+                b'<' if !in_q => in_a = true,
+                b'>' if !in_q => in_a = false,
+                b',' if !in_q && !in_a => break,
+                _ => {}
+            }
+            i += 1;
+        }
+        let end = i.min(b.len());
+        if i >= b.len() {
+            done = true;
+        }
+        i += 1;
+        let part = &s[start..end];
+        let lead = part.len()
+            - part
+                .trim_start_matches(|c: char| c.is_ascii_whitespace())
+                .len();
+        let trimmed = part.trim_matches(|c: char| c.is_ascii_whitespace());
+        Some(if trimmed.is_empty() {
+            Err(start)
+        } else {
+            Ok((start + lead, trimmed))
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_with_folding_and_params() {
+        let v =
+            Via::parse("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;rport;branch=z9hG4bKkdjuw").unwrap();
+        assert_eq!((v.protocol, v.version, v.transport), ("SIP", "2.0", "UDP"));
+        assert_eq!(v.host, Host::V4("192.0.2.2".parse().unwrap()));
+        assert_eq!(v.rport(), Some(None));
+        assert_eq!(v.branch(), Some("z9hG4bKkdjuw"));
+        assert!(v.is_rfc3261_branch());
+    }
+
+    #[test]
+    fn via_ipv6_rfc5118() {
+        let v = Via::parse(
+            "SIP/2.0/UDP [2001:db8::9:1]:5070;branch=z9hG4bKas3;received=2001:db8::9:255",
+        )
+        .unwrap();
+        assert_eq!(v.host, Host::V6("2001:db8::9:1".parse().unwrap()));
+        assert_eq!(v.port, Some(5070));
+        assert_eq!(v.received(), Some("2001:db8::9:255"));
+        assert!(Via::parse("SIP/2.0/UDP h;received=[2001:db8::1]").is_err());
+        assert!(Via::parse("SIP/2.0/UDP h;received=300.1.1.1").is_err());
+    }
+
+    #[test]
+    fn via_rejects_garbage() {
+        assert!(Via::parse("SIP/2.0/UDP 192.0.2.15;;").is_err());
+        assert!(Via::parse("SIP/2.0/UDP").is_err());
+        assert!(Via::parse("SIP/2.0/UDPhost").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host:99999").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host;branch").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host;branch=a b").is_err());
+        assert!(Via::parse("SIP/2.0/UDP host;branch=z9hG4bK").is_err());
+    }
+
+    #[test]
+    fn name_addr_forms() {
+        let n = NameAddr::parse("\"Bob \\\"B\\\"\" <sip:bob@biloxi.com>;tag=a6c85cf").unwrap();
+        assert_eq!(n.display, Some("\"Bob \\\"B\\\"\""));
+        assert_eq!(n.tag(), Some("a6c85cf"));
+        let n = NameAddr::parse("caller<sip:caller@example.com>;tag=323").unwrap();
+        assert_eq!(n.display, Some("caller"));
+        let n = NameAddr::parse("sip:alice@atlanta.com;tag=88sja8x").unwrap();
+        assert!(!n.bracketed);
+        assert_eq!(n.tag(), Some("88sja8x"));
+    }
+
+    #[test]
+    fn name_addr_rejects_rfc4475_faults() {
+        // §3.1.2.6 unterminated quote
+        assert!(NameAddr::parse("\"Mr. J. User <sip:j.user@example.com>").is_err());
+        // §3.1.2.13 '?' in an unbracketed URI
+        assert!(NameAddr::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E").is_err());
+        // §3.1.2.14 spaces within addr-spec
+        assert!(NameAddr::parse("\"Watson, Thomas\" < sip:t.watson@example.org >").is_err());
+        // §3.1.2.15 non-token display name
+        assert!(NameAddr::parse("Bell, Alexander <sip:a.g.bell@example.com>;tag=43").is_err());
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(
+            CSeq::parse(" 4711 INVITE "),
+            Ok(CSeq {
+                seq: 4711,
+                method: "INVITE"
+            })
+        );
+        assert!(CSeq::parse("36893488147419103232 REGISTER").is_err());
+        assert!(CSeq::parse("1INVITE").is_err());
+        assert_eq!(parse_number("0068", 255), Ok(68));
+        assert!(parse_number("300", 255).is_err());
+        assert!(parse_number("-999", u64::MAX).is_err());
+        assert_eq!(
+            parse_call_id(" a84b4c76e66710@pc33.atlanta.com "),
+            Ok("a84b4c76e66710@pc33.atlanta.com")
+        );
+        assert!(parse_call_id("a b").is_err());
+    }
+
+    #[test]
+    fn lists_split_outside_quotes_and_brackets() {
+        let v: Vec<_> = split_list("<sip:a@b;x=1,2>, \"c,d\" <sip:c@d>").collect();
+        assert_eq!(
+            v,
+            vec![Ok((0, "<sip:a@b;x=1,2>")), Ok((17, "\"c,d\" <sip:c@d>"))]
+        );
+        assert!(split_list("a,,b").any(|r| r.is_err()));
+    }
+
+    #[test]
+    fn identity_rfc8224() {
+        let i = Identity::parse("eyJhbGciOiJFUzI1NiJ9.eyJ9.c2ln;info=<https://cert.example.org/passport.cer>;alg=ES256;ppt=shaken").unwrap();
+        assert_eq!(i.info, Some("https://cert.example.org/passport.cer"));
+        assert_eq!(i.params.get("ppt"), Some(Some("shaken")));
+        assert!(Identity::parse("abc").is_err());
+    }
+}

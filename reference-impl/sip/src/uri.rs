@@ -1,0 +1,562 @@
+//! SIP, SIPS and tel URIs (RFC 3261 §19.1, §25.1; RFC 3966), and any other
+//! absolute URI kept opaque (RFC 3261 §19: a proxy must carry schemes it does
+//! not know). Views borrow from the message: nothing is copied or unescaped
+//! unless asked for.
+
+use crate::chars::{self, HNV, PARAM, PASSWORD, TOKEN, URIC, USER};
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// A parsed URI. `raw()` gives back the exact text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uri<'a> {
+    /// `sip:` or `sips:`.
+    Sip(SipUri<'a>),
+    /// `tel:` (RFC 3966).
+    Tel(TelUri<'a>),
+    /// Any other `absoluteURI` (RFC 2396), kept opaque.
+    Other {
+        /// The scheme as written.
+        scheme: &'a str,
+        /// The whole URI.
+        raw: &'a str,
+    },
+}
+
+/// A `sip:` or `sips:` URI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SipUri<'a> {
+    /// The whole URI as written.
+    pub raw: &'a str,
+    /// `true` for `sips:`.
+    pub secure: bool,
+    /// The user part, still escaped.
+    pub user: Option<&'a str>,
+    /// The password part, still escaped.
+    pub password: Option<&'a str>,
+    /// The host.
+    pub host: Host<'a>,
+    /// The port, if given.
+    pub port: Option<u16>,
+    /// `;name[=value]` parameters, raw, starting with `;` (or empty).
+    pub params: Params<'a>,
+    /// The `?h=v&...` headers without the `?`, if any.
+    pub headers: Option<&'a str>,
+}
+
+/// A `tel:` URI (RFC 3966): the number and its parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TelUri<'a> {
+    /// The whole URI as written.
+    pub raw: &'a str,
+    /// The number, with visual separators, e.g. `+1-201-555-0123`.
+    pub number: &'a str,
+    /// Parameters, raw, starting with `;` (or empty).
+    pub params: Params<'a>,
+}
+
+/// The host of a URI or Via sent-by (RFC 3261 §25.1 `host`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Host<'a> {
+    /// A domain name, as written.
+    Domain(&'a str),
+    /// A dotted IPv4 address.
+    V4(Ipv4Addr),
+    /// An IPv6 reference `[...]` (RFC 5118).
+    V6(Ipv6Addr),
+}
+
+impl Host<'_> {
+    /// The IP address, when the host is one.
+    pub fn ip(&self) -> Option<IpAddr> {
+        match *self {
+            Host::Domain(_) => None,
+            Host::V4(a) => Some(IpAddr::V4(a)),
+            Host::V6(a) => Some(IpAddr::V6(a)),
+        }
+    }
+}
+
+impl fmt::Display for Host<'_> {
+    /// Writes the host as it goes into a URI or Via: IPv6 in brackets.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Host::Domain(d) => f.write_str(d),
+            Host::V4(a) => write!(f, "{a}"),
+            Host::V6(a) => write!(f, "[{a}]"),
+        }
+    }
+}
+
+/// A raw `;name[=value]...` parameter list, iterated lazily.
+/// The text was validated when the enclosing value was parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Params<'a>(pub(crate) &'a str);
+
+impl<'a> Params<'a> {
+    /// The raw text, starting with `;` unless empty.
+    pub fn as_str(&self) -> &'a str {
+        self.0
+    }
+
+    /// Iterates `(name, value)` pairs; whitespace around `;` and `=` is trimmed.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, Option<&'a str>)> + 'a {
+        split_unquoted(self.0, b';').filter_map(|p| {
+            let p = p.trim_matches(|c: char| c.is_ascii_whitespace());
+            if p.is_empty() {
+                return None;
+            }
+            Some(match find_unquoted(p, b'=') {
+                Some(eq) => (
+                    p[..eq].trim_end_matches(|c: char| c.is_ascii_whitespace()),
+                    Some(p[eq + 1..].trim_start_matches(|c: char| c.is_ascii_whitespace())),
+                ),
+                None => (p, None),
+            })
+        })
+    }
+
+    /// Looks a parameter up by name, case-insensitively. `Some(None)` means
+    /// present without a value (e.g. `;lr`, `;rport`).
+    pub fn get(&self, name: &str) -> Option<Option<&'a str>> {
+        self.iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    /// True when the parameter is present.
+    pub fn has(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+}
+
+/// Splits on `sep` outside double quotes (backslash escapes honoured).
+pub(crate) fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    let mut in_q = false;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done {
+            return None;
+        }
+        while i < b.len() {
+            let c = b[i];
+            if in_q && c == b'\\' {
+                i += 2;
+                continue;
+            }
+            if c == b'"' {
+                in_q = !in_q;
+            } else if c == sep && !in_q {
+                let part = &s[start..i];
+                i += 1;
+                start = i;
+                return Some(part);
+            }
+            i += 1;
+        }
+        done = true;
+        Some(&s[start.min(s.len())..])
+    })
+}
+
+fn find_unquoted(s: &str, c: u8) -> Option<usize> {
+    let mut in_q = false;
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'\\' if in_q => i += 1,
+            b'"' => in_q = !in_q,
+            x if x == c && !in_q => return Some(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+impl<'a> Uri<'a> {
+    /// Parses a URI. On error, returns the offset of the offending byte.
+    pub fn parse(s: &'a str) -> Result<Self, usize> {
+        let b = s.as_bytes();
+        let colon = scheme_end(b)?;
+        let scheme = &s[..colon];
+        let rest = &s[colon + 1..];
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            parse_sip(s, scheme.len() == 4, colon + 1).map(Uri::Sip)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            parse_tel(s, colon + 1).map(Uri::Tel)
+        } else {
+            if rest.is_empty() {
+                return Err(colon + 1);
+            }
+            chars::check_escaped(rest.as_bytes(), &URIC).map_err(|e| e + colon + 1)?;
+            Ok(Uri::Other { scheme, raw: s })
+        }
+    }
+
+    /// The URI exactly as written.
+    pub fn raw(&self) -> &'a str {
+        match self {
+            Uri::Sip(u) => u.raw,
+            Uri::Tel(u) => u.raw,
+            Uri::Other { raw, .. } => raw,
+        }
+    }
+
+    /// The scheme, lower-cased for the known ones.
+    pub fn scheme(&self) -> &'a str {
+        match self {
+            Uri::Sip(u) if u.secure => "sips",
+            Uri::Sip(_) => "sip",
+            Uri::Tel(_) => "tel",
+            Uri::Other { scheme, .. } => scheme,
+        }
+    }
+
+    /// The SIP view, if this is a sip:/sips: URI.
+    pub fn as_sip(&self) -> Option<&SipUri<'a>> {
+        match self {
+            Uri::Sip(u) => Some(u),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Uri<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.raw())
+    }
+}
+
+/// `scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )` then `:`.
+fn scheme_end(b: &[u8]) -> Result<usize, usize> {
+    match b.first() {
+        Some(c) if c.is_ascii_alphabetic() => {}
+        _ => return Err(0),
+    }
+    for (i, &c) in b.iter().enumerate().skip(1) {
+        if c == b':' {
+            return Ok(i);
+        }
+        if !(c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.')) {
+            return Err(i);
+        }
+    }
+    Err(b.len())
+}
+
+fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
+    let b = s.as_bytes();
+    let mut pos = start;
+    let (mut user, mut password) = (None, None);
+    // '@' cannot appear unescaped in hostport, params or headers, so the
+    // first one ends the userinfo.
+    if let Some(at) = memchr::memchr(b'@', &b[start..]).map(|i| i + start) {
+        let info = &s[start..at];
+        let (u, p) = match info.find(':') {
+            Some(c) => (&info[..c], Some(&info[c + 1..])),
+            None => (info, None),
+        };
+        if u.is_empty() {
+            return Err(start);
+        }
+        chars::check_escaped(u.as_bytes(), &USER).map_err(|e| e + start)?;
+        if let Some(p) = p {
+            let pstart = start + u.len() + 1;
+            if !p.is_empty() {
+                chars::check_escaped(p.as_bytes(), &PASSWORD).map_err(|e| e + pstart)?;
+            }
+        }
+        user = Some(u);
+        password = p;
+        pos = at + 1;
+    }
+    let (host, after_host) = parse_host(s, pos, b";?")?;
+    pos = after_host;
+    let mut port = None;
+    if b.get(pos) == Some(&b':') {
+        let end = b[pos + 1..]
+            .iter()
+            .position(|c| !c.is_ascii_digit())
+            .map_or(b.len(), |e| e + pos + 1);
+        port = Some(parse_port(&s[pos + 1..end]).ok_or(pos + 1)?);
+        pos = end;
+    }
+    let params_start = pos;
+    while b.get(pos) == Some(&b';') {
+        pos += 1;
+        let end = b[pos..]
+            .iter()
+            .position(|&c| c == b';' || c == b'?')
+            .map_or(b.len(), |e| e + pos);
+        let p = &b[pos..end];
+        let (name, value) = match memchr::memchr(b'=', p) {
+            Some(eq) => (&p[..eq], Some(&p[eq + 1..])),
+            None => (p, None),
+        };
+        if name.is_empty() {
+            return Err(pos);
+        }
+        chars::check_escaped(name, &PARAM).map_err(|e| e + pos)?;
+        if let Some(v) = value {
+            let vstart = pos + name.len() + 1;
+            if v.is_empty() {
+                return Err(vstart);
+            }
+            chars::check_escaped(v, &PARAM).map_err(|e| e + vstart)?;
+        }
+        pos = end;
+    }
+    let params = Params(&s[params_start..pos]);
+    let mut headers = None;
+    if b.get(pos) == Some(&b'?') {
+        let hs = &s[pos + 1..];
+        for (off, h) in offsets(hs, b'&') {
+            let abs = pos + 1 + off;
+            let eq = h.find('=').ok_or(abs + h.len())?;
+            if eq == 0 {
+                return Err(abs);
+            }
+            chars::check_escaped(h[..eq].as_bytes(), &HNV).map_err(|e| e + abs)?;
+            chars::check_escaped(h[eq + 1..].as_bytes(), &HNV).map_err(|e| e + abs + eq + 1)?;
+        }
+        headers = Some(hs);
+        pos = b.len();
+    }
+    if pos != b.len() {
+        return Err(pos);
+    }
+    Ok(SipUri {
+        raw: s,
+        secure,
+        user,
+        password,
+        host,
+        port,
+        params,
+        headers,
+    })
+}
+
+fn offsets(s: &str, sep: u8) -> impl Iterator<Item = (usize, &str)> {
+    let mut off = 0;
+    s.split(sep as char).map(move |p| {
+        let o = off;
+        off += p.len() + 1;
+        (o, p)
+    })
+}
+
+pub(crate) fn parse_port(digits: &str) -> Option<u16> {
+    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Parses a `host` at `pos`, ending at `:` (outside brackets), any byte of
+/// `stops`, or the end. Returns the host and the offset just past it.
+pub(crate) fn parse_host<'a>(
+    s: &'a str,
+    pos: usize,
+    stops: &[u8],
+) -> Result<(Host<'a>, usize), usize> {
+    let b = s.as_bytes();
+    if b.get(pos) == Some(&b'[') {
+        let close = memchr::memchr(b']', &b[pos..]).ok_or(pos)? + pos;
+        let ip: Ipv6Addr = s[pos + 1..close].parse().map_err(|_| pos + 1)?;
+        return Ok((Host::V6(ip), close + 1));
+    }
+    let end = b[pos..]
+        .iter()
+        .position(|c| *c == b':' || stops.contains(c))
+        .map_or(b.len(), |e| e + pos);
+    let text = &s[pos..end];
+    Ok((parse_host_text(text).map_err(|e| e + pos)?, end))
+}
+
+/// `hostname / IPv4address` (the bracket form is handled by the caller).
+pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
+    if text.is_empty() {
+        return Err(0);
+    }
+    if text.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
+        return text.parse().map(Host::V4).map_err(|_| 0);
+    }
+    let body = text.strip_suffix('.').unwrap_or(text);
+    let mut off = 0;
+    for label in body.split('.') {
+        let lb = label.as_bytes();
+        if lb.is_empty() || lb[0] == b'-' || lb[lb.len() - 1] == b'-' {
+            return Err(off);
+        }
+        if let Some(bad) = lb
+            .iter()
+            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'-'))
+        {
+            return Err(off + bad);
+        }
+        off += label.len() + 1;
+    }
+    Ok(Host::Domain(text))
+}
+
+/// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
+/// separators, then parameters.
+fn parse_tel(s: &str, start: usize) -> Result<TelUri<'_>, usize> {
+    let b = s.as_bytes();
+    let end = memchr::memchr(b';', &b[start..]).map_or(b.len(), |e| e + start);
+    let number = &s[start..end];
+    let digits = number.strip_prefix('+').unwrap_or(number);
+    let ok_char =
+        |c: u8| c.is_ascii_hexdigit() || matches!(c, b'-' | b'.' | b'(' | b')' | b'*' | b'#');
+    if digits.is_empty()
+        || !digits
+            .bytes()
+            .any(|c| c.is_ascii_hexdigit() || c == b'*' || c == b'#')
+    {
+        return Err(start);
+    }
+    if let Some(bad) = digits.bytes().position(|c| !ok_char(c)) {
+        return Err(end - digits.len() + bad);
+    }
+    let mut pos = end;
+    while pos < b.len() {
+        // b[pos] == ';'
+        pos += 1;
+        let pend = memchr::memchr(b';', &b[pos..]).map_or(b.len(), |e| e + pos);
+        let p = &b[pos..pend];
+        let name_len = memchr::memchr(b'=', p).unwrap_or(p.len());
+        if name_len == 0 || !p[..name_len].iter().all(|c| TOKEN[*c as usize]) {
+            return Err(pos);
+        }
+        if name_len < p.len() {
+            chars::check_escaped(&p[name_len + 1..], &PARAM).map_err(|e| e + pos + name_len + 1)?;
+        }
+        pos = pend;
+    }
+    Ok(TelUri {
+        raw: s,
+        number,
+        params: Params(&s[end..]),
+    })
+}
+
+/// Decodes `%HH` escapes (RFC 3261 §19.1.4 compares URIs unescaped).
+pub fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+fn hex(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sip(s: &str) -> SipUri<'_> {
+        match Uri::parse(s) {
+            Ok(Uri::Sip(u)) => u,
+            other => panic!("{s}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn sip_uri_parts() {
+        let u = sip("sip:alice:secret@atlanta.example.com:5061;transport=tcp;lr?subject=x&h=");
+        assert_eq!(u.user, Some("alice"));
+        assert_eq!(u.password, Some("secret"));
+        assert_eq!(u.host, Host::Domain("atlanta.example.com"));
+        assert_eq!(u.port, Some(5061));
+        assert_eq!(u.params.get("TRANSPORT"), Some(Some("tcp")));
+        assert!(u.params.has("lr"));
+        assert_eq!(u.headers, Some("subject=x&h="));
+    }
+
+    #[test]
+    fn ipv6_references_rfc5118() {
+        let u = sip("sips:[2001:db8::10]:5070");
+        assert!(u.secure);
+        assert_eq!(u.host, Host::V6("2001:db8::10".parse().unwrap()));
+        assert_eq!(u.port, Some(5070));
+        let u = sip("sip:bob@[2001:db8::192.0.2.1];maddr=[2001:db8::20]");
+        assert_eq!(u.host.ip(), Some("2001:db8::c000:201".parse().unwrap()));
+        assert_eq!(u.params.get("maddr"), Some(Some("[2001:db8::20]")));
+        // RFC 5118 §4.10: a reference with too many colons is malformed.
+        assert!(Uri::parse("sip:[2001:db8:::192.0.2.1]").is_err());
+        assert!(Uri::parse("sip:[2001:db8::10").is_err());
+        assert!(Uri::parse("sip:2001:db8::10").is_err());
+    }
+
+    #[test]
+    fn escaped_user_parts() {
+        let u = sip("sip:%61lice@atlanta.com;transport=TCP");
+        assert_eq!(unescape(u.user.unwrap()), b"alice");
+        let u = sip("sip:null-%00-null@example.com");
+        assert_eq!(unescape(u.user.unwrap()), b"null-\0-null");
+        let u = sip("sip:user;par=u%40example.net@example.com");
+        assert_eq!(u.user, Some("user;par=u%40example.net"));
+        assert!(Uri::parse("sip:us%zer@example.com").is_err());
+    }
+
+    #[test]
+    fn tel_and_other_schemes() {
+        match Uri::parse("tel:+1-201-555-0123;phone-context=example.com") {
+            Ok(Uri::Tel(t)) => {
+                assert_eq!(t.number, "+1-201-555-0123");
+                assert_eq!(t.params.get("phone-context"), Some(Some("example.com")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Uri::parse("nobodyKnowsThisScheme:totallyopaquecontent"),
+            Ok(Uri::Other { .. })
+        ));
+        assert!(Uri::parse("<sip:a@b>").is_err());
+        assert!(Uri::parse("sip:a@b c").is_err());
+        assert!(Uri::parse("tel:").is_err());
+    }
+
+    #[test]
+    fn bad_hosts_and_ports() {
+        assert!(Uri::parse("sip:a@-bad.com").is_err());
+        assert!(Uri::parse("sip:a@192.0.2.300").is_err());
+        assert!(Uri::parse("sip:a@host:70000").is_err());
+        assert!(Uri::parse("sip:a@host:").is_err());
+        assert!(Uri::parse("sip:@host").is_err());
+        assert!(Uri::parse("sip:a@host;=x").is_err());
+        assert_eq!(
+            sip("sip:host.example.com.").host,
+            Host::Domain("host.example.com.")
+        );
+    }
+
+    #[test]
+    fn params_iterate_with_quotes() {
+        let p = Params(";a=1 ; b ;c=\"x;y\"");
+        let v: Vec<_> = p.iter().collect();
+        assert_eq!(
+            v,
+            vec![("a", Some("1")), ("b", None), ("c", Some("\"x;y\""))]
+        );
+    }
+}
