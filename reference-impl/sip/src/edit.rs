@@ -127,6 +127,7 @@ pub struct Editor<'m, 'a> {
     prepend: Vec<String>,
     /// Header index -> replacement line, or `None` to drop the field.
     changes: Vec<(usize, Option<String>)>,
+    body: Option<Vec<u8>>,
 }
 
 impl<'m, 'a> Editor<'m, 'a> {
@@ -137,7 +138,14 @@ impl<'m, 'a> Editor<'m, 'a> {
             start_line: None,
             prepend: Vec::new(),
             changes: Vec::new(),
+            body: None,
         }
+    }
+
+    /// Replaces the body. The caller keeps Content-Length right.
+    pub fn body(&mut self, body: &[u8]) -> &mut Self {
+        self.body = Some(body.to_vec());
+        self
     }
 
     /// Replaces the start line (without CRLF).
@@ -229,7 +237,7 @@ impl<'m, 'a> Editor<'m, 'a> {
             }
         }
         out.extend_from_slice(b"\r\n");
-        out.extend_from_slice(msg.body());
+        out.extend_from_slice(self.body.as_deref().unwrap_or(msg.body()));
         out
     }
 }

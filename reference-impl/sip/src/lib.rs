@@ -14,11 +14,13 @@
 #![warn(missing_docs)]
 
 mod chars;
+pub mod corpus;
 mod edit;
 mod error;
 pub mod fuzzing;
 pub mod headers;
 mod message;
+pub mod proxy;
 pub mod sdp;
 pub mod uri;
 

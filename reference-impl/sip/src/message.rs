@@ -64,6 +64,47 @@ pub enum HeaderName {
 }
 
 impl HeaderName {
+    /// Every known name (all but `Other`).
+    pub const ALL: [HeaderName; 37] = [
+        HeaderName::Accept,
+        HeaderName::AcceptContact,
+        HeaderName::Allow,
+        HeaderName::AllowEvents,
+        HeaderName::Authorization,
+        HeaderName::CallId,
+        HeaderName::Contact,
+        HeaderName::ContentDisposition,
+        HeaderName::ContentEncoding,
+        HeaderName::ContentLength,
+        HeaderName::ContentType,
+        HeaderName::CSeq,
+        HeaderName::Date,
+        HeaderName::Event,
+        HeaderName::Expires,
+        HeaderName::From,
+        HeaderName::Identity,
+        HeaderName::MaxForwards,
+        HeaderName::PAssertedIdentity,
+        HeaderName::Privacy,
+        HeaderName::ProxyAuthorization,
+        HeaderName::ProxyRequire,
+        HeaderName::RecordRoute,
+        HeaderName::ReferTo,
+        HeaderName::ReferredBy,
+        HeaderName::RejectContact,
+        HeaderName::RequestDisposition,
+        HeaderName::Require,
+        HeaderName::Route,
+        HeaderName::SessionExpires,
+        HeaderName::Subject,
+        HeaderName::Supported,
+        HeaderName::To,
+        HeaderName::Unsupported,
+        HeaderName::UserAgent,
+        HeaderName::Via,
+        HeaderName::WwwAuthenticate,
+    ];
+
     /// Classifies a header field name, case-insensitively, compact forms included.
     pub fn from_bytes(name: &[u8]) -> Self {
         use HeaderName::*;
@@ -116,7 +157,10 @@ impl HeaderName {
                 ("Record-Route", RecordRoute),
                 ("Allow-Events", AllowEvents),
             ],
-            13 => &[("Authorization", Authorization)],
+            13 => &[
+                ("Authorization", Authorization),
+                ("Proxy-Require", ProxyRequire),
+            ],
             14 => &[
                 ("Content-Length", ContentLength),
                 ("Accept-Contact", AcceptContact),
@@ -133,7 +177,6 @@ impl HeaderName {
                 ("Proxy-Authorization", ProxyAuthorization),
                 ("Request-Disposition", RequestDisposition),
             ],
-            _ if name.eq_ignore_ascii_case(b"Proxy-Require") => return ProxyRequire,
             _ => return Other,
         };
         for (text, h) in candidates {
@@ -774,12 +817,18 @@ impl<'a> Parser<'a, '_> {
     ) -> Result<Core<'a>, ParseError> {
         use HeaderName as H;
         let missing = |h| err(at, K::MissingHeader(h));
+        // Checked in the order RFC 3261 §8.1.1 lists them.
+        let to = seen.to.ok_or_else(|| missing(H::To))?;
+        let from = seen.from.ok_or_else(|| missing(H::From))?;
+        let cseq = seen.cseq.ok_or_else(|| missing(H::CSeq))?.0;
+        let call_id = seen.call_id.ok_or_else(|| missing(H::CallId))?;
+        let via = seen.via.ok_or_else(|| missing(H::Via))?;
         let core = Core {
-            via: seen.via.ok_or_else(|| missing(H::Via))?,
-            from: seen.from.ok_or_else(|| missing(H::From))?,
-            to: seen.to.ok_or_else(|| missing(H::To))?,
-            call_id: seen.call_id.ok_or_else(|| missing(H::CallId))?,
-            cseq: seen.cseq.ok_or_else(|| missing(H::CSeq))?.0,
+            via,
+            from,
+            to,
+            call_id,
+            cseq,
             max_forwards: seen.max_forwards,
             content_length: seen.content_length.map(|(n, _)| n),
             content_type: seen.content_type,
@@ -879,4 +928,56 @@ fn trim_ws(b: &[u8]) -> &[u8] {
         .rposition(|c| !crate::chars::is_ws(*c))
         .map_or(s, |e| e + 1);
     &b[s..e]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_canonical_name_classifies_to_itself_in_any_case() {
+        for h in HeaderName::ALL {
+            let c = h.canonical();
+            assert_eq!(HeaderName::from_bytes(c.as_bytes()), h, "{c}");
+            assert_eq!(
+                HeaderName::from_bytes(c.to_ascii_lowercase().as_bytes()),
+                h,
+                "{c}"
+            );
+            assert_eq!(
+                HeaderName::from_bytes(c.to_ascii_uppercase().as_bytes()),
+                h,
+                "{c}"
+            );
+        }
+        assert_eq!(HeaderName::from_bytes(b"v"), HeaderName::Via);
+        assert_eq!(HeaderName::from_bytes(b"X-Custom"), HeaderName::Other);
+    }
+
+    #[test]
+    fn stream_framing_reports_what_is_missing() {
+        let l = Limits::default();
+        let msg = b"OPTIONS sip:a@b SIP/2.0\r\nl: 5\r\n\r\nhello";
+        assert_eq!(frame(&msg[..10], &l), Ok(Framing::Incomplete { min: None }));
+        assert_eq!(
+            frame(&msg[..msg.len() - 2], &l),
+            Ok(Framing::Incomplete { min: Some(2) })
+        );
+        assert_eq!(
+            frame(msg, &l),
+            Ok(Framing::Complete {
+                start: 0,
+                end: msg.len()
+            })
+        );
+        assert_eq!(frame(b"\r\n\r\n", &l), Ok(Framing::KeepAlive { len: 4 }));
+        let no_cl = b"OPTIONS sip:a@b SIP/2.0\r\nTo: x\r\n\r\n";
+        assert_eq!(frame(no_cl, &l).unwrap_err().kind, K::MissingContentLength);
+    }
+
+    #[test]
+    fn bare_lf_is_named() {
+        let e = Message::parse(b"OPTIONS sip:a@b SIP/2.0\nTo: x\n\n").unwrap_err();
+        assert_eq!((e.kind, e.offset), (K::BareLineFeed, 23));
+    }
 }

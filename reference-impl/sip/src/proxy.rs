@@ -1,0 +1,1175 @@
+//! The reference Signaling Function (RFC 6406 §6.2): a stateful SIP proxy
+//! (RFC 3261 §16) on the RFC 3261 §17 transaction layer, with the RFC 6026
+//! "Accepted" states, and the peering policy of a border element.
+//!
+//! Sans-IO: feed it datagrams with [`Sbe::handle_datagram`] and the clock
+//! with [`Sbe::handle_timeout`]; after *every* input, drain
+//! [`Sbe::poll_output`] until it returns `None`, then sleep until
+//! [`Sbe::poll_timeout`]. Time is always an argument, never read here, so a
+//! virtual clock runs a 32 s Timer B in no time.
+//!
+//! Policy, each rule with its source:
+//! - only authorised peers and the configured next hop may send requests;
+//!   anyone else gets 403 "Unsupported Peer" (RFC 6406 §6.2.2, RFC 6404 §4.6);
+//! - requests from a peer go to the configured next hop, never where the
+//!   peer's Route or Request-URI points (no open relay); requests from the
+//!   next hop go to the peer named by the Route set or Request-URI, and only
+//!   to an authorised peer;
+//! - a response is accepted only from the address its request was sent to,
+//!   so a forged 200 from elsewhere is dropped (RFC 6404 §4.6);
+//! - REGISTER from a peer is refused with 403 (RFC 6404 §2.3.2.1);
+//! - malformed requests get 400 with a reason naming the fault, never a
+//!   relay (RFC 6404 §4.11); Max-Forwards 0 gets 483 (RFC 3261 §16.3);
+//! - bodies, SDP included, are relayed untouched (RFC 6271 #17).
+//!
+//! The [`Faults`] switches turn individual rules off, so that each
+//! conformance check can be shown to fail against a stack that breaks it.
+
+use crate::edit::{Editor, MessageBuilder, sanitize_phrase};
+use crate::headers::{MAGIC_COOKIE, split_list};
+use crate::message::{HeaderName, Message, StartLine, Transport};
+use crate::uri::{Host, Uri};
+use crate::{Limits, ParseError};
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+/// RFC 3261 timer base values (§17.1.1.1, table 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Round-trip estimate, default 500 ms.
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE responses, default 4 s.
+    pub t2: Duration,
+    /// Longest time a message stays in the network, default 5 s.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Misbehaviour switches: each breaks one rule a conformance check looks for.
+/// All off is the correct stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Faults {
+    /// Relay malformed requests as received instead of answering 400.
+    pub forward_malformed: bool,
+    /// Treat every source as an authorised peer.
+    pub accept_strangers: bool,
+    /// Accept responses from any source for a live client transaction.
+    pub relay_forged_responses: bool,
+    /// Remove `a=` lines the stack does not know from relayed SDP.
+    pub strip_unknown_sdp: bool,
+    /// Relay REGISTER from peers.
+    pub accept_register: bool,
+    /// Neither check nor decrement Max-Forwards.
+    pub ignore_max_forwards: bool,
+    /// Stop processing anything after the first malformed request (a crash).
+    pub die_on_malformed: bool,
+}
+
+impl Faults {
+    /// Every switch by its kebab-case name, for CLIs and test tables.
+    pub const NAMES: [&'static str; 7] = [
+        "forward-malformed",
+        "accept-strangers",
+        "relay-forged-responses",
+        "strip-unknown-sdp",
+        "accept-register",
+        "ignore-max-forwards",
+        "die-on-malformed",
+    ];
+
+    /// Turns on the switch named `name`; false if there is none.
+    pub fn enable(&mut self, name: &str) -> bool {
+        let flag = match name {
+            "forward-malformed" => &mut self.forward_malformed,
+            "accept-strangers" => &mut self.accept_strangers,
+            "relay-forged-responses" => &mut self.relay_forged_responses,
+            "strip-unknown-sdp" => &mut self.strip_unknown_sdp,
+            "accept-register" => &mut self.accept_register,
+            "ignore-max-forwards" => &mut self.ignore_max_forwards,
+            "die-on-malformed" => &mut self.die_on_malformed,
+            _ => return false,
+        };
+        *flag = true;
+        true
+    }
+}
+
+/// Configuration of the border element.
+#[derive(Debug, Clone)]
+pub struct SbeConfig {
+    /// The address it listens on: written into Via and Record-Route.
+    pub local: SocketAddr,
+    /// Source addresses of authorised peers (any port).
+    pub peers: Vec<IpAddr>,
+    /// Where requests from peers are sent: the element's own domain side.
+    pub next_hop: SocketAddr,
+    /// Transaction timers.
+    pub timers: Timers,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Most live transactions; beyond it new requests get 503.
+    pub max_transactions: usize,
+    /// Seed for branch and tag generation (deterministic under test).
+    pub seed: u64,
+    /// Misbehaviour switches.
+    pub faults: Faults,
+}
+
+impl SbeConfig {
+    /// A correct element at `local` serving `peers`, relaying to `next_hop`.
+    pub fn new(local: SocketAddr, peers: Vec<IpAddr>, next_hop: SocketAddr) -> Self {
+        Self {
+            local,
+            peers,
+            next_hop,
+            timers: Timers::default(),
+            limits: Limits::default(),
+            max_transactions: 4096,
+            seed: 0x5eed_5eed,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Why a datagram was dropped without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DropReason {
+    /// Not a SIP message the element could answer.
+    Unparseable,
+    /// A malformed response.
+    MalformedResponse,
+    /// A response matching no client transaction.
+    NoTransaction,
+    /// A response from an address the request was not sent to.
+    WrongSource,
+    /// A message from a non-peer that cannot be answered (ACK, response).
+    Stranger,
+    /// A retransmission absorbed by a transaction.
+    Retransmission,
+    /// The element has stopped (the `die-on-malformed` fault).
+    Dead,
+}
+
+/// Something the element did, reported for evidence and invariants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A request or response was relayed.
+    Relayed {
+        /// Where it came from.
+        from: SocketAddr,
+        /// Where it went.
+        to: SocketAddr,
+        /// Method, or status code as text.
+        what: String,
+    },
+    /// The element answered a request itself.
+    Answered {
+        /// Who asked.
+        to: SocketAddr,
+        /// Status code.
+        status: u16,
+        /// Reason phrase.
+        reason: String,
+    },
+    /// A datagram was dropped.
+    Dropped {
+        /// Source.
+        from: SocketAddr,
+        /// Why.
+        reason: DropReason,
+    },
+    /// A client transaction timed out (Timer B or F).
+    TimedOut {
+        /// The branch of the client transaction.
+        branch: String,
+    },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send `bytes` to `to`.
+    Transmit {
+        /// Destination.
+        to: SocketAddr,
+        /// One SIP message.
+        bytes: Vec<u8>,
+    },
+    /// Report an event.
+    Event(Event),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Request sent / received, no response yet (Calling, Trying).
+    Trying,
+    /// A provisional response has passed.
+    Proceeding,
+    /// A final non-2xx (or any final, non-INVITE) has passed.
+    Completed,
+    /// ACK received for a non-2xx final (server INVITE only).
+    Confirmed,
+    /// A 2xx to INVITE has passed (RFC 6026 §7).
+    Accepted,
+}
+
+/// A timer: when it fires, and the interval for the next retransmission.
+#[derive(Debug, Clone, Copy)]
+struct Retransmit {
+    at: Instant,
+    interval: Duration,
+}
+
+#[derive(Debug)]
+struct ServerTx {
+    invite: bool,
+    source: SocketAddr,
+    request: Vec<u8>,
+    state: State,
+    last_response: Option<Vec<u8>>,
+    client: Option<String>,
+    /// Timer G (INVITE final response retransmission).
+    retransmit: Option<Retransmit>,
+    /// Timers H, I, J, L: the transaction ends.
+    end_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct ClientTx {
+    invite: bool,
+    dest: SocketAddr,
+    request: Vec<u8>,
+    state: State,
+    server: Option<String>,
+    /// Timers A and E.
+    retransmit: Option<Retransmit>,
+    /// Timers B and F: no final response in time.
+    timeout_at: Option<Instant>,
+    /// Timers D, K, M: the transaction ends.
+    end_at: Option<Instant>,
+    /// A CANCEL arrived before any provisional response (RFC 3261 §9.1).
+    cancel_pending: bool,
+    /// The ACK sent for a non-2xx final, resent on its retransmission.
+    ack: Option<Vec<u8>>,
+}
+
+/// The border element's signaling core.
+#[derive(Debug)]
+pub struct Sbe {
+    cfg: SbeConfig,
+    server: HashMap<String, ServerTx>,
+    client: HashMap<String, ClientTx>,
+    out: VecDeque<Output>,
+    counter: u64,
+    dead: bool,
+}
+
+/// Which side a source is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Peer,
+    NextHop,
+    Stranger,
+}
+
+impl Sbe {
+    /// A new element.
+    pub fn new(cfg: SbeConfig) -> Self {
+        Self {
+            cfg,
+            server: HashMap::new(),
+            client: HashMap::new(),
+            out: VecDeque::new(),
+            counter: 0,
+            dead: false,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SbeConfig {
+        &self.cfg
+    }
+
+    /// Live server and client transactions: bounded by `max_transactions`.
+    pub fn transaction_count(&self) -> (usize, usize) {
+        (self.server.len(), self.client.len())
+    }
+
+    /// The next output, until `None`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.out.pop_front()
+    }
+
+    /// When [`Sbe::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let s = self
+            .server
+            .values()
+            .flat_map(|t| [t.retransmit.map(|r| r.at), t.end_at]);
+        let c = self
+            .client
+            .values()
+            .flat_map(|t| [t.retransmit.map(|r| r.at), t.timeout_at, t.end_at]);
+        s.chain(c).flatten().min()
+    }
+
+    fn side(&self, from: SocketAddr) -> Side {
+        if from == self.cfg.next_hop {
+            Side::NextHop
+        } else if self.cfg.peers.contains(&from.ip()) || self.cfg.faults.accept_strangers {
+            Side::Peer
+        } else if from.ip() == self.cfg.next_hop.ip() {
+            Side::NextHop
+        } else {
+            Side::Stranger
+        }
+    }
+
+    fn emit(&mut self, e: Event) {
+        self.out.push_back(Output::Event(e));
+    }
+
+    fn send(&mut self, to: SocketAddr, bytes: Vec<u8>) {
+        self.out.push_back(Output::Transmit { to, bytes });
+    }
+
+    fn drop_msg(&mut self, from: SocketAddr, reason: DropReason) {
+        self.emit(Event::Dropped { from, reason });
+    }
+
+    fn next_id(&mut self) -> u64 {
+        // splitmix64: unique per element and seed, no clock or OS entropy.
+        self.counter += 1;
+        let mut z = self
+            .cfg
+            .seed
+            .wrapping_add(self.counter.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// One datagram from `from`.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        if self.dead {
+            self.drop_msg(from, DropReason::Dead);
+            return;
+        }
+        let side = self.side(from);
+        match Message::parse_with(bytes, &self.cfg.limits, Transport::Datagram) {
+            Ok(msg) if msg.is_request() => self.on_request(now, from, side, &msg),
+            Ok(msg) => self.on_response(now, from, &msg),
+            Err(e) => self.on_malformed(from, side, bytes, e),
+        }
+    }
+
+    fn on_malformed(&mut self, from: SocketAddr, side: Side, bytes: &[u8], e: ParseError) {
+        if !looks_like_request(bytes) {
+            self.drop_msg(
+                from,
+                if bytes.starts_with(b"SIP/") {
+                    DropReason::MalformedResponse
+                } else {
+                    DropReason::Unparseable
+                },
+            );
+            return;
+        }
+        if side == Side::Stranger {
+            // No amplification towards strangers: a malformed request from
+            // outside every trust relationship is dropped.
+            self.drop_msg(from, DropReason::Stranger);
+            return;
+        }
+        if self.cfg.faults.forward_malformed && side == Side::Peer {
+            let to = self.cfg.next_hop;
+            self.send(to, bytes.to_vec());
+            self.emit(Event::Relayed {
+                from,
+                to,
+                what: "malformed".into(),
+            });
+            return;
+        }
+        let reason = e.reason_phrase();
+        let Some(resp) = salvage_response(bytes, e.kind.status_code(), &reason) else {
+            // Without a Via the sender could not match an answer (RFC 3261 §8.2.6).
+            self.drop_msg(from, DropReason::Unparseable);
+            return;
+        };
+        self.send(from, resp);
+        self.emit(Event::Answered {
+            to: from,
+            status: e.kind.status_code(),
+            reason,
+        });
+        if self.cfg.faults.die_on_malformed {
+            self.dead = true;
+        }
+    }
+
+    fn answer(
+        &mut self,
+        to: SocketAddr,
+        req: &Message<'_>,
+        status: u16,
+        reason: &str,
+        extra: &[(&str, &str)],
+    ) -> Vec<u8> {
+        let tag = format!("sm{:x}", self.next_id() & 0xffff_ffff);
+        let mut b = MessageBuilder::response_to(req, status, reason, Some(&tag));
+        for (n, v) in extra {
+            b = b.header(n, v);
+        }
+        let bytes = b.build();
+        self.send(to, bytes.clone());
+        self.emit(Event::Answered {
+            to,
+            status,
+            reason: reason.to_string(),
+        });
+        bytes
+    }
+
+    fn on_request(&mut self, now: Instant, from: SocketAddr, side: Side, req: &Message<'_>) {
+        let method = req.method();
+        if side == Side::Stranger {
+            if method == "ACK" {
+                self.drop_msg(from, DropReason::Stranger);
+            } else {
+                // RFC 6406 §6.2.2.
+                self.answer(from, req, 403, "Unsupported Peer", &[]);
+            }
+            return;
+        }
+        let key = server_key(req);
+        // Retransmission, or ACK for a non-2xx final (RFC 3261 §17.2.1, §17.2.3).
+        let lookup = if method == "ACK" {
+            invite_key(&key)
+        } else {
+            key.clone()
+        };
+        if let Some(tx) = self.server.get_mut(&lookup) {
+            if method == "ACK" {
+                if tx.state == State::Completed {
+                    tx.state = State::Confirmed;
+                    tx.retransmit = None;
+                    tx.end_at = Some(now + self.cfg.timers.t4); // Timer I
+                }
+                if tx.state != State::Accepted {
+                    self.drop_msg(from, DropReason::Retransmission);
+                    return;
+                }
+                // An ACK for a 2xx is end to end: relay it below.
+            } else {
+                if let Some(r) = tx.last_response.clone() {
+                    let src = tx.source;
+                    self.send(src, r);
+                }
+                self.drop_msg(from, DropReason::Retransmission);
+                return;
+            }
+        }
+        if method == "CANCEL" {
+            self.on_cancel(now, from, req, &key);
+            return;
+        }
+        if method != "ACK" && self.server.len() + self.client.len() >= self.cfg.max_transactions {
+            self.answer(
+                from,
+                req,
+                503,
+                "Service Unavailable",
+                &[("Retry-After", "5")],
+            );
+            return;
+        }
+        // RFC 3261 §16.3 request validation.
+        if let Some(Uri::Other { .. }) = req.request_uri() {
+            self.reject(now, from, req, &key, 416, "Unsupported URI Scheme", &[]);
+            return;
+        }
+        if !self.cfg.faults.ignore_max_forwards && req.core().max_forwards == Some(0) {
+            self.reject(now, from, req, &key, 483, "Too Many Hops", &[]);
+            return;
+        }
+        if let Some(h) = req.header(HeaderName::ProxyRequire) {
+            let unsupported = String::from_utf8_lossy(h.value).into_owned();
+            self.reject(
+                now,
+                from,
+                req,
+                &key,
+                420,
+                "Bad Extension",
+                &[("Unsupported", &unsupported)],
+            );
+            return;
+        }
+        if method == "REGISTER" && side == Side::Peer && !self.cfg.faults.accept_register {
+            // RFC 6404 §2.3.2.1: peers have no business registering here.
+            self.reject(
+                now,
+                from,
+                req,
+                &key,
+                403,
+                "REGISTER Not Accepted From Peers",
+                &[],
+            );
+            return;
+        }
+        let dest = match self.route(side, req) {
+            Ok(d) => d,
+            Err(why) => {
+                self.reject(now, from, req, &key, 404, why, &[]);
+                return;
+            }
+        };
+        self.forward(now, from, req, key, dest);
+    }
+
+    /// Answers a request with a final response from a new server transaction,
+    /// so that retransmissions get the same answer.
+    #[allow(clippy::too_many_arguments)]
+    fn reject(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        req: &Message<'_>,
+        key: &str,
+        status: u16,
+        reason: &str,
+        extra: &[(&str, &str)],
+    ) {
+        let bytes = self.answer(from, req, status, reason, extra);
+        if req.method() == "ACK" {
+            return;
+        }
+        let invite = req.method() == "INVITE";
+        let t = self.cfg.timers;
+        self.server.insert(
+            key.to_string(),
+            ServerTx {
+                invite,
+                source: from,
+                request: req.as_bytes().to_vec(),
+                state: State::Completed,
+                last_response: Some(bytes),
+                client: None,
+                retransmit: invite.then_some(Retransmit {
+                    at: now + t.t1,
+                    interval: t.t1,
+                }),
+                end_at: Some(now + 64 * t.t1), // Timer H or J
+            },
+        );
+    }
+
+    /// Where a request goes: see the module docs for the policy.
+    fn route(&self, side: Side, req: &Message<'_>) -> Result<SocketAddr, &'static str> {
+        if side == Side::Peer {
+            return Ok(self.cfg.next_hop);
+        }
+        // From the next hop: the first Route that is not us, else the Request-URI.
+        let target = req
+            .name_addrs(HeaderName::Route)
+            .map(|na| na.uri)
+            .find(|u| !self.is_me(u))
+            .or_else(|| req.request_uri().copied());
+        let addr = target
+            .as_ref()
+            .and_then(|u| u.as_sip())
+            .and_then(|s| {
+                s.host
+                    .ip()
+                    .map(|ip| SocketAddr::new(ip, s.port.unwrap_or(5060)))
+            })
+            .ok_or("No Route To Target")?;
+        if self.cfg.peers.contains(&addr.ip()) {
+            Ok(addr)
+        } else {
+            Err("Not A Peer")
+        }
+    }
+
+    fn is_me(&self, uri: &Uri<'_>) -> bool {
+        uri.as_sip().is_some_and(|s| {
+            s.host.ip() == Some(self.cfg.local.ip())
+                && s.port.unwrap_or(5060) == self.cfg.local.port()
+        })
+    }
+
+    fn my_host(&self) -> String {
+        match self.cfg.local {
+            SocketAddr::V4(a) => a.to_string(),
+            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
+        }
+    }
+
+    /// RFC 3261 §16.6: copy, adjust, add Record-Route and Via, send.
+    fn forward(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        req: &Message<'_>,
+        key: String,
+        dest: SocketAddr,
+    ) {
+        let method = req.method();
+        let invite = method == "INVITE";
+        let branch = format!("{MAGIC_COOKIE}-sm{:016x}", self.next_id());
+        let me = self.my_host();
+        let mut ed = Editor::new(req);
+        ed.prepend("Via", &format!("SIP/2.0/UDP {me};branch={branch};rport"));
+        if matches!(method, "INVITE" | "SUBSCRIBE" | "REFER") {
+            ed.prepend("Record-Route", &format!("<sip:{me};lr>"));
+        }
+        // Loose routing (§16.4): remove our own Route entry.
+        if req
+            .name_addrs(HeaderName::Route)
+            .next()
+            .is_some_and(|na| self.is_me(&na.uri))
+        {
+            ed.remove_first_value(HeaderName::Route);
+        }
+        if !self.cfg.faults.ignore_max_forwards {
+            let mf = req.core().max_forwards.map_or(70, |m| m.saturating_sub(1));
+            ed.set(HeaderName::MaxForwards, &mf.to_string());
+        }
+        let stripped;
+        if self.cfg.faults.strip_unknown_sdp && req.core().content_type.is_some_and(|c| c.is_sdp())
+        {
+            stripped = strip_unknown_attributes(req.body());
+            ed.set(HeaderName::ContentLength, &stripped.len().to_string());
+            ed.body(&stripped);
+        }
+        let bytes = ed.finish();
+        self.send(dest, bytes.clone());
+        self.emit(Event::Relayed {
+            from,
+            to: dest,
+            what: method.to_string(),
+        });
+        if method == "ACK" {
+            return; // ACK for 2xx: no transaction (§17.1.1.3).
+        }
+        let t = self.cfg.timers;
+        if invite {
+            // §16.2: a stateful proxy answers INVITE with 100 at once.
+            let trying = MessageBuilder::response_to(req, 100, "Trying", None).build();
+            self.send(from, trying.clone());
+            self.server.insert(
+                key.clone(),
+                ServerTx {
+                    invite,
+                    source: from,
+                    request: req.as_bytes().to_vec(),
+                    state: State::Proceeding,
+                    last_response: Some(trying),
+                    client: Some(branch.clone()),
+                    retransmit: None,
+                    end_at: None,
+                },
+            );
+        } else {
+            self.server.insert(
+                key.clone(),
+                ServerTx {
+                    invite,
+                    source: from,
+                    request: req.as_bytes().to_vec(),
+                    state: State::Trying,
+                    last_response: None,
+                    client: Some(branch.clone()),
+                    retransmit: None,
+                    end_at: None,
+                },
+            );
+        }
+        self.client.insert(
+            client_key(&branch, method),
+            ClientTx {
+                invite,
+                dest,
+                request: bytes,
+                state: State::Trying,
+                server: Some(key),
+                retransmit: Some(Retransmit {
+                    at: now + t.t1,
+                    interval: t.t1,
+                }), // Timer A or E
+                timeout_at: Some(now + 64 * t.t1), // Timer B or F
+                end_at: None,
+                cancel_pending: false,
+                ack: None,
+            },
+        );
+    }
+
+    /// RFC 3261 §16.10 and §9.2.
+    fn on_cancel(&mut self, now: Instant, from: SocketAddr, req: &Message<'_>, key: &str) {
+        let ikey = invite_key_for_cancel(key);
+        let Some(branch) = self.server.get(&ikey).and_then(|t| t.client.clone()) else {
+            self.reject(
+                now,
+                from,
+                req,
+                key,
+                481,
+                "Call/Transaction Does Not Exist",
+                &[],
+            );
+            return;
+        };
+        self.reject(now, from, req, key, 200, "OK", &[]);
+        let ckey = client_key(&branch, "INVITE");
+        let Some(ctx) = self.client.get_mut(&ckey) else {
+            return;
+        };
+        match ctx.state {
+            State::Proceeding => {
+                let (dest, cancel) = (ctx.dest, build_cancel(&ctx.request));
+                if let Some(cancel) = cancel {
+                    self.start_client(now, &branch, "CANCEL", dest, cancel);
+                }
+            }
+            State::Trying => ctx.cancel_pending = true,
+            _ => {}
+        }
+    }
+
+    fn start_client(
+        &mut self,
+        now: Instant,
+        branch: &str,
+        method: &str,
+        dest: SocketAddr,
+        bytes: Vec<u8>,
+    ) {
+        let t = self.cfg.timers;
+        self.send(dest, bytes.clone());
+        self.client.insert(
+            client_key(branch, method),
+            ClientTx {
+                invite: false,
+                dest,
+                request: bytes,
+                state: State::Trying,
+                server: None,
+                retransmit: Some(Retransmit {
+                    at: now + t.t1,
+                    interval: t.t1,
+                }),
+                timeout_at: Some(now + 64 * t.t1),
+                end_at: None,
+                cancel_pending: false,
+                ack: None,
+            },
+        );
+    }
+
+    fn on_response(&mut self, now: Instant, from: SocketAddr, resp: &Message<'_>) {
+        let via = resp.core().via;
+        let ckey = match via.branch() {
+            Some(b) => client_key(b, resp.core().cseq.method),
+            None => {
+                self.drop_msg(from, DropReason::NoTransaction);
+                return;
+            }
+        };
+        let Some(ctx) = self.client.get_mut(&ckey) else {
+            self.drop_msg(from, DropReason::NoTransaction);
+            return;
+        };
+        if ctx.dest != from && !self.cfg.faults.relay_forged_responses {
+            self.drop_msg(from, DropReason::WrongSource);
+            return;
+        }
+        let code = resp.status().unwrap_or(0);
+        let t = self.cfg.timers;
+        let invite = ctx.invite;
+        let prior = ctx.state;
+        // Client transaction state (§17.1.1.2, §17.1.2.2, RFC 6026 §7.2).
+        match (prior, code) {
+            (State::Trying | State::Proceeding, 100..=199) => {
+                ctx.state = State::Proceeding;
+                if invite {
+                    ctx.retransmit = None;
+                } else if let Some(r) = &mut ctx.retransmit {
+                    r.interval = t.t2;
+                }
+            }
+            (State::Trying | State::Proceeding, 200..=299) if invite => {
+                ctx.state = State::Accepted;
+                ctx.retransmit = None;
+                ctx.timeout_at = None;
+                ctx.end_at = Some(now + 64 * t.t1); // Timer M
+            }
+            (State::Trying | State::Proceeding, 200..=699) => {
+                ctx.state = State::Completed;
+                ctx.retransmit = None;
+                ctx.timeout_at = None;
+                ctx.end_at = Some(
+                    now + if invite {
+                        Duration::from_secs(32)
+                    } else {
+                        t.t4
+                    },
+                ); // D or K
+                if invite {
+                    ctx.ack = build_ack(&ctx.request, resp);
+                }
+            }
+            (State::Accepted, 200..=299) => {} // 2xx retransmission: relay it.
+            (State::Completed, _) => {
+                // Retransmitted final: resend our ACK, relay nothing.
+                if let Some(ack) = ctx.ack.clone() {
+                    let d = ctx.dest;
+                    self.send(d, ack);
+                }
+                self.drop_msg(from, DropReason::Retransmission);
+                return;
+            }
+            _ => {
+                self.drop_msg(from, DropReason::Retransmission);
+                return;
+            }
+        }
+        let ack = ctx.ack.clone().filter(|_| code >= 300);
+        let pending_cancel = ctx.cancel_pending && code < 200;
+        if pending_cancel {
+            ctx.cancel_pending = false;
+        }
+        let (dest, request, server_key) = (ctx.dest, ctx.request.clone(), ctx.server.clone());
+        if let Some(ack) = ack {
+            self.send(dest, ack);
+        }
+        if pending_cancel {
+            if let (Some(cancel), Some(b)) = (build_cancel(&request), via.branch()) {
+                self.start_client(now, &b.to_string(), "CANCEL", dest, cancel);
+            }
+        }
+        // A CANCEL's own response, or a 100 (hop by hop), goes no further.
+        let Some(skey) = server_key else {
+            self.drop_msg(from, DropReason::Retransmission);
+            return;
+        };
+        if code == 100 {
+            return;
+        }
+        let mut ed = Editor::new(resp);
+        ed.remove_first_value(HeaderName::Via);
+        let bytes = ed.finish();
+        self.relay_response(now, from, &skey, code, bytes);
+    }
+
+    /// Sends a response upstream through its server transaction (§16.7, §17.2).
+    fn relay_response(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        skey: &str,
+        code: u16,
+        bytes: Vec<u8>,
+    ) {
+        let t = self.cfg.timers;
+        let Some(stx) = self.server.get_mut(skey) else {
+            self.drop_msg(from, DropReason::NoTransaction);
+            return;
+        };
+        // Once a final response has gone up, only 2xx to INVITE may follow (§16.7 step 5).
+        let final_sent = matches!(stx.state, State::Completed | State::Confirmed);
+        if final_sent || (stx.state == State::Accepted && !(200..300).contains(&code)) {
+            self.drop_msg(from, DropReason::Retransmission);
+            return;
+        }
+        match code {
+            100..=199 => stx.state = State::Proceeding,
+            200..=299 if stx.invite => {
+                stx.state = State::Accepted;
+                stx.end_at = Some(now + 64 * t.t1); // Timer L
+            }
+            _ => {
+                stx.state = State::Completed;
+                if stx.invite {
+                    stx.retransmit = Some(Retransmit {
+                        at: now + t.t1,
+                        interval: t.t1,
+                    }); // Timer G
+                    stx.end_at = Some(now + 64 * t.t1); // Timer H
+                } else {
+                    stx.end_at = Some(now + 64 * t.t1); // Timer J
+                }
+            }
+        }
+        stx.last_response = Some(bytes.clone());
+        let to = stx.source;
+        self.send(to, bytes);
+        self.emit(Event::Relayed {
+            from,
+            to,
+            what: code.to_string(),
+        });
+    }
+
+    /// Advances the clock: retransmissions, timeouts, clean-up.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.cfg.timers;
+        let mut sends = Vec::new();
+        let mut timeouts = Vec::new();
+        self.client.retain(|key, tx| {
+            if tx.end_at.is_some_and(|e| e <= now) {
+                return false;
+            }
+            if tx.timeout_at.is_some_and(|e| e <= now) {
+                timeouts.push((key.clone(), tx.server.clone()));
+                return false;
+            }
+            if let Some(r) = &mut tx.retransmit {
+                if r.at <= now {
+                    sends.push((tx.dest, tx.request.clone()));
+                    // A and E double; E and G are capped at T2 (§17.1.2.2).
+                    r.interval = if tx.invite {
+                        r.interval * 2
+                    } else {
+                        (r.interval * 2).min(t.t2)
+                    };
+                    r.at = now + r.interval;
+                }
+            }
+            true
+        });
+        self.server.retain(|_, tx| {
+            if tx.end_at.is_some_and(|e| e <= now) && tx.state != State::Proceeding {
+                return false;
+            }
+            if let (Some(r), Some(resp)) = (&mut tx.retransmit, &tx.last_response) {
+                if r.at <= now {
+                    sends.push((tx.source, resp.clone()));
+                    r.interval = (r.interval * 2).min(t.t2);
+                    r.at = now + r.interval;
+                }
+            }
+            true
+        });
+        for (to, bytes) in sends {
+            self.send(to, bytes);
+        }
+        for (key, server) in timeouts {
+            let branch = key.split('|').next().unwrap_or_default().to_string();
+            self.emit(Event::TimedOut { branch });
+            // §16.8: no final response from downstream: answer 408 upstream.
+            if let Some(skey) = server {
+                let Some(stx) = self.server.get(&skey) else {
+                    continue;
+                };
+                if matches!(stx.state, State::Trying | State::Proceeding) {
+                    let req_bytes = stx.request.clone();
+                    if let Ok(req) =
+                        Message::parse_with(&req_bytes, &self.cfg.limits, Transport::Datagram)
+                    {
+                        let tag = format!("sm{:x}", self.next_id() & 0xffff_ffff);
+                        let bytes =
+                            MessageBuilder::response_to(&req, 408, "Request Timeout", Some(&tag))
+                                .build();
+                        let to = self.server.get(&skey).map(|s| s.source);
+                        self.relay_response(now, to.unwrap_or(self.cfg.local), &skey, 408, bytes);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn client_key(branch: &str, method: &str) -> String {
+    let m = if method == "ACK" { "INVITE" } else { method };
+    format!("{branch}|{m}")
+}
+
+/// Server transaction key (§17.2.3): branch, sent-by and method for RFC 3261
+/// branches; the RFC 2543 fields otherwise.
+fn server_key(req: &Message<'_>) -> String {
+    let c = req.core();
+    let via = c.via;
+    let method = req.method();
+    if via.is_rfc3261_branch() {
+        format!(
+            "{}|{}:{}|{method}",
+            via.branch().unwrap_or_default(),
+            via.host,
+            via.port.unwrap_or(5060)
+        )
+    } else {
+        let ruri = req.request_uri().map(|u| u.raw()).unwrap_or_default();
+        format!(
+            "2543|{ruri}|{}|{}|{}|{}|{method}",
+            c.from.tag().unwrap_or_default(),
+            c.call_id,
+            c.cseq.seq,
+            via.raw
+        )
+    }
+}
+
+fn invite_key(key: &str) -> String {
+    match key.rsplit_once('|') {
+        Some((head, _)) => format!("{head}|INVITE"),
+        None => key.to_string(),
+    }
+}
+
+fn invite_key_for_cancel(key: &str) -> String {
+    invite_key(key)
+}
+
+/// A CANCEL for a request we forwarded (§9.1): same Request-URI, top Via,
+/// Call-ID, From, To, Route and CSeq number.
+fn build_cancel(forwarded: &[u8]) -> Option<Vec<u8>> {
+    hop_request(forwarded, "CANCEL", None)
+}
+
+/// The ACK a client transaction sends for a non-2xx final (§17.1.1.3).
+fn build_ack(forwarded: &[u8], resp: &Message<'_>) -> Option<Vec<u8>> {
+    let to = resp.header(HeaderName::To).and_then(|h| h.value_str());
+    hop_request(forwarded, "ACK", to)
+}
+
+fn hop_request(forwarded: &[u8], method: &str, to: Option<&str>) -> Option<Vec<u8>> {
+    let req = Message::parse(forwarded).ok()?;
+    let c = req.core();
+    let mut b = MessageBuilder::request(method, req.request_uri()?.raw())
+        .header("Via", c.via.raw)
+        .header("Max-Forwards", 70)
+        .header("From", c.from.raw)
+        .header("To", to.unwrap_or(c.to.raw))
+        .header("Call-ID", c.call_id)
+        .header("CSeq", format_args!("{} {method}", c.cseq.seq));
+    for r in req.values(HeaderName::Route) {
+        b = b.header("Route", r);
+    }
+    Some(b.build())
+}
+
+fn looks_like_request(bytes: &[u8]) -> bool {
+    let sp = bytes.iter().position(|&c| c == b' ');
+    sp.is_some_and(|i| i > 0 && bytes[..i].iter().all(|c| crate::chars::TOKEN[*c as usize]))
+        && !bytes.starts_with(b"SIP/")
+}
+
+/// A response to a request that failed to parse: the Via, From, To,
+/// Call-ID and CSeq lines are copied as far as they can be found (RFC 3261
+/// §8.2.6), sanitised, so the sender can match it to its transaction.
+/// `None` when there is no Via to answer along.
+pub fn salvage_response(bytes: &[u8], status: u16, reason: &str) -> Option<Vec<u8>> {
+    let mut b = MessageBuilder::response(status, reason);
+    let mut seen = [false; 5];
+    for line in bytes.split(|&c| c == b'\n').skip(1).take(256) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        let Some(colon) = line.iter().position(|&c| c == b':') else {
+            continue;
+        };
+        let name = HeaderName::from_bytes(trim(&line[..colon]));
+        let slot = match name {
+            HeaderName::Via => 0,
+            HeaderName::From => 1,
+            HeaderName::To => 2,
+            HeaderName::CallId => 3,
+            HeaderName::CSeq => 4,
+            _ => continue,
+        };
+        if seen[slot] && slot != 0 {
+            continue;
+        }
+        seen[slot] = true;
+        let value = sanitize_phrase(&String::from_utf8_lossy(trim(&line[colon + 1..])));
+        if name == HeaderName::Via {
+            // Keep the Via elements that parse so the sender can match the
+            // answer; if none does, echo the text as received.
+            let good: Vec<&str> = split_list(&value)
+                .filter_map(Result::ok)
+                .map(|(_, v)| v)
+                .filter(|v| crate::Via::parse(v).is_ok())
+                .collect();
+            if !good.is_empty() {
+                b = b.header("Via", good.join(", "));
+                continue;
+            }
+        }
+        b = b.header(name.canonical(), value);
+    }
+    seen[0].then(|| b.build())
+}
+
+fn trim(b: &[u8]) -> &[u8] {
+    let s = b
+        .iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .unwrap_or(b.len());
+    let e = b
+        .iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .map_or(s, |e| e + 1);
+    &b[s..e]
+}
+
+/// The `strip-unknown-sdp` fault: drops every `a=` line whose attribute
+/// name is not one a naive element knows.
+fn strip_unknown_attributes(body: &[u8]) -> Vec<u8> {
+    const KNOWN: [&[u8]; 6] = [
+        b"a=rtpmap",
+        b"a=fmtp",
+        b"a=sendrecv",
+        b"a=recvonly",
+        b"a=sendonly",
+        b"a=ptime",
+    ];
+    let mut out = Vec::with_capacity(body.len());
+    for line in body.split_inclusive(|&c| c == b'\n') {
+        if line.starts_with(b"a=") && !KNOWN.iter().any(|k| line.starts_with(k)) {
+            continue;
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+/// The source address a response to `req` from `from` should go to when no
+/// transaction remembers it: received/rport rules (RFC 3261 §18.2.2, RFC 3581).
+pub fn response_address(req: &Message<'_>, from: SocketAddr) -> SocketAddr {
+    let via = req.core().via;
+    match via.rport() {
+        Some(_) => from,
+        None => {
+            let ip = via
+                .received()
+                .and_then(|r| r.parse().ok())
+                .unwrap_or(from.ip());
+            SocketAddr::new(ip, via.port.unwrap_or(5060))
+        }
+    }
+}
+
+/// True when `host` is the IP of `addr` (used by tests and drivers).
+pub fn host_is(host: &Host<'_>, addr: IpAddr) -> bool {
+    host.ip() == Some(addr)
+}
+
+/// True for a request line of a request the element must answer itself.
+pub fn is_request_start(line: &StartLine<'_>) -> bool {
+    matches!(line, StartLine::Request { .. })
+}

@@ -1,0 +1,305 @@
+//! The reference SBE core driven without I/O under a virtual clock.
+
+use speermint_sip::corpus::rfc4475;
+use speermint_sip::proxy::{DropReason, Event, Output, Sbe, SbeConfig};
+use speermint_sip::{Message, MessageBuilder};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+const SBE: &str = "127.0.0.1:5060";
+const PEER: &str = "127.0.0.2:5060";
+const STRANGER: &str = "127.0.0.3:5060";
+const NEXT: &str = "127.0.0.4:5060";
+
+fn a(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn sbe() -> Sbe {
+    Sbe::new(SbeConfig::new(a(SBE), vec![a(PEER).ip()], a(NEXT)))
+}
+
+/// Sends and drains: (transmits, events).
+fn feed(
+    sbe: &mut Sbe,
+    now: Instant,
+    from: &str,
+    bytes: &[u8],
+) -> (Vec<(SocketAddr, Vec<u8>)>, Vec<Event>) {
+    sbe.handle_datagram(now, a(from), bytes);
+    drain(sbe)
+}
+
+fn drain(sbe: &mut Sbe) -> (Vec<(SocketAddr, Vec<u8>)>, Vec<Event>) {
+    let (mut tx, mut ev) = (Vec::new(), Vec::new());
+    while let Some(o) = sbe.poll_output() {
+        match o {
+            Output::Transmit { to, bytes } => tx.push((to, bytes)),
+            Output::Event(e) => ev.push(e),
+        }
+    }
+    (tx, ev)
+}
+
+/// The status code, read from the status line alone: a 400 may echo the
+/// very header that was malformed.
+fn status(bytes: &[u8]) -> u16 {
+    assert!(
+        bytes.starts_with(b"SIP/2.0 "),
+        "{}",
+        String::from_utf8_lossy(bytes)
+    );
+    std::str::from_utf8(&bytes[8..11]).unwrap().parse().unwrap()
+}
+
+fn invite(branch: &str, body: &[u8]) -> Vec<u8> {
+    MessageBuilder::request("INVITE", "sip:bob@biloxi.example.com")
+        .header(
+            "Via",
+            format!("SIP/2.0/UDP 127.0.0.2:5060;branch={branch};rport"),
+        )
+        .header("Max-Forwards", 70)
+        .header("From", "<sip:alice@atlanta.example.com>;tag=1928301774")
+        .header("To", "<sip:bob@biloxi.example.com>")
+        .header("Call-ID", format!("{branch}@127.0.0.2"))
+        .header("CSeq", "314159 INVITE")
+        .header("Contact", "<sip:alice@127.0.0.2:5060>")
+        .body("application/sdp", body)
+        .build()
+}
+
+/// The downstream UAS answering what the SBE forwarded.
+fn answer(forwarded: &[u8], code: u16) -> Vec<u8> {
+    let req = Message::parse(forwarded).unwrap();
+    MessageBuilder::response_to(&req, code, "X", Some("uas")).build()
+}
+
+#[test]
+fn invite_is_relayed_with_via_record_route_and_sdp_untouched() {
+    let mut s = sbe();
+    let now = Instant::now();
+    let sdp = b"v=0\r\no=- 1 1 IN IP6 2001:db8::1\r\ns=-\r\nc=IN IP6 2001:db8::1\r\nt=0 0\r\nm=audio 49170 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|2^20|1:32\r\na=x-unknown:keep me\r\n";
+    let inv = invite("z9hG4bK776asdhds", sdp);
+    let (tx, _) = feed(&mut s, now, PEER, &inv);
+    assert_eq!(tx.len(), 2, "forwarded INVITE and 100 Trying");
+    let (to, fwd) = &tx[0];
+    assert_eq!(*to, a(NEXT));
+    let f = Message::parse(fwd).unwrap();
+    let vias: Vec<_> = f.vias().collect();
+    assert_eq!(vias.len(), 2);
+    assert!(vias[0].is_rfc3261_branch() && vias[0].branch() != Some("z9hG4bK776asdhds"));
+    assert_eq!(vias[1].branch(), Some("z9hG4bK776asdhds"));
+    assert_eq!(f.core().max_forwards, Some(69));
+    assert_eq!(
+        f.values(speermint_sip::HeaderName::RecordRoute).next(),
+        Some("<sip:127.0.0.1:5060;lr>")
+    );
+    assert_eq!(f.body(), sdp);
+    assert_eq!((tx[1].0, status(&tx[1].1)), (a(PEER), 100));
+
+    // 180 and 200 go back to the peer with our Via removed.
+    for code in [180, 200] {
+        let (tx, _) = feed(&mut s, now, NEXT, &answer(fwd, code));
+        assert_eq!(tx.len(), 1);
+        assert_eq!(tx[0].0, a(PEER));
+        let r = Message::parse(&tx[0].1).unwrap();
+        assert_eq!(r.status(), Some(code));
+        assert_eq!(r.vias().count(), 1);
+        assert_eq!(r.core().via.branch(), Some("z9hG4bK776asdhds"));
+    }
+    // A retransmitted 2xx still passes (RFC 6026 Accepted state).
+    let (tx, _) = feed(&mut s, now, NEXT, &answer(fwd, 200));
+    assert_eq!(tx.len(), 1);
+}
+
+#[test]
+fn retransmitted_invite_is_absorbed_and_answered_with_the_last_response() {
+    let mut s = sbe();
+    let now = Instant::now();
+    let inv = invite("z9hG4bKretrans", b"");
+    feed(&mut s, now, PEER, &inv);
+    let (tx, ev) = feed(&mut s, now, PEER, &inv);
+    assert_eq!(tx.len(), 1, "only the 100 is resent, nothing relayed");
+    assert_eq!((tx[0].0, status(&tx[0].1)), (a(PEER), 100));
+    assert!(ev.contains(&Event::Dropped {
+        from: a(PEER),
+        reason: DropReason::Retransmission
+    }));
+}
+
+#[test]
+fn stranger_gets_403_unsupported_peer_and_its_forged_200_is_dropped() {
+    let mut s = sbe();
+    let now = Instant::now();
+    let (tx, _) = feed(&mut s, now, STRANGER, &invite("z9hG4bKstranger", b""));
+    assert_eq!(tx.len(), 1);
+    assert_eq!(tx[0].0, a(STRANGER));
+    let r = Message::parse(&tx[0].1).unwrap();
+    assert_eq!(r.status(), Some(403));
+    assert!(matches!(
+        r.start_line(),
+        speermint_sip::StartLine::Response {
+            reason: "Unsupported Peer",
+            ..
+        }
+    ));
+
+    let (tx, _) = feed(&mut s, now, PEER, &invite("z9hG4bKlive", b""));
+    let fwd = tx[0].1.clone();
+    let (tx, ev) = feed(&mut s, now, STRANGER, &answer(&fwd, 200));
+    assert!(tx.is_empty(), "forged 200 relayed: {tx:?}");
+    assert!(ev.contains(&Event::Dropped {
+        from: a(STRANGER),
+        reason: DropReason::WrongSource
+    }));
+}
+
+#[test]
+fn max_forwards_zero_gets_483_and_is_not_relayed() {
+    let mut s = sbe();
+    let opt = MessageBuilder::request("OPTIONS", "sip:sbe@127.0.0.1")
+        .header("Via", "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKmf0")
+        .header("Max-Forwards", 0)
+        .header("From", "<sip:p@127.0.0.2>;tag=1")
+        .header("To", "<sip:sbe@127.0.0.1>")
+        .header("Call-ID", "mf0")
+        .header("CSeq", "1 OPTIONS")
+        .build();
+    let (tx, _) = feed(&mut s, Instant::now(), PEER, &opt);
+    assert_eq!(tx.len(), 1);
+    assert_eq!((tx[0].0, status(&tx[0].1)), (a(PEER), 483));
+}
+
+#[test]
+fn non_invite_client_retransmits_on_timer_e_schedule_then_408() {
+    let mut s = sbe();
+    let t0 = Instant::now();
+    let bye = MessageBuilder::request("BYE", "sip:bob@127.0.0.4")
+        .header("Via", "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKbye1")
+        .header("Max-Forwards", 70)
+        .header("From", "<sip:a@127.0.0.2>;tag=1")
+        .header("To", "<sip:b@127.0.0.4>;tag=2")
+        .header("Call-ID", "bye1")
+        .header("CSeq", "2 BYE")
+        .build();
+    let (tx, _) = feed(&mut s, t0, PEER, &bye);
+    assert_eq!(tx.len(), 1);
+    // Run the virtual clock until the transaction times out.
+    let mut sends = Vec::new();
+    let mut got_408 = false;
+    for _ in 0..100 {
+        let Some(next) = s.poll_timeout() else { break };
+        s.handle_timeout(next);
+        let (tx, _) = drain(&mut s);
+        for (to, b) in tx {
+            if to == a(NEXT) {
+                sends.push(next.duration_since(t0));
+            } else if to == a(PEER) && status(&b) == 408 {
+                got_408 = true;
+            }
+        }
+        if got_408 {
+            break;
+        }
+    }
+    // Timer E: 0.5, 1, 2, 4, 4, ... s apart (RFC 3261 §17.1.2.2), Timer F at 32 s.
+    let gaps: Vec<f64> = std::iter::once(sends[0].as_secs_f64())
+        .chain(sends.windows(2).map(|w| (w[1] - w[0]).as_secs_f64()))
+        .collect();
+    assert_eq!(&gaps[..5], &[0.5, 1.0, 2.0, 4.0, 4.0]);
+    assert!(got_408, "Timer F must produce a 408 upstream");
+    assert_eq!(
+        s.poll_timeout()
+            .map(|t| t.duration_since(t0) >= Duration::from_secs(32)),
+        Some(true)
+    );
+}
+
+#[test]
+fn cancel_after_provisional_is_answered_and_sent_downstream() {
+    let mut s = sbe();
+    let now = Instant::now();
+    let inv = invite("z9hG4bKcancel", b"");
+    let (tx, _) = feed(&mut s, now, PEER, &inv);
+    let fwd = tx[0].1.clone();
+    feed(&mut s, now, NEXT, &answer(&fwd, 180));
+    let req = Message::parse(&inv).unwrap();
+    let cancel = MessageBuilder::request("CANCEL", "sip:bob@biloxi.example.com")
+        .header(
+            "Via",
+            "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKcancel;rport",
+        )
+        .header("Max-Forwards", 70)
+        .header("From", req.core().from.raw)
+        .header("To", req.core().to.raw)
+        .header("Call-ID", req.core().call_id)
+        .header("CSeq", "314159 CANCEL")
+        .build();
+    let (tx, _) = feed(&mut s, now, PEER, &cancel);
+    let to_peer: Vec<_> = tx
+        .iter()
+        .filter(|(t, _)| *t == a(PEER))
+        .map(|(_, b)| status(b))
+        .collect();
+    assert_eq!(to_peer, vec![200]);
+    let down: Vec<_> = tx.iter().filter(|(t, _)| *t == a(NEXT)).collect();
+    assert_eq!(down.len(), 1);
+    let c = Message::parse(&down[0].1).unwrap();
+    assert_eq!(c.method(), "CANCEL");
+    assert_eq!(
+        c.core().via.branch(),
+        Message::parse(&fwd).unwrap().core().via.branch()
+    );
+    // 487 from downstream: ACKed hop by hop and relayed up.
+    let (tx, _) = feed(&mut s, now, NEXT, &answer(&fwd, 487));
+    let ack = tx
+        .iter()
+        .find(|(t, _)| *t == a(NEXT))
+        .expect("ACK downstream");
+    assert_eq!(Message::parse(&ack.1).unwrap().method(), "ACK");
+    assert!(tx.iter().any(|(t, b)| *t == a(PEER) && status(b) == 487));
+}
+
+/// Every RFC 4475 message sent by the peer gets exactly the manifest's `sbe` reaction.
+#[test]
+fn torture_corpus_gets_the_manifest_reaction() {
+    let mut failures = Vec::new();
+    for e in rfc4475() {
+        let mut s = sbe();
+        let (tx, _) = feed(&mut s, Instant::now(), PEER, e.bytes());
+        let forwarded = tx.iter().any(|(t, _)| *t == a(NEXT));
+        let answers: Vec<u16> = tx
+            .iter()
+            .filter(|(t, _)| *t == a(PEER))
+            .map(|(_, b)| status(b))
+            .collect();
+        let ok = match e.sbe.as_str() {
+            "forward" => forwarded,
+            "drop" => tx.is_empty(),
+            code => !forwarded && answers == vec![code.parse::<u16>().unwrap()],
+        };
+        if !ok {
+            failures.push(format!(
+                "{} ({}): expected {}, forwarded={forwarded} answers={answers:?}",
+                e.file, e.section, e.sbe
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn malformed_request_400_names_the_fault_and_is_matchable() {
+    let mut s = sbe();
+    let bad = b"INVITE sip:bob@example.com SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2;branch=z9hG4bKx\r\nMax-Forwards: 300\r\nFrom: <sip:a@b>;tag=1\r\nTo: <sip:b@c>\r\nCall-ID: x\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let (tx, _) = feed(&mut s, Instant::now(), PEER, bad);
+    assert_eq!(tx.len(), 1);
+    let r = Message::parse(&tx[0].1).unwrap();
+    assert_eq!(r.status(), Some(400));
+    let speermint_sip::StartLine::Response { reason, .. } = r.start_line() else {
+        unreachable!()
+    };
+    assert!(reason.contains("Max-Forwards"), "{reason}");
+    assert_eq!(r.core().via.branch(), Some("z9hG4bKx"));
+    assert_eq!(r.core().call_id, "x");
+}
