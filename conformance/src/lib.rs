@@ -1,1 +1,176 @@
+//! `speermint-conformance`: the executable checks. Each check is declared
+//! once, next to its scenario, with the requirement IDs it covers and the
+//! reference-stack switches under which it must fail. [`registry`] lists
+//! them; [`uncovered`] lists, with reasons, every RFC 6271 requirement and
+//! RFC 6404 countermeasure no check covers yet. The traceability matrix is
+//! generated from these two, never written by hand.
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod dialog;
+mod rfc3261;
+mod rfc6271;
+mod rfc6404;
+mod sdp_fixtures;
+
+use speermint_harness::{Check, Ref, Uncovered};
+
+/// Every check, in run order.
+pub fn registry() -> &'static [Check] {
+    static CHECKS: [Check; 5] = [
+        rfc6404::INGRESS_FILTERING,
+        rfc6404::PEER_REGISTER_REJECTED,
+        rfc3261::MAX_FORWARDS,
+        rfc6271::SDP_PASSTHROUGH,
+        rfc6404::TORTURE_HARDENING,
+    ];
+    &CHECKS
+}
+
+/// Requirements without a check, each with its status and reason.
+pub fn uncovered() -> &'static [Uncovered] {
+    const LUF_LRF: &str = "planned: needs the LUF/LRF and the harness DNS role (issue #3)";
+    static LIST: [Uncovered; 27] = [
+        Uncovered {
+            reference: Ref::Rfc6271(1),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(2),
+            status: "planned",
+            reason: "planned: needs IUT-originated calls and a profile listing egress SBEs",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(3),
+            status: "planned",
+            reason: "planned: needs the media role and a profile listing DBEs",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(4),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(5),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(6),
+            status: "planned",
+            reason: "planned: needs TLS transport and RFC 3263 resolution (issue #3)",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(7),
+            status: "planned",
+            reason: "planned: sips: and tel: routing need the LRF and ENUM (issue #3)",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(8),
+            status: "planned",
+            reason: "planned: random-user routing needs domain-based routing via the LRF",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(9),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(10),
+            status: "planned",
+            reason: "planned: SUBSCRIBE/NOTIFY relay is not in the reference SBE yet",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(11),
+            status: "planned",
+            reason: "planned: MESSAGE and MSRP-offer relay checks",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(12),
+            status: "declared",
+            reason: "declared: consent to share watcher privacy settings is a policy agreement, not visible on the wire",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(13),
+            status: "declared",
+            reason: "declared unless the IUT supports RLS (RFC 4662); the RLS check is planned",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(14),
+            status: "planned",
+            reason: "planned: PIDF bodies crossing the IUT",
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(15),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6271(16),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(1),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(2),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(3),
+            status: "planned",
+            reason: LUF_LRF,
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(4),
+            status: "planned",
+            reason: "planned: privacy checks need an internal-UA role",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(5),
+            status: "planned",
+            reason: "planned: needs TCP/TLS transports with mutual authentication",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(7),
+            status: "planned",
+            reason: "planned: RFC 8224 Identity signing and verification",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(8),
+            status: "planned",
+            reason: "planned: needs two advertised SBEs via the DNS role",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(9),
+            status: "planned",
+            reason: "planned: rate limiting (503 + Retry-After) in the reference SBE",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(10),
+            status: "planned",
+            reason: "planned: topology hiding needs B2BUA mode and an internal-UA role",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(12),
+            status: "declared",
+            reason: "declared: securing session establishment data rests on 4.2, R15 and R16 evidence",
+        },
+        Uncovered {
+            reference: Ref::Rfc6404(13),
+            status: "planned",
+            reason: "planned: needs the DBE (RTP/SRTP relay) and the media role (issue #4 codec)",
+        },
+    ];
+    &LIST
+}
+
+/// Finds a check by id.
+pub fn find(id: &str) -> Option<&'static Check> {
+    registry().iter().find(|c| c.id == id)
+}

@@ -1,0 +1,383 @@
+//! RFC 6404 countermeasures checked on the wire.
+
+use crate::dialog::{ack_failure, call_id};
+use speermint_harness::ctx::{mentions_call, sip_hostport};
+use speermint_harness::role::Received;
+use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_sip::corpus::rfc4475;
+use speermint_sip::{Message, MessageBuilder};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// RFC 6404 §4.6 (and RFC 6406 §6.2.2): only peers' requests are relayed,
+/// and responses or CANCELs forged by a non-peer for a live transaction
+/// have no effect.
+pub(crate) const INGRESS_FILTERING: Check = Check {
+    id: "ingress-filtering",
+    title: "requests from a non-peer are refused; forged 200/302/404 and CANCEL from it are not relayed",
+    covers: &[
+        Ref::Rfc6404(6),
+        Ref::Rfc6406("6.2.2"),
+        Ref::Rfc6404Threat("SF-forged-200"),
+        Ref::Rfc6404Threat("SF-forged-302"),
+        Ref::Rfc6404Threat("SF-forged-404"),
+        Ref::Rfc6404Threat("SF-session-teardown"),
+    ],
+    level: Level::Must,
+    requirement: "A border element accepts signaling only from the peers it has a relationship with, and ignores responses and transaction-ending requests that do not come from where the transaction went (RFC 6404 §4.6).",
+    fails_under: &["accept-strangers", "relay-forged-responses"],
+    scenario: |ctx| Box::pin(ingress_filtering(ctx)),
+};
+
+async fn ingress_filtering(ctx: &mut Ctx) -> Outcome {
+    let ruri = format!("sip:+15105550101@{}", sip_hostport(ctx.terminating.addr()));
+    // 1. An INVITE from the stranger.
+    let inv = ctx.request(RoleId::Stranger, "INVITE", &ruri).build();
+    let cid = call_id(&inv);
+    ctx.send_to_iut(RoleId::Stranger, &inv).await;
+    if ctx.nothing_for(RoleId::Terminating, &cid).await.is_some() {
+        return Outcome::fail("an INVITE from a non-peer address was relayed to the next hop");
+    }
+    let refusal = ctx.expect_final(RoleId::Stranger, &cid, "INVITE").await;
+    let refusal_note = match refusal.as_ref().and_then(Received::status) {
+        Some(403) => "refused with 403".to_string(),
+        Some(s) if s >= 300 => format!("refused with {s}"),
+        Some(s) => return Outcome::fail(format!("the INVITE from a non-peer was answered {s}")),
+        None => "dropped silently".to_string(),
+    };
+
+    // 2. A live transaction from the peer.
+    let invite = ctx.request(RoleId::Peer, "INVITE", &ruri).build();
+    let cid = call_id(&invite);
+    ctx.send_to_iut(RoleId::Peer, &invite).await;
+    let Some(fwd) = ctx
+        .expect_request(RoleId::Terminating, "INVITE", &cid)
+        .await
+    else {
+        return Outcome::inconclusive(format!(
+            "non-peer INVITE {refusal_note}, but the peer's INVITE was not relayed, so forged responses could not be tried"
+        ));
+    };
+    let Some(fwd_msg) = fwd.msg().map(|m| m.as_bytes().to_vec()) else {
+        return Outcome::fail("the relayed INVITE does not parse");
+    };
+
+    // 3. The stranger cancels the peer's transaction (it sniffed the INVITE).
+    let cancel = spoofed_cancel(&invite);
+    ctx.send_to_iut(RoleId::Stranger, &cancel).await;
+    let window = ctx.timing.silence;
+    if let Some(r) = ctx
+        .role(RoleId::Terminating)
+        .recv_matching(window, |r| is_cancel_for(r, &cid))
+        .await
+    {
+        return Outcome::fail(format!(
+            "a CANCEL from a non-peer was relayed to the next hop: {}",
+            r.summary()
+        ));
+    }
+
+    // 4. The stranger forges final responses to the relayed INVITE.
+    let fwd_parsed = Message::parse(&fwd_msg).expect("parsed above");
+    for (code, reason) in [(200, "OK"), (302, "Moved Temporarily"), (404, "Not Found")] {
+        let mut b = MessageBuilder::response_to(&fwd_parsed, code, reason, Some("forged"));
+        if code == 302 {
+            b = b.header(
+                "Contact",
+                format!("<sip:victim@{}>", sip_hostport(ctx.stranger.addr())),
+            );
+        }
+        let forged = b.build();
+        ctx.send_to_iut(RoleId::Stranger, &forged).await;
+    }
+    let c = cid.clone();
+    if let Some(r) = ctx
+        .role(RoleId::Peer)
+        .recv_matching(window, move |r| {
+            r.status().is_some_and(|s| s >= 200) && mentions_call(&r.bytes, &c)
+        })
+        .await
+    {
+        return Outcome::fail(format!(
+            "a response forged by a non-peer reached the peer: {}",
+            r.summary()
+        ));
+    }
+
+    // 5. The real answer still gets through: the transaction was live.
+    ctx.answer(RoleId::Terminating, &fwd, 486, "Busy Here", None)
+        .await;
+    let Some(fin) = ctx.expect_final(RoleId::Peer, &cid, "INVITE").await else {
+        return Outcome::inconclusive(
+            "the genuine 486 from the next hop never reached the peer, so the absence of forged responses proves nothing",
+        );
+    };
+    ack_failure(ctx, &invite, &fin).await;
+    match fin.status() {
+        Some(486) => Outcome::pass(format!(
+            "non-peer INVITE {refusal_note} and not relayed; spoofed CANCEL and forged 200/302/404 were not relayed; the genuine 486 was"
+        )),
+        other => Outcome::fail(format!(
+            "the peer received {other:?} instead of the genuine 486"
+        )),
+    }
+}
+
+fn is_cancel_for(r: &Received, cid: &str) -> bool {
+    r.msg()
+        .is_some_and(|m| m.is_request() && m.method() == "CANCEL" && m.core().call_id == cid)
+}
+
+/// A CANCEL matching the peer's INVITE transaction (RFC 3261 §9.1), as a
+/// sniffing attacker would build it.
+fn spoofed_cancel(invite: &[u8]) -> Vec<u8> {
+    let Ok(inv) = Message::parse(invite) else {
+        return Vec::new();
+    };
+    let c = inv.core();
+    MessageBuilder::request(
+        "CANCEL",
+        inv.request_uri().map(|u| u.raw()).unwrap_or_default(),
+    )
+    .header("Via", c.via.raw)
+    .header("Max-Forwards", 70)
+    .header("From", c.from.raw)
+    .header("To", c.to.raw)
+    .header("Call-ID", c.call_id)
+    .header("CSeq", format!("{} CANCEL", c.cseq.seq))
+    .build()
+}
+
+/// RFC 6404 §2.3.2.1: a peer has no reason to register; REGISTER from it is refused.
+pub(crate) const PEER_REGISTER_REJECTED: Check = Check {
+    id: "peer-register-rejected",
+    title: "REGISTER from a peer is rejected and not relayed",
+    covers: &[Ref::Rfc6404Section("2.3.2.1")],
+    level: Level::Should,
+    requirement: "Registrations arriving over a peering interface are superfluous in normal operation and are rejected (RFC 6404 §2.3.2.1).",
+    fails_under: &["accept-register"],
+    scenario: |ctx| Box::pin(peer_register(ctx)),
+};
+
+async fn peer_register(ctx: &mut Ctx) -> Outcome {
+    let iut = sip_hostport(ctx.iut);
+    let reg = ctx
+        .request(RoleId::Peer, "REGISTER", &format!("sip:{iut}"))
+        .header("Expires", 3600)
+        .build();
+    let cid = call_id(&reg);
+    ctx.send_to_iut(RoleId::Peer, &reg).await;
+    let answer = ctx.expect_final(RoleId::Peer, &cid, "REGISTER").await;
+    if let Some(r) = ctx.nothing_for(RoleId::Terminating, &cid).await {
+        return Outcome::fail(format!("the peer's REGISTER was relayed: {}", r.summary()));
+    }
+    match answer.as_ref().and_then(Received::status) {
+        Some(s) if s >= 300 => Outcome::pass(format!(
+            "REGISTER from the peer answered {s} and not relayed"
+        )),
+        Some(s) => Outcome::fail(format!("REGISTER from the peer was accepted with {s}")),
+        None => Outcome::inconclusive(
+            "the IUT neither answered nor relayed the REGISTER; a silent drop cannot be told from a lost datagram",
+        ),
+    }
+}
+
+/// RFC 6404 §4.11: malformed requests (the RFC 4475 invalid set) are
+/// answered with an error or dropped, never relayed, and the element stays up.
+pub(crate) const TORTURE_HARDENING: Check = Check {
+    id: "torture-hardening",
+    title: "every invalid RFC 4475 request is refused or dropped, never relayed, and a liveness probe is answered after each",
+    covers: &[
+        Ref::Rfc6404(11),
+        Ref::Rfc6404Threat("SF-sip-fuzzing"),
+        Ref::Rfc6404Threat("MF-malformed-messages"),
+    ],
+    level: Level::Must,
+    requirement: "A border element withstands malformed signaling: it must not relay it and must keep serving (RFC 6404 §4.11).",
+    fails_under: &["forward-malformed", "die-on-malformed"],
+    scenario: |ctx| Box::pin(torture(ctx)),
+};
+
+/// Rewrites only the sent-by of the top Via to `addr` and adds `;rport`,
+/// so the IUT's answer comes back to the role (RFC 3261 §18.2.2); every
+/// other byte stays as stored. Returns `None` when there is no Via to rewrite.
+pub(crate) fn rewrite_top_via(bytes: &[u8], addr: SocketAddr) -> Option<Vec<u8>> {
+    let head_end = find(bytes, b"\r\n\r\n").unwrap_or(bytes.len());
+    let mut pos = find(bytes, b"\r\n")? + 2;
+    while pos < head_end {
+        let eol = pos + find(&bytes[pos..], b"\r\n")?;
+        let line = &bytes[pos..eol];
+        let colon = line.iter().position(|&c| c == b':')?;
+        let name = String::from_utf8_lossy(&line[..colon])
+            .trim()
+            .to_ascii_lowercase();
+        if name == "via" || name == "v" {
+            // After "SIP/2.0/TRANSPORT" comes LWS, then the sent-by.
+            let value = &line[colon + 1..];
+            let slash2 = value
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| **c == b'/')
+                .nth(1)?
+                .0;
+            let mut i = slash2 + 1;
+            while i < value.len() && value[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            while i < value.len() && !value[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            while i < value.len() && value[i].is_ascii_whitespace() {
+                i += 1;
+            }
+            let start = i;
+            while i < value.len() && !matches!(value[i], b';' | b',' | b' ' | b'\t') {
+                i += 1;
+            }
+            let (s, e) = (pos + colon + 1 + start, pos + colon + 1 + i);
+            let mut out = bytes[..s].to_vec();
+            out.extend_from_slice(format!("{};rport", sip_hostport(addr)).as_bytes());
+            out.extend_from_slice(&bytes[e..]);
+            return Some(out);
+        }
+        pos = eol + 2;
+    }
+    None
+}
+
+fn find(h: &[u8], n: &[u8]) -> Option<usize> {
+    h.windows(n.len()).position(|w| w == n)
+}
+
+async fn torture(ctx: &mut Ctx) -> Outcome {
+    let cases: Vec<_> = rfc4475()
+        .into_iter()
+        .filter(|e| e.kind == "request" && e.verdict == "invalid")
+        .collect();
+    if cases.is_empty() {
+        return Outcome::inconclusive("no invalid requests in the corpus");
+    }
+    let iut_uri = format!("sip:{}", sip_hostport(ctx.iut));
+    let mut refused = 0;
+    let mut dropped = 0;
+    for e in &cases {
+        let (bytes, how) = match rewrite_top_via(e.bytes(), ctx.peer.addr()) {
+            Some(b) => (
+                b,
+                "top Via sent-by rewritten to the peer role with ;rport, every other byte as stored",
+            ),
+            None => (e.bytes().to_vec(), "no Via to rewrite: sent as stored"),
+        };
+        ctx.log.note(
+            "peer",
+            format!(
+                "case {} (RFC 4475 §{} {}): {how}",
+                e.file, e.section, e.title
+            ),
+        );
+        ctx.send_to_iut(RoleId::Peer, &bytes).await;
+
+        // Liveness probe: OPTIONS with Max-Forwards 0 is answered by the IUT
+        // itself (RFC 3261 §16.3 item 2); if it relays it, we answer it.
+        let probe =
+            String::from_utf8_lossy(&ctx.request(RoleId::Peer, "OPTIONS", &iut_uri).build())
+                .replace("Max-Forwards: 70\r\n", "Max-Forwards: 0\r\n")
+                .into_bytes();
+        let pcid = call_id(&probe);
+        ctx.send_to_iut(RoleId::Peer, &probe).await;
+        let mut alive = ctx.expect_final(RoleId::Peer, &pcid, "OPTIONS").await;
+        if alive.is_none() {
+            let quick = ctx.timing.silence;
+            let p = pcid.clone();
+            if let Some(req) = ctx
+                .role(RoleId::Terminating)
+                .recv_matching(quick, move |r| mentions_call(&r.bytes, &p))
+                .await
+            {
+                ctx.answer(RoleId::Terminating, &req, 200, "OK", None).await;
+                alive = ctx.expect_final(RoleId::Peer, &pcid, "OPTIONS").await;
+            }
+        }
+        let relayed: Vec<Received> = ctx
+            .role(RoleId::Terminating)
+            .drain(Duration::from_millis(20))
+            .await
+            .into_iter()
+            .filter(|r| !mentions_call(&r.bytes, &pcid))
+            .collect();
+        if let Some(r) = relayed.first() {
+            return Outcome::fail(format!(
+                "{} (RFC 4475 §{}) was relayed to the next hop: {}",
+                e.file,
+                e.section,
+                r.summary()
+            ));
+        }
+        let answers: Vec<u16> = ctx
+            .role(RoleId::Peer)
+            .drain(Duration::ZERO)
+            .await
+            .iter()
+            .filter(|r| !mentions_call(&r.bytes, &pcid))
+            .filter_map(Received::status)
+            .collect();
+        if let Some(s) = answers.iter().find(|s| (200..300).contains(*s)) {
+            return Outcome::fail(format!(
+                "{} (RFC 4475 §{}) was accepted with {s}",
+                e.file, e.section
+            ));
+        }
+        if alive.is_none() {
+            return Outcome::fail(format!(
+                "no answer to the liveness probe after {} (RFC 4475 §{}): the IUT stopped serving",
+                e.file, e.section
+            ));
+        }
+        if answers.iter().any(|s| *s >= 300) {
+            refused += 1;
+        } else {
+            dropped += 1;
+        }
+    }
+    Outcome::pass(format!(
+        "{} invalid requests: {refused} refused, {dropped} dropped, none relayed; the liveness probe was answered after each",
+        cases.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn via_rewrite_keeps_every_other_byte() {
+        let msg = b"INVITE sip:a@b SIP/2.0\r\nTo: x\r\nv:  SIP/2.0/UDP 192.0.2.15;;,;,,\r\nCall-ID: c\r\n\r\nbody";
+        let out = rewrite_top_via(msg, "127.0.0.2:5070".parse().unwrap()).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "INVITE sip:a@b SIP/2.0\r\nTo: x\r\nv:  SIP/2.0/UDP 127.0.0.2:5070;rport;;,;,,\r\nCall-ID: c\r\n\r\nbody"
+        );
+        assert_eq!(
+            rewrite_top_via(
+                b"INVITE sip:a@b SIP/2.0\r\nTo: x\r\n\r\n",
+                "127.0.0.2:1".parse().unwrap()
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn spoofed_cancel_matches_the_invite_transaction() {
+        let inv = MessageBuilder::request("INVITE", "sip:b@h")
+            .header("Via", "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKabc")
+            .header("From", "<sip:a@h>;tag=1")
+            .header("To", "<sip:b@h>")
+            .header("Call-ID", "c1")
+            .header("CSeq", "7 INVITE")
+            .build();
+        let c = spoofed_cancel(&inv);
+        let m = Message::parse(&c).unwrap();
+        assert_eq!((m.method(), m.core().cseq.seq), ("CANCEL", 7));
+        assert_eq!(m.core().via.branch(), Some("z9hG4bKabc"));
+    }
+}

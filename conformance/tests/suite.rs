@@ -1,0 +1,122 @@
+//! The suite tests itself: it is complete on paper (every RFC 6271
+//! requirement and RFC 6404 countermeasure accounted for), it passes
+//! against the reference stack, and every check fails against a stack with
+//! the fault it looks for.
+
+use speermint_conformance::{registry, uncovered};
+use speermint_harness::refs::must_cover;
+use speermint_harness::runner::run_checks;
+use speermint_harness::target::{Plan, start};
+use speermint_harness::{Check, CheckResult, Verdict};
+use speermint_sip::proxy::Faults;
+use std::collections::HashSet;
+
+#[test]
+fn every_requirement_is_covered_or_explained_exactly_once() {
+    let covered: HashSet<_> = registry()
+        .iter()
+        .flat_map(|c| c.covers.iter().copied())
+        .collect();
+    for r in must_cover() {
+        let explained = uncovered().iter().filter(|u| u.reference == r).count();
+        assert!(
+            covered.contains(&r) ^ (explained == 1),
+            "{r}: covered by a check: {}, explained {explained} times (need exactly one of the two)",
+            covered.contains(&r)
+        );
+    }
+    for u in uncovered() {
+        assert!(
+            matches!(u.status, "declared" | "planned") && !u.reason.is_empty(),
+            "{}",
+            u.reference
+        );
+    }
+}
+
+#[test]
+fn checks_are_well_declared() {
+    let mut ids = HashSet::new();
+    for c in registry() {
+        assert!(ids.insert(c.id), "duplicate id {}", c.id);
+        assert!(
+            c.id.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'),
+            "{} is not kebab-case",
+            c.id
+        );
+        assert!(!c.covers.is_empty(), "{} covers nothing", c.id);
+        assert!(
+            !c.fails_under.is_empty(),
+            "{} has no misbehaviour switch: a check that cannot fail is a defect",
+            c.id
+        );
+        for sw in c.fails_under {
+            assert!(
+                Faults::default().enable(sw),
+                "{}: unknown switch {sw}",
+                c.id
+            );
+        }
+    }
+    // Every switch of the reference stack is looked for by some check.
+    for sw in Faults::NAMES {
+        assert!(
+            registry().iter().any(|c| c.fails_under.contains(&sw)),
+            "switch {sw} is not used by any check"
+        );
+    }
+}
+
+async fn run(faults: Faults, checks: &[Check]) -> Vec<CheckResult> {
+    let mut session = start(&Plan::embedded(faults))
+        .await
+        .expect("roles bind on loopback");
+    let results = run_checks(&mut session.ctx, checks, |_, _| {}).await;
+    if let Some(sbe) = session.sbe.take() {
+        sbe.stop().await;
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reference_stack_passes_every_check() {
+    let results = run(Faults::default(), registry()).await;
+    for r in &results {
+        assert_eq!(
+            r.verdict,
+            Verdict::Pass,
+            "{}: {}\n{:#?}",
+            r.id,
+            r.reason,
+            r.evidence
+        );
+        assert!(!r.evidence.is_empty(), "{}: a pass needs evidence", r.id);
+    }
+    assert_eq!(results.len(), registry().len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_check_fails_under_each_of_its_switches() {
+    for check in registry() {
+        for sw in check.fails_under {
+            let mut faults = Faults::default();
+            faults.enable(sw);
+            let results = run(faults, std::slice::from_ref(check)).await;
+            let r = &results[0];
+            assert_eq!(
+                r.verdict,
+                Verdict::Fail,
+                "{} under {sw}: {} ({})",
+                check.id,
+                r.verdict.as_str(),
+                r.reason
+            );
+            assert!(
+                !r.evidence.is_empty(),
+                "{} under {sw}: a fail needs evidence",
+                check.id
+            );
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! What a check is: declared once, with the requirements it covers, next to
+//! its scenario. The traceability matrix is generated from these
+//! declarations, never kept by hand.
+
+use crate::ctx::Ctx;
+use crate::refs::Ref;
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+
+/// Requirement level of what a check tests (RFC 2119).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Level {
+    /// MUST / REQUIRED.
+    Must,
+    /// SHOULD / RECOMMENDED.
+    Should,
+}
+
+/// The verdict of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The IUT did what the requirement asks, and the wire shows it.
+    Pass,
+    /// The IUT did something the requirement forbids; evidence attached.
+    Fail,
+    /// The wire could not show either (the reason says why). Never a pass.
+    Inconclusive,
+    /// The IUT profile says the capability is absent.
+    NotApplicable,
+}
+
+impl Verdict {
+    /// The report spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
+            Verdict::NotApplicable => "not-applicable",
+        }
+    }
+}
+
+/// A verdict with its reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why, in one or two sentences.
+    pub reason: String,
+}
+
+impl Outcome {
+    /// A pass.
+    pub fn pass(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Pass,
+            reason: reason.into(),
+        }
+    }
+    /// A fail.
+    pub fn fail(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Fail,
+            reason: reason.into(),
+        }
+    }
+    /// Inconclusive.
+    pub fn inconclusive(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Inconclusive,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A scenario: drives the roles in `Ctx` and returns an outcome.
+pub type Scenario = for<'a> fn(&'a mut Ctx) -> Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// A check, declared once.
+#[derive(Debug, Clone, Copy)]
+pub struct Check {
+    /// Stable kebab-case id.
+    pub id: &'static str,
+    /// One-line title.
+    pub title: &'static str,
+    /// What it covers.
+    pub covers: &'static [Ref],
+    /// Requirement level.
+    pub level: Level,
+    /// A short statement of the requirement (our words).
+    pub requirement: &'static str,
+    /// The reference-stack misbehaviour switches under which it must fail.
+    pub fails_under: &'static [&'static str],
+    /// The scenario.
+    pub scenario: Scenario,
+}
+
+/// A requirement no check covers yet, with the reason.
+#[derive(Debug, Clone, Copy)]
+pub struct Uncovered {
+    /// The requirement.
+    pub reference: Ref,
+    /// `declared` (not observable on the wire) or `planned`.
+    pub status: &'static str,
+    /// Why, and where it will be covered.
+    pub reason: &'static str,
+}

@@ -1,0 +1,214 @@
+//! The context a scenario runs in: the IUT's address, the roles, timing,
+//! and helpers that build well-formed SIP traffic for each role.
+
+use crate::role::{EvidenceLog, Received, Role};
+use speermint_sip::{Message, MessageBuilder};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Which role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleId {
+    /// The authorised peer SSP's SBE.
+    Peer,
+    /// A host outside every trust relationship.
+    Stranger,
+    /// The SBE of the domain the IUT routes towards (its next hop).
+    Terminating,
+}
+
+/// How long to wait.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// For an expected message.
+    pub response: Duration,
+    /// For a message that must *not* arrive.
+    pub silence: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            response: Duration::from_secs(2),
+            silence: Duration::from_millis(300),
+        }
+    }
+}
+
+/// Everything a scenario needs.
+#[derive(Debug)]
+pub struct Ctx {
+    /// The implementation under test.
+    pub iut: SocketAddr,
+    /// Authorised peer.
+    pub peer: Role,
+    /// Non-peer.
+    pub stranger: Role,
+    /// The IUT's next hop.
+    pub terminating: Role,
+    /// Waits.
+    pub timing: Timing,
+    /// The evidence of the running check.
+    pub log: EvidenceLog,
+    seq: u64,
+}
+
+impl Ctx {
+    /// Assembles a context from bound roles.
+    pub fn new(
+        iut: SocketAddr,
+        peer: Role,
+        stranger: Role,
+        terminating: Role,
+        log: EvidenceLog,
+    ) -> Self {
+        Self {
+            iut,
+            peer,
+            stranger,
+            terminating,
+            timing: Timing::default(),
+            log,
+            seq: 0,
+        }
+    }
+
+    /// The role.
+    pub fn role(&mut self, id: RoleId) -> &mut Role {
+        match id {
+            RoleId::Peer => &mut self.peer,
+            RoleId::Stranger => &mut self.stranger,
+            RoleId::Terminating => &mut self.terminating,
+        }
+    }
+
+    /// A fresh token, unique within the run.
+    pub fn token(&mut self) -> String {
+        self.seq += 1;
+        format!("sm{}x{:04}", std::process::id(), self.seq)
+    }
+
+    /// A new request from `from` with every mandatory header, a fresh
+    /// branch, tag and Call-ID. Add headers and a body, then `build()`.
+    pub fn request(&mut self, from: RoleId, method: &str, ruri: &str) -> MessageBuilder {
+        let t = self.token();
+        let addr = self.role(from).addr();
+        let host = sip_hostport(addr);
+        MessageBuilder::request(method, ruri)
+            .header("Via", format!("SIP/2.0/UDP {host};branch=z9hG4bK{t};rport"))
+            .header("Max-Forwards", 70)
+            .header("From", format!("<sip:speermint@{host}>;tag=f{t}"))
+            .header("To", format!("<{ruri}>"))
+            .header("Call-ID", format!("{t}@{host}"))
+            .header("CSeq", format!("1 {method}"))
+            .header("Contact", format!("<sip:speermint@{host}>"))
+            .header("User-Agent", "speermint")
+    }
+
+    /// Sends bytes from a role to the IUT.
+    pub async fn send_to_iut(&mut self, from: RoleId, bytes: &[u8]) {
+        let iut = self.iut;
+        self.role(from).send(iut, bytes).await;
+    }
+
+    /// Waits for a request with this Call-ID at the role.
+    pub async fn expect_request(
+        &mut self,
+        at: RoleId,
+        method: &str,
+        call_id: &str,
+    ) -> Option<Received> {
+        let wait = self.timing.response;
+        let (m, c) = (method.to_string(), call_id.to_string());
+        self.role(at)
+            .recv_matching(wait, move |r| {
+                r.msg().is_some_and(|msg| {
+                    msg.is_request() && msg.method() == m && msg.core().call_id == c
+                })
+            })
+            .await
+    }
+
+    /// Waits for a final response (>= 200) with this Call-ID and CSeq method
+    /// at the role; provisional responses are skipped.
+    pub async fn expect_final(
+        &mut self,
+        at: RoleId,
+        call_id: &str,
+        method: &str,
+    ) -> Option<Received> {
+        let wait = self.timing.response;
+        let (m, c) = (method.to_string(), call_id.to_string());
+        self.role(at)
+            .recv_matching(wait, move |r| {
+                r.status().is_some_and(|s| s >= 200)
+                    && mentions_call(&r.bytes, &c)
+                    && r.msg().is_none_or(|msg| msg.core().cseq.method == m)
+            })
+            .await
+    }
+
+    /// True when the role receives nothing mentioning `call_id` within the silence window.
+    pub async fn nothing_for(&mut self, at: RoleId, call_id: &str) -> Option<Received> {
+        let wait = self.timing.silence;
+        let c = call_id.to_string();
+        self.role(at)
+            .recv_matching(wait, move |r| mentions_call(&r.bytes, &c))
+            .await
+    }
+
+    /// Answers a request received by a role (as a UAS would), back to its source.
+    pub async fn answer(
+        &mut self,
+        at: RoleId,
+        req: &Received,
+        code: u16,
+        reason: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Vec<u8> {
+        let Some(msg) = req.msg() else {
+            return Vec::new();
+        };
+        let t = self.token();
+        let host = sip_hostport(self.role(at).addr());
+        let mut b = MessageBuilder::response_to(&msg, code, reason, Some(&format!("t{t}")));
+        for rr in msg.values(speermint_sip::HeaderName::RecordRoute) {
+            b = b.header("Record-Route", rr);
+        }
+        if (200..300).contains(&code) {
+            b = b.header("Contact", format!("<sip:speermint@{host}>"));
+        }
+        if let Some((ct, bytes)) = body {
+            b = b.body(ct, bytes);
+        }
+        let bytes = b.build();
+        self.role(at).send(req.from, &bytes).await;
+        bytes
+    }
+
+    /// Clears every role's pending datagrams and the log: called between checks.
+    pub async fn reset(&mut self) {
+        self.peer.clear().await;
+        self.stranger.clear().await;
+        self.terminating.clear().await;
+        self.log.reset();
+    }
+}
+
+/// `host:port` for a URI or Via, IPv6 in brackets.
+pub fn sip_hostport(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => v.to_string(),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
+
+/// True when the Call-ID appears in the datagram (works on malformed ones too).
+pub fn mentions_call(bytes: &[u8], call_id: &str) -> bool {
+    match Message::parse(bytes) {
+        Ok(m) => m.core().call_id == call_id,
+        Err(_) => bytes
+            .windows(call_id.len().max(1))
+            .any(|w| w == call_id.as_bytes()),
+    }
+}

@@ -1,0 +1,188 @@
+//! Reports: the JSON read by other tools, JUnit for CI systems, and the
+//! terminal table.
+
+use crate::check::Verdict;
+use crate::role::EvidenceEntry;
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// The result of one check.
+#[derive(Debug, Clone, Serialize)]
+pub struct CheckResult {
+    /// Check id.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Requirement IDs covered.
+    pub covers: Vec<String>,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Why.
+    pub reason: String,
+    /// Messages exchanged.
+    pub evidence: Vec<EvidenceEntry>,
+    /// Wall time.
+    pub duration_ms: u64,
+}
+
+/// Verdict counts.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Summary {
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Inconclusive.
+    pub inconclusive: usize,
+    /// Not applicable.
+    pub not_applicable: usize,
+}
+
+/// A whole run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// What was tested, e.g. `embedded reference SBE (udp:127.0.0.1:40000)`.
+    pub target: String,
+    /// Results, in run order.
+    pub checks: Vec<CheckResult>,
+    /// Counts.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Builds the report and its summary.
+    pub fn new(target: String, checks: Vec<CheckResult>) -> Self {
+        let mut summary = Summary::default();
+        for c in &checks {
+            match c.verdict {
+                Verdict::Pass => summary.pass += 1,
+                Verdict::Fail => summary.fail += 1,
+                Verdict::Inconclusive => summary.inconclusive += 1,
+                Verdict::NotApplicable => summary.not_applicable += 1,
+            }
+        }
+        Self {
+            target,
+            checks,
+            summary,
+        }
+    }
+
+    /// 0 when every applicable check passed, 1 otherwise. An inconclusive
+    /// check is not a pass: a CI gate must not go green on missing evidence.
+    pub fn exit_code(&self) -> i32 {
+        if self.summary.fail == 0 && self.summary.inconclusive == 0 {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// Pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// JUnit XML: one test case per check; fail is a failure, inconclusive
+    /// an error, not-applicable skipped.
+    pub fn to_junit(&self) -> String {
+        use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
+        let mut report = JReport::new("speermint certify");
+        let mut suite = TestSuite::new(self.target.clone());
+        for c in &self.checks {
+            let status = match c.verdict {
+                Verdict::Pass => TestCaseStatus::success(),
+                Verdict::Fail => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    s.set_message(c.reason.clone());
+                    s.set_description(evidence_text(c));
+                    s
+                }
+                Verdict::Inconclusive => {
+                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                    s.set_message(format!("inconclusive: {}", c.reason));
+                    s
+                }
+                Verdict::NotApplicable => {
+                    let mut s = TestCaseStatus::skipped();
+                    s.set_message(c.reason.clone());
+                    s
+                }
+            };
+            let mut case = TestCase::new(c.id.clone(), status);
+            case.set_classname(c.covers.join(" "));
+            case.set_time(std::time::Duration::from_millis(c.duration_ms));
+            suite.add_test_case(case);
+        }
+        report.add_test_suite(suite);
+        report.to_string().unwrap_or_default()
+    }
+
+    /// The terminal table.
+    pub fn table(&self) -> String {
+        let rows: Vec<[String; 5]> = self
+            .checks
+            .iter()
+            .map(|c| {
+                [
+                    c.verdict.as_str().to_uppercase(),
+                    c.id.clone(),
+                    c.covers.join(", "),
+                    format!("{} ms", c.duration_ms),
+                    c.reason.clone(),
+                ]
+            })
+            .collect();
+        let head = ["VERDICT", "CHECK", "COVERS", "TIME", "REASON"];
+        let mut w = head.map(str::len);
+        for r in &rows {
+            for (i, cell) in r.iter().enumerate().take(4) {
+                w[i] = w[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let _ = writeln!(out, "target: {}\n", self.target);
+        let line = |out: &mut String, r: &[String]| {
+            let _ = writeln!(
+                out,
+                "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}  {}",
+                r[0],
+                r[1],
+                r[2],
+                r[3],
+                r[4],
+                w0 = w[0],
+                w1 = w[1],
+                w2 = w[2],
+                w3 = w[3]
+            );
+        };
+        line(&mut out, &head.map(String::from));
+        for r in &rows {
+            line(&mut out, r);
+        }
+        let s = self.summary;
+        let _ = writeln!(
+            out,
+            "\n{} checks: {} pass, {} fail, {} inconclusive, {} not applicable",
+            self.checks.len(),
+            s.pass,
+            s.fail,
+            s.inconclusive,
+            s.not_applicable
+        );
+        out
+    }
+}
+
+fn evidence_text(c: &CheckResult) -> String {
+    let mut s = String::new();
+    for e in &c.evidence {
+        let _ = writeln!(
+            s,
+            "[{} ms] {} {} {}: {}",
+            e.t_ms, e.role, e.direction, e.peer, e.summary
+        );
+    }
+    s
+}

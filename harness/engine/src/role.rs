@@ -1,0 +1,246 @@
+//! A role the harness plays (peer, stranger, terminating peer): a UDP socket
+//! on its own loopback address, recording every message it sends or
+//! receives as evidence.
+
+use serde::Serialize;
+use speermint_sip::Message;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::net::UdpSocket;
+
+/// One message exchanged during a check.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct EvidenceEntry {
+    /// Milliseconds since the check started.
+    pub t_ms: u64,
+    /// The harness role.
+    pub role: String,
+    /// `sent` or `received`.
+    pub direction: &'static str,
+    /// The other end.
+    pub peer: String,
+    /// The start line.
+    pub summary: String,
+    /// The whole message (lossy UTF-8, at most 8 KiB).
+    pub message: String,
+}
+
+/// Shared, ordered evidence log of a check.
+#[derive(Debug, Clone)]
+pub struct EvidenceLog {
+    inner: Arc<Mutex<(Instant, Vec<EvidenceEntry>)>>,
+}
+
+impl Default for EvidenceLog {
+    fn default() -> Self {
+        Self {
+            inner: Arc::new(Mutex::new((Instant::now(), Vec::new()))),
+        }
+    }
+}
+
+impl EvidenceLog {
+    /// Clears the log and restarts its clock.
+    pub fn reset(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        *g = (Instant::now(), Vec::new());
+    }
+
+    /// Takes the entries recorded since the last reset.
+    pub fn take(&self) -> Vec<EvidenceEntry> {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        std::mem::take(&mut g.1)
+    }
+
+    fn record(&self, role: &str, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
+        const MAX: usize = 8 * 1024;
+        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
+        let summary = text.lines().next().unwrap_or_default().to_string();
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let t_ms = g.0.elapsed().as_millis() as u64;
+        g.1.push(EvidenceEntry {
+            t_ms,
+            role: role.to_string(),
+            direction,
+            peer: peer.to_string(),
+            summary,
+            message: text,
+        });
+    }
+
+    /// Adds a note (what the harness did besides sending, e.g. a rewrite).
+    pub fn note(&self, role: &str, text: impl Into<String>) {
+        let text = text.into();
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let t_ms = g.0.elapsed().as_millis() as u64;
+        g.1.push(EvidenceEntry {
+            t_ms,
+            role: role.to_string(),
+            direction: "note",
+            peer: String::new(),
+            summary: text.clone(),
+            message: text,
+        });
+    }
+}
+
+/// A datagram a role received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    /// Sender.
+    pub from: SocketAddr,
+    /// Bytes.
+    pub bytes: Vec<u8>,
+}
+
+impl Received {
+    /// Parses the datagram.
+    pub fn msg(&self) -> Option<Message<'_>> {
+        Message::parse(&self.bytes).ok()
+    }
+
+    /// The status code, read from the status line even if the rest is malformed.
+    pub fn status(&self) -> Option<u16> {
+        let b = &self.bytes;
+        if b.len() >= 11 && b.starts_with(b"SIP/2.0 ") {
+            std::str::from_utf8(&b[8..11]).ok()?.parse().ok()
+        } else {
+            None
+        }
+    }
+
+    /// The first line.
+    pub fn summary(&self) -> String {
+        String::from_utf8_lossy(
+            self.bytes
+                .split(|&c| c == b'\r' || c == b'\n')
+                .next()
+                .unwrap_or_default(),
+        )
+        .into_owned()
+    }
+}
+
+/// A harness role bound to its own address.
+#[derive(Debug)]
+pub struct Role {
+    name: &'static str,
+    socket: UdpSocket,
+    addr: SocketAddr,
+    log: EvidenceLog,
+    /// Datagrams received but not yet consumed by a matching wait.
+    backlog: VecDeque<Received>,
+}
+
+impl Role {
+    /// Binds the role.
+    pub async fn bind(
+        name: &'static str,
+        addr: SocketAddr,
+        log: EvidenceLog,
+    ) -> std::io::Result<Self> {
+        let socket = UdpSocket::bind(addr).await?;
+        let addr = socket.local_addr()?;
+        Ok(Self {
+            name,
+            socket,
+            addr,
+            log,
+            backlog: VecDeque::new(),
+        })
+    }
+
+    /// The role's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The address the role sends from.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Sends one datagram.
+    pub async fn send(&self, to: SocketAddr, bytes: &[u8]) {
+        self.log.record(self.name, "sent", to, bytes);
+        if let Err(e) = self.socket.send_to(bytes, to).await {
+            self.log
+                .note(self.name, format!("send to {to} failed: {e}"));
+        }
+    }
+
+    async fn recv_raw(&mut self, deadline: tokio::time::Instant) -> Option<Received> {
+        let mut buf = vec![0u8; 65_535];
+        match tokio::time::timeout_at(deadline, self.socket.recv_from(&mut buf)).await {
+            Ok(Ok((n, from))) => {
+                buf.truncate(n);
+                self.log.record(self.name, "received", from, &buf);
+                Some(Received { from, bytes: buf })
+            }
+            Ok(Err(e)) => {
+                // ICMP unreachable from an earlier send: note it and carry on.
+                self.log.note(self.name, format!("receive error: {e}"));
+                None
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// Waits up to `timeout` for a datagram matching `pred`; others are kept
+    /// for later waits.
+    pub async fn recv_matching(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&Received) -> bool,
+    ) -> Option<Received> {
+        if let Some(i) = self.backlog.iter().position(&pred) {
+            return self.backlog.remove(i);
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            match self.recv_raw(deadline).await {
+                Some(r) if pred(&r) => return Some(r),
+                Some(r) => {
+                    // Bounded: a flood cannot grow the backlog past 1024.
+                    if self.backlog.len() < 1024 {
+                        self.backlog.push_back(r);
+                    }
+                }
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// Waits for any datagram.
+    pub async fn recv(&mut self, timeout: Duration) -> Option<Received> {
+        self.recv_matching(timeout, |_| true).await
+    }
+
+    /// Everything already received, without waiting (after a short settle).
+    pub async fn drain(&mut self, settle: Duration) -> Vec<Received> {
+        let mut out: Vec<Received> = self.backlog.drain(..).collect();
+        let deadline = tokio::time::Instant::now() + settle;
+        while let Some(r) = self.recv_raw(deadline).await {
+            out.push(r);
+            if out.len() >= 1024 {
+                break;
+            }
+        }
+        out
+    }
+
+    /// Forgets anything pending (between checks).
+    pub async fn clear(&mut self) {
+        self.backlog.clear();
+        let mut buf = vec![0u8; 65_535];
+        for _ in 0..4096 {
+            match self.socket.try_recv_from(&mut buf) {
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+    }
+}

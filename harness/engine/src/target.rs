@@ -1,0 +1,319 @@
+//! Setting up a run: the embedded reference SBE, or an external IUT
+//! described by options or a TOML profile; binding each role.
+
+use crate::ctx::{Ctx, Timing};
+use crate::role::{EvidenceLog, Role};
+use serde::Deserialize;
+use speermint_border::RunningSbe;
+use speermint_sip::proxy::{Faults, SbeConfig};
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+/// Errors of the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A configuration file is wrong; names the file, line and key.
+    #[error("{file}:{line}: {key}: {message}")]
+    Config {
+        /// File.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// The key at fault.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A command-line value is wrong.
+    #[error("{0}")]
+    Usage(String),
+    /// A role or the embedded SBE could not bind its address.
+    #[error("cannot bind the {role} role to {addr}: {source}")]
+    Bind {
+        /// Role.
+        role: &'static str,
+        /// Address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The embedded SBE failed to start.
+    #[error(transparent)]
+    Border(#[from] speermint_border::Error),
+    /// A file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What to test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetKind {
+    /// The reference SBE, in-process, with optional misbehaviour switches.
+    Embedded {
+        /// Switches.
+        faults: Faults,
+    },
+    /// An SBE at this address.
+    External {
+        /// Address (UDP).
+        addr: SocketAddr,
+    },
+}
+
+/// A complete run plan.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Target.
+    pub target: TargetKind,
+    /// Where the peer role sends from (the IUT's authorised peer).
+    pub peer: SocketAddr,
+    /// Where the stranger sends from.
+    pub stranger: SocketAddr,
+    /// Where the terminating role listens (the IUT's next hop).
+    pub terminating: SocketAddr,
+    /// Waits.
+    pub timing: Timing,
+}
+
+impl Plan {
+    /// The embedded reference stack on loopback: each role on its own
+    /// 127.0.0.x address, ephemeral ports.
+    pub fn embedded(faults: Faults) -> Self {
+        Self {
+            target: TargetKind::Embedded { faults },
+            peer: "127.0.0.2:0".parse().expect("literal"),
+            stranger: "127.0.0.3:0".parse().expect("literal"),
+            terminating: "127.0.0.4:0".parse().expect("literal"),
+            timing: Timing::default(),
+        }
+    }
+}
+
+/// `udp:HOST:PORT` (IPv6 as `udp:[::1]:5060`).
+pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    let (proto, rest) = s
+        .split_once(':')
+        .ok_or_else(|| format!("target {s:?}: expected udp:HOST:PORT"))?;
+    match proto {
+        "udp" => rest
+            .parse()
+            .map_err(|_| format!("target {s:?}: HOST:PORT must be an IP address and port")),
+        "tcp" | "tls" => Err(format!("target {s:?}: only udp is supported so far")),
+        _ => Err(format!(
+            "target {s:?}: unknown transport {proto:?}, expected udp"
+        )),
+    }
+}
+
+/// A role address: `IP` (any port) or `IP:PORT`.
+pub fn parse_role_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IP address or IP:PORT"))
+}
+
+/// The IUT profile file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ProfileFile {
+    target: Option<TargetSection>,
+    roles: Option<RolesSection>,
+    timing: Option<TimingSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetSection {
+    address: toml::Spanned<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RolesSection {
+    peer: Option<toml::Spanned<String>>,
+    stranger: Option<toml::Spanned<String>>,
+    terminating: Option<toml::Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TimingSection {
+    response_ms: Option<u64>,
+    silence_ms: Option<u64>,
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Reads an IUT profile. Every error names the file, the line and the key.
+pub fn load_profile(path: &Path) -> Result<Plan, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse_profile(&path.display().to_string(), &text)
+}
+
+/// Parses profile text (see [`load_profile`]).
+pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
+    let cfg: ProfileFile = toml::from_str(text).map_err(|e| {
+        let line = e.span().map_or(1, |s| line_of(text, s.start));
+        let key = e
+            .span()
+            .map(|s| text[s.clone()].trim().to_string())
+            .unwrap_or_default();
+        Error::Config {
+            file: file.to_string(),
+            line,
+            key,
+            message: e.message().trim().to_string(),
+        }
+    })?;
+    let bad = |key: &str, v: &toml::Spanned<String>, message: String| Error::Config {
+        file: file.to_string(),
+        line: line_of(text, v.span().start),
+        key: key.to_string(),
+        message,
+    };
+    let target = cfg.target.ok_or_else(|| Error::Config {
+        file: file.to_string(),
+        line: 1,
+        key: "target.address".into(),
+        message: "missing: an external profile needs the IUT's address".into(),
+    })?;
+    let addr = parse_target(target.address.get_ref())
+        .map_err(|m| bad("target.address", &target.address, m))?;
+    let mut plan = Plan::embedded(Faults::default());
+    plan.target = TargetKind::External { addr };
+    let roles = cfg.roles.unwrap_or_default();
+    for (key, field, slot) in [
+        ("roles.peer", &roles.peer, &mut plan.peer),
+        ("roles.stranger", &roles.stranger, &mut plan.stranger),
+        (
+            "roles.terminating",
+            &roles.terminating,
+            &mut plan.terminating,
+        ),
+    ] {
+        if let Some(v) = field {
+            *slot = parse_role_addr(v.get_ref()).map_err(|m| bad(key, v, m))?;
+        }
+    }
+    if let Some(t) = cfg.timing {
+        if let Some(ms) = t.response_ms {
+            plan.timing.response = Duration::from_millis(ms.clamp(10, 60_000));
+        }
+        if let Some(ms) = t.silence_ms {
+            plan.timing.silence = Duration::from_millis(ms.clamp(10, 60_000));
+        }
+    }
+    Ok(plan)
+}
+
+/// A prepared run: roles bound, target running.
+#[derive(Debug)]
+pub struct Session {
+    /// Scenario context.
+    pub ctx: Ctx,
+    /// The embedded SBE, when the target is the reference stack.
+    pub sbe: Option<RunningSbe>,
+    /// How the target is named in reports.
+    pub label: String,
+}
+
+async fn bind(role: &'static str, addr: SocketAddr, log: &EvidenceLog) -> Result<Role, Error> {
+    Role::bind(role, addr, log.clone())
+        .await
+        .map_err(|source| Error::Bind { role, addr, source })
+}
+
+/// Binds the roles and starts the embedded SBE if asked.
+pub async fn start(plan: &Plan) -> Result<Session, Error> {
+    let log = EvidenceLog::default();
+    let peer = bind("peer", plan.peer, &log).await?;
+    let stranger = bind("stranger", plan.stranger, &log).await?;
+    let terminating = bind("terminating", plan.terminating, &log).await?;
+    let (iut, sbe, label) = match &plan.target {
+        TargetKind::Embedded { faults } => {
+            let faults = *faults;
+            let peer_ip = peer.addr().ip();
+            let next = terminating.addr();
+            let sbe =
+                RunningSbe::start_udp("127.0.0.1:0".parse().expect("literal"), move |local| {
+                    let mut cfg = SbeConfig::new(local, vec![peer_ip], next);
+                    cfg.faults = faults;
+                    cfg
+                })
+                .await?;
+            let on: Vec<&str> = Faults::NAMES
+                .iter()
+                .copied()
+                .filter(|n| {
+                    let mut f = Faults::default();
+                    f.enable(n);
+                    // A switch is on when enabling it changes nothing.
+                    let mut g = faults;
+                    g.enable(n);
+                    g == faults && f != Faults::default()
+                })
+                .collect();
+            let label = if on.is_empty() {
+                format!("embedded reference SBE (udp:{})", sbe.addr())
+            } else {
+                format!(
+                    "embedded reference SBE (udp:{}) misbehaving: {}",
+                    sbe.addr(),
+                    on.join(", ")
+                )
+            };
+            (sbe.addr(), Some(sbe), label)
+        }
+        TargetKind::External { addr } => (*addr, None, format!("udp:{addr}")),
+    };
+    let mut ctx = Ctx::new(iut, peer, stranger, terminating, log);
+    ctx.timing = plan.timing;
+    Ok(Session { ctx, sbe, label })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profile_errors_name_file_line_and_key() {
+        let text = "[target]\naddress = \"udp:127.0.0.1:5060\"\n\n[roles]\npeer = \"not-an-ip\"\n";
+        let e = parse_profile("iut.toml", text).unwrap_err().to_string();
+        assert!(e.starts_with("iut.toml:5: roles.peer:"), "{e}");
+        let text = "[target]\naddress = \"udp:127.0.0.1:5060\"\nbogus = 1\n";
+        let e = parse_profile("iut.toml", text).unwrap_err().to_string();
+        assert!(e.starts_with("iut.toml:3:") && e.contains("bogus"), "{e}");
+        let e = parse_profile("iut.toml", "[target]\naddress = \"sctp:1.2.3.4:5\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("iut.toml:2: target.address:"), "{e}");
+    }
+
+    #[test]
+    fn profile_sets_roles() {
+        let text = "[target]\naddress = \"udp:[::1]:5060\"\n[roles]\npeer = \"127.0.0.9\"\nterminating = \"127.0.0.10:5070\"\n";
+        let plan = parse_profile("p", text).unwrap();
+        assert_eq!(
+            plan.target,
+            TargetKind::External {
+                addr: "[::1]:5060".parse().unwrap()
+            }
+        );
+        assert_eq!(plan.peer, "127.0.0.9:0".parse().unwrap());
+        assert_eq!(plan.terminating, "127.0.0.10:5070".parse().unwrap());
+    }
+}
