@@ -1,1 +1,429 @@
-fn main() {}
+//! `speermint`: conformance and robustness testing of SIP peering border
+//! elements (RFC 6271, RFC 6404, RFC 6406).
+//!
+//! Exit status: 0 when every applicable check passes (or every parsed file
+//! is valid), 1 when a check fails or is inconclusive (or a file is
+//! invalid), 2 on bad usage or configuration.
+#![forbid(unsafe_code)]
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
+use speermint_harness::{Check, Report};
+use speermint_sip::proxy::{Faults, SbeConfig};
+use speermint_sip::{Message, ParseError, StartLine};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "speermint",
+    version,
+    about = "Conformance and robustness harness for SIP peering border elements (RFC 6271, RFC 6404, RFC 6406)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the conformance checks against the embedded reference SBE, or an external one.
+    Certify(CertifyArgs),
+    /// Say whether SIP messages in files are valid, and where the first fault is.
+    Parse {
+        /// One JSON object per line instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Files, each holding one message as it would arrive in a datagram.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print the traceability matrix: requirement -> checks, generated from the check declarations.
+    Matrix {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// A `certify --json` report whose verdicts to show.
+        #[arg(long)]
+        report: Option<PathBuf>,
+    },
+    /// Run the reference SBE on a UDP socket until interrupted.
+    Sbe(SbeArgs),
+}
+
+#[derive(Args)]
+struct CertifyArgs {
+    /// The IUT, as udp:HOST:PORT. Without it, the embedded reference SBE is started.
+    #[arg(long)]
+    target: Option<String>,
+    /// An IUT profile (TOML) with the target and role addresses.
+    #[arg(long)]
+    profile: Option<PathBuf>,
+    /// Source address the IUT accepts as its peer: IP or IP:PORT.
+    #[arg(long)]
+    peer: Option<String>,
+    /// Source address the IUT does not know: IP or IP:PORT.
+    #[arg(long)]
+    stranger: Option<String>,
+    /// Where the IUT forwards peer requests (the harness listens there): IP:PORT.
+    #[arg(long)]
+    next_hop: Option<String>,
+    /// Run only these checks (repeatable).
+    #[arg(long = "only", value_name = "CHECK-ID")]
+    only: Vec<String>,
+    /// Turn on a misbehaviour switch of the embedded reference SBE (repeatable), to see checks fail.
+    #[arg(long = "misbehave", value_name = "SWITCH")]
+    misbehave: Vec<String>,
+    /// Write the JSON report here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SbeArgs {
+    /// Address to listen on (port 0 picks one; the address is printed).
+    #[arg(long, default_value = "127.0.0.1:5060")]
+    listen: SocketAddr,
+    /// An authorised peer's IP address (repeatable).
+    #[arg(long = "peer", required = true)]
+    peers: Vec<IpAddr>,
+    /// Where requests from peers are sent.
+    #[arg(long)]
+    next_hop: SocketAddr,
+    /// Turn on a misbehaviour switch (repeatable).
+    #[arg(long = "misbehave", value_name = "SWITCH")]
+    misbehave: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("speermint: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let code = match cli.command {
+        Command::Certify(args) => runtime.block_on(certify(args)),
+        Command::Parse { json, files } => parse_files(json, &files),
+        Command::Matrix { json, report } => matrix(json, report),
+        Command::Sbe(args) => runtime.block_on(run_sbe(args)),
+    };
+    ExitCode::from(code)
+}
+
+fn usage(msg: impl std::fmt::Display) -> u8 {
+    eprintln!("speermint: {msg}");
+    2
+}
+
+fn faults_from(names: &[String]) -> Result<Faults, String> {
+    let mut f = Faults::default();
+    for n in names {
+        if !f.enable(n) {
+            return Err(format!(
+                "unknown misbehaviour switch {n:?}; known: {}",
+                Faults::NAMES.join(", ")
+            ));
+        }
+    }
+    Ok(f)
+}
+
+fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
+    let usage = |m: String| target::Error::Usage(m);
+    let mut plan = match &args.profile {
+        Some(p) => target::load_profile(p)?,
+        None => Plan::embedded(faults_from(&args.misbehave).map_err(usage)?),
+    };
+    if let Some(t) = &args.target {
+        plan.target = TargetKind::External {
+            addr: parse_target(t).map_err(usage)?,
+        };
+    }
+    if !args.misbehave.is_empty() && !matches!(plan.target, TargetKind::Embedded { .. }) {
+        return Err(usage(
+            "--misbehave applies to the embedded reference SBE only".into(),
+        ));
+    }
+    for (flag, value, slot) in [
+        ("--peer", &args.peer, &mut plan.peer),
+        ("--stranger", &args.stranger, &mut plan.stranger),
+        ("--next-hop", &args.next_hop, &mut plan.terminating),
+    ] {
+        if let Some(v) = value {
+            *slot = parse_role_addr(v).map_err(|m| usage(format!("{flag}: {m}")))?;
+        }
+    }
+    if matches!(plan.target, TargetKind::External { .. }) && plan.terminating.port() == 0 {
+        return Err(usage("an external target needs --next-hop IP:PORT (or roles.terminating in the profile): the address the IUT forwards to".into()));
+    }
+    Ok(plan)
+}
+
+fn select(only: &[String]) -> Result<Vec<Check>, String> {
+    let all = speermint_conformance::registry();
+    if only.is_empty() {
+        return Ok(all.to_vec());
+    }
+    only.iter()
+        .map(|id| {
+            speermint_conformance::find(id).copied().ok_or_else(|| {
+                let ids: Vec<_> = all.iter().map(|c| c.id).collect();
+                format!("unknown check {id:?}; known: {}", ids.join(", "))
+            })
+        })
+        .collect()
+}
+
+async fn certify(args: CertifyArgs) -> u8 {
+    let plan = match plan_from(&args) {
+        Ok(p) => p,
+        Err(e) => return usage(e),
+    };
+    let checks = match select(&args.only) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let mut session = match target::start(&plan).await {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    let bar = ProgressBar::new(checks.len() as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let results = speermint_harness::runner::run_checks(
+        &mut session.ctx,
+        &checks,
+        |check, done| match done {
+            None => bar.set_message(check.id),
+            Some(_) => bar.inc(1),
+        },
+    )
+    .await;
+    bar.finish_and_clear();
+    if let Some(sbe) = session.sbe.take() {
+        sbe.stop().await;
+    }
+    let report = Report::new(session.label, results);
+    print!("{}", report.table());
+    for (path, text) in [
+        (&args.json, report.to_json()),
+        (&args.junit, report.to_junit()),
+    ] {
+        if let Some(path) = path {
+            if let Err(e) = std::fs::write(path, text) {
+                return usage(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    report.exit_code() as u8
+}
+
+/// Line and column (1-based) of a byte offset.
+fn line_col(bytes: &[u8], offset: usize) -> (usize, usize) {
+    let before = &bytes[..offset.min(bytes.len())];
+    let line = before.iter().filter(|&&c| c == b'\n').count() + 1;
+    let col = offset
+        - before
+            .iter()
+            .rposition(|&c| c == b'\n')
+            .map_or(0, |i| i + 1)
+        + 1;
+    (line, col)
+}
+
+fn parse_files(json: bool, files: &[PathBuf]) -> u8 {
+    let mut worst = 0;
+    for path in files {
+        let name = path.display().to_string();
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) => {
+                worst = 2;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": name, "verdict": "unreadable", "error": {"reason": e.to_string()}})
+                    );
+                } else {
+                    eprintln!("{name}: cannot read: {e}");
+                }
+                continue;
+            }
+        };
+        let kind = |b: &[u8]| {
+            if b.starts_with(b"SIP/") {
+                "response"
+            } else {
+                "request"
+            }
+        };
+        match Message::parse(&bytes) {
+            Ok(m) => {
+                let kind = if m.is_request() {
+                    "request"
+                } else {
+                    "response"
+                };
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": name, "verdict": "valid", "kind": kind})
+                    );
+                } else {
+                    let what = match m.start_line() {
+                        StartLine::Request { method, uri } => format!("{method} {uri}"),
+                        StartLine::Response { code, .. } => {
+                            format!("{code} to {}", m.core().cseq.method)
+                        }
+                    };
+                    let extra = if m.discarded() > 0 {
+                        format!(", {} trailing bytes ignored", m.discarded())
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "{name}: valid {kind}: {what} ({} header fields, {}-byte body{extra})",
+                        m.headers().len(),
+                        m.body().len()
+                    );
+                }
+            }
+            Err(ParseError { offset, kind: k }) => {
+                worst = worst.max(1);
+                let reason = k.to_string();
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"file": name, "verdict": "invalid", "kind": kind(&bytes), "error": {"offset": offset, "reason": reason, "code": k.code()}})
+                    );
+                } else {
+                    let (line, col) = line_col(&bytes, offset);
+                    println!(
+                        "{name}:{line}:{col}: invalid {}: {reason} at byte {offset} [{}]",
+                        kind(&bytes),
+                        k.code()
+                    );
+                }
+            }
+        }
+    }
+    worst
+}
+
+fn matrix(json: bool, report: Option<PathBuf>) -> u8 {
+    let verdicts: std::collections::HashMap<String, String> = match &report {
+        None => Default::default(),
+        Some(p) => {
+            let text = match std::fs::read_to_string(p) {
+                Ok(t) => t,
+                Err(e) => return usage(format!("{}: {e}", p.display())),
+            };
+            let v: serde_json::Value = match serde_json::from_str(&text) {
+                Ok(v) => v,
+                Err(e) => {
+                    return usage(format!(
+                        "{}:{}: not a certify report: {e}",
+                        p.display(),
+                        e.line()
+                    ));
+                }
+            };
+            v["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    Some((
+                        c["id"].as_str()?.to_string(),
+                        c["verdict"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        }
+    };
+    let mut rows = Vec::new();
+    let mut refs: Vec<_> = speermint_harness::refs::must_cover();
+    for c in speermint_conformance::registry() {
+        for r in c.covers {
+            if !refs.contains(r) {
+                refs.push(*r);
+            }
+        }
+    }
+    for r in refs {
+        let checks: Vec<&str> = speermint_conformance::registry()
+            .iter()
+            .filter(|c| c.covers.contains(&r))
+            .map(|c| c.id)
+            .collect();
+        let status = if checks.is_empty() {
+            speermint_conformance::uncovered()
+                .iter()
+                .find(|u| u.reference == r)
+                .map_or("uncovered".to_string(), |u| u.reason.to_string())
+        } else {
+            checks
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{c}: {}",
+                        verdicts.get(*c).map_or("not run", String::as_str)
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        rows.push((r.to_string(), checks, status));
+    }
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(r, c, s)| serde_json::json!({"requirement": r, "checks": c, "status": s}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        for (r, _, s) in rows {
+            println!("{r:<w$}  {s}");
+        }
+    }
+    0
+}
+
+async fn run_sbe(args: SbeArgs) -> u8 {
+    let faults = match faults_from(&args.misbehave) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let (peers, next_hop) = (args.peers.clone(), args.next_hop);
+    let sbe = match speermint_border::RunningSbe::start_udp(args.listen, move |local| {
+        let mut cfg = SbeConfig::new(local, peers, next_hop);
+        cfg.faults = faults;
+        cfg
+    })
+    .await
+    {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    println!("listening on udp:{}", sbe.addr());
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    sbe.stop().await;
+    0
+}

@@ -127,7 +127,7 @@ impl Report {
                 [
                     c.verdict.as_str().to_uppercase(),
                     c.id.clone(),
-                    c.covers.join(", "),
+                    covers_cell(&c.covers),
                     format!("{} ms", c.duration_ms),
                     c.reason.clone(),
                 ]
@@ -173,6 +173,26 @@ impl Report {
         );
         out
     }
+}
+
+/// Requirement IDs for the table; threat rows are counted, not listed
+/// (the JSON report lists them all).
+fn covers_cell(covers: &[String]) -> String {
+    let (threats, main): (Vec<&String>, Vec<&String>) =
+        covers.iter().partition(|c| c.starts_with("RFC6404-T-"));
+    let mut cell = main
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    if !threats.is_empty() {
+        cell.push_str(&format!(
+            " +{} threat row{}",
+            threats.len(),
+            if threats.len() == 1 { "" } else { "s" }
+        ));
+    }
+    cell
 }
 
 fn evidence_text(c: &CheckResult) -> String {

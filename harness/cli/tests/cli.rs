@@ -1,0 +1,286 @@
+//! The `speermint` binary, end to end over loopback.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use speermint_sip::corpus::rfc4475;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+
+fn speermint() -> Command {
+    Command::cargo_bin("speermint").expect("binary built")
+}
+
+fn read_json(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn certify_against_the_embedded_stack_passes_and_writes_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, junit) = (dir.path().join("r.json"), dir.path().join("r.xml"));
+    let out = speermint()
+        .args(["certify", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{table}");
+    assert!(table.contains("5 checks: 5 pass, 0 fail"), "{table}");
+    let r = read_json(&json);
+    assert!(
+        r["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("embedded reference SBE")
+    );
+    assert_eq!(
+        r["summary"],
+        serde_json::json!({"pass": 5, "fail": 0, "inconclusive": 0, "not_applicable": 0})
+    );
+    for c in r["checks"].as_array().unwrap() {
+        for key in [
+            "id",
+            "covers",
+            "verdict",
+            "reason",
+            "evidence",
+            "duration_ms",
+        ] {
+            assert!(!c[key].is_null(), "check lacks {key}: {c}");
+        }
+        assert!(!c["evidence"].as_array().unwrap().is_empty());
+    }
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<testsuites")
+            && xml.contains("tests=\"5\"")
+            && xml.contains("failures=\"0\""),
+        "{xml}"
+    );
+}
+
+#[test]
+fn a_misbehaving_stack_fails_with_evidence_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = speermint()
+        .args([
+            "certify",
+            "--misbehave",
+            "strip-unknown-sdp",
+            "--only",
+            "sdp-attributes-untouched",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = read_json(&json);
+    let c = &r["checks"][0];
+    assert_eq!(c["verdict"], "fail");
+    assert!(
+        c["reason"].as_str().unwrap().contains("a=crypto"),
+        "{}",
+        c["reason"]
+    );
+    assert!(
+        r["target"]
+            .as_str()
+            .unwrap()
+            .contains("misbehaving: strip-unknown-sdp")
+    );
+}
+
+#[test]
+fn bad_usage_and_bad_config_exit_2_naming_file_line_and_key() {
+    let out = speermint()
+        .args(["certify", "--no-such-flag"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = speermint()
+        .args(["certify", "--misbehave", "be-evil"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("unknown misbehaviour switch \"be-evil\"")
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("iut.toml");
+    std::fs::write(
+        &profile,
+        "[target]\naddress = \"udp:127.0.0.1:5060\"\n\n[roles]\nterminating = \"127.0.0.1:nope\"\n",
+    )
+    .unwrap();
+    let out = speermint()
+        .arg("certify")
+        .arg("--profile")
+        .arg(&profile)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{}:5: roles.terminating:", profile.display())),
+        "{err}"
+    );
+}
+
+#[test]
+fn parse_reports_each_file_as_the_manifest_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut args = vec![];
+    for e in rfc4475() {
+        let p = dir.path().join(&e.file);
+        std::fs::write(&p, e.bytes()).unwrap();
+        args.push(p);
+    }
+    let lf = dir.path().join("bare-lf.sip");
+    std::fs::write(
+        &lf,
+        b"OPTIONS sip:a@example.com SIP/2.0\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\n\n",
+    )
+    .unwrap();
+    args.push(lf);
+    let out = speermint()
+        .args(["parse", "--json"])
+        .args(&args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "some files are invalid");
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).unwrap())
+        .collect();
+    assert_eq!(lines.len(), args.len());
+    for (e, line) in rfc4475().iter().zip(&lines) {
+        assert_eq!(line["verdict"], e.verdict.as_str(), "{}", e.file);
+        assert_eq!(line["kind"], e.kind.as_str(), "{}", e.file);
+        if e.verdict == "invalid" {
+            assert!(
+                line["error"]["offset"].is_u64() && line["error"]["reason"].is_string(),
+                "{line}"
+            );
+        }
+    }
+    let last = lines.last().unwrap();
+    assert_eq!(last["verdict"], "invalid");
+    assert_eq!(last["error"]["offset"], 33);
+    assert!(
+        last["error"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("bare LF")
+    );
+
+    let out = speermint()
+        .arg("parse")
+        .arg(args.last().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("bare-lf.sip:1:34: invalid request: bare LF")
+    );
+}
+
+#[test]
+fn matrix_lists_every_requirement_with_checks_or_reasons() {
+    let out = speermint().args(["matrix", "--json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let rows: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    for n in 1..=17 {
+        assert!(
+            rows.iter()
+                .any(|r| r["requirement"] == format!("RFC6271-R{n}")),
+            "R{n}"
+        );
+    }
+    let r17 = rows
+        .iter()
+        .find(|r| r["requirement"] == "RFC6271-R17")
+        .unwrap();
+    assert_eq!(
+        r17["checks"],
+        serde_json::json!(["sdp-attributes-untouched"])
+    );
+    let r12 = rows
+        .iter()
+        .find(|r| r["requirement"] == "RFC6271-R12")
+        .unwrap();
+    assert!(r12["status"].as_str().unwrap().starts_with("declared"));
+}
+
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `--target` against the reference SBE running as a separate process,
+/// with roles on their own loopback addresses.
+#[test]
+fn certify_an_external_target() {
+    let next_hop = {
+        let s = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let bin = assert_cmd::cargo::cargo_bin("speermint");
+    let mut child = Killed(
+        std::process::Command::new(bin)
+            .args([
+                "sbe",
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                "127.0.0.5",
+                "--next-hop",
+            ])
+            .arg(next_hop.to_string())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    BufReader::new(child.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let target = first
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("prints its address")
+        .to_string();
+    let out = speermint()
+        .args([
+            "certify",
+            "--target",
+            &target,
+            "--peer",
+            "127.0.0.5",
+            "--stranger",
+            "127.0.0.7",
+            "--next-hop",
+        ])
+        .arg(next_hop.to_string())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains(&format!("target: {target}")) && table.contains("5 pass"),
+        "{table}"
+    );
+}

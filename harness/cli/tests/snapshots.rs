@@ -1,0 +1,62 @@
+//! Snapshots of the report table and JSON from a real run against the
+//! embedded stack. Durations, ports and generated tokens are masked; the
+//! evidence is reduced to who sent what, which is deterministic.
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn masked(text: &str) -> String {
+    let rules: [(&str, &str); 6] = [
+        (r"\d+ ms", "[ms]"),
+        (r"127\.0\.0\.(\d+):\d+", "127.0.0.$1:[port]"),
+        (r"sm\d+x\d+", "[token]"),
+        (r"z9hG4bK-sm[0-9a-f]+", "z9hG4bK-[branch]"),
+        (r"tag=sm[0-9a-f]+", "tag=[tag]"),
+        (r#""duration_ms": \d+"#, r#""duration_ms": "[ms]""#),
+    ];
+    rules.iter().fold(text.to_string(), |t, (re, with)| {
+        regex_lite::Regex::new(re)
+            .unwrap()
+            .replace_all(&t, *with)
+            .into_owned()
+    })
+}
+
+#[test]
+fn report_table_and_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let out = Command::cargo_bin("speermint")
+        .unwrap()
+        .args(["certify", "--json"])
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    insta::assert_snapshot!(
+        "certify_table",
+        masked(&String::from_utf8_lossy(&out.stdout))
+    );
+
+    let mut report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    for c in report["checks"].as_array_mut().unwrap() {
+        let summary: Vec<Value> = c["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                Value::String(format!(
+                    "{} {} {}",
+                    e["role"].as_str().unwrap(),
+                    e["direction"].as_str().unwrap(),
+                    e["summary"].as_str().unwrap()
+                ))
+            })
+            .collect();
+        c["evidence"] = Value::Array(summary);
+    }
+    insta::assert_snapshot!(
+        "certify_json",
+        masked(&serde_json::to_string_pretty(&report).unwrap())
+    );
+}
