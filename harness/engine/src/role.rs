@@ -202,13 +202,9 @@ impl Role {
         while tokio::time::Instant::now() < deadline {
             match self.recv_raw(deadline).await {
                 Some(r) if pred(&r) => return Some(r),
-                Some(r) => {
-                    // Bounded: a flood cannot grow the backlog past 1024.
-                    if self.backlog.len() < 1024 {
-                        self.backlog.push_back(r);
-                    }
-                }
-                None => {}
+                // Bounded: a flood cannot grow the backlog past 1024.
+                Some(r) if self.backlog.len() < 1024 => self.backlog.push_back(r),
+                Some(_) | None => {}
             }
         }
         None

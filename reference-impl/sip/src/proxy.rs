@@ -858,7 +858,7 @@ impl Sbe {
         }
         if pending_cancel {
             if let (Some(cancel), Some(b)) = (build_cancel(&request), via.branch()) {
-                self.start_client(now, &b.to_string(), "CANCEL", dest, cancel);
+                self.start_client(now, b, "CANCEL", dest, cancel);
             }
         }
         // A CANCEL's own response, or a 100 (hop by hop), goes no further.

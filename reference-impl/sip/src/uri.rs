@@ -321,8 +321,8 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
             if eq == 0 {
                 return Err(abs);
             }
-            chars::check_escaped(h[..eq].as_bytes(), &HNV).map_err(|e| e + abs)?;
-            chars::check_escaped(h[eq + 1..].as_bytes(), &HNV).map_err(|e| e + abs + eq + 1)?;
+            chars::check_escaped(&h.as_bytes()[..eq], &HNV).map_err(|e| e + abs)?;
+            chars::check_escaped(&h.as_bytes()[eq + 1..], &HNV).map_err(|e| e + abs + eq + 1)?;
         }
         headers = Some(hs);
         pos = b.len();

@@ -1,0 +1,24 @@
+//! Replays every minimised fuzzer finding in corpora/regressions/<target>/
+//! through the same entry point the fuzz target uses.
+
+use std::path::Path;
+
+fn replay(target: &str, run: fn(&[u8])) -> usize {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/regressions").join(target);
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.file_name().is_some_and(|f| f.to_string_lossy().starts_with('.')) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        run(&bytes);
+        n += 1;
+    }
+    n
+}
+
+#[test]
+fn sip_parse_regressions() {
+    assert!(replay("sip_parse", speermint_sip::fuzzing::sip_parse) >= 1);
+}
