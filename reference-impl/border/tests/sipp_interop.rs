@@ -25,8 +25,16 @@ fn free_port(ip: &str) -> SocketAddr {
 }
 
 fn sipp() -> Command {
-    let found = Command::new("sipp").arg("-v").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok();
-    assert!(found, "SIPp is not installed: run .ci/test, or apt-get install sip-tester");
+    let found = Command::new("sipp")
+        .arg("-v")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    assert!(
+        found,
+        "SIPp is not installed: run .ci/test, or apt-get install sip-tester"
+    );
     Command::new("sipp")
 }
 
@@ -44,8 +52,22 @@ async fn sipp_calls_cross_the_reference_sbe() {
     let _uas = Killed(
         sipp()
             .current_dir(dir.path())
-            .args(["-sn", "uas", "-i", "127.0.0.14", "-p", &uas_addr.port().to_string()])
-            .args(["-m", &CALLS.to_string(), "-timeout", "60s", "-nostdin", "-trace_err"])
+            .args([
+                "-sn",
+                "uas",
+                "-i",
+                "127.0.0.14",
+                "-p",
+                &uas_addr.port().to_string(),
+            ])
+            .args([
+                "-m",
+                &CALLS.to_string(),
+                "-timeout",
+                "60s",
+                "-nostdin",
+                "-trace_err",
+            ])
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -54,24 +76,59 @@ async fn sipp_calls_cross_the_reference_sbe() {
     let uac = tokio::process::Command::new("sipp")
         .current_dir(dir.path())
         .arg(sbe.addr().to_string())
-        .args(["-sn", "uac", "-i", "127.0.0.12", "-p", &uac_addr.port().to_string()])
-        .args(["-m", &CALLS.to_string(), "-r", "50", "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err", "-trace_stat"])
+        .args([
+            "-sn",
+            "uac",
+            "-i",
+            "127.0.0.12",
+            "-p",
+            &uac_addr.port().to_string(),
+        ])
+        .args([
+            "-m",
+            &CALLS.to_string(),
+            "-r",
+            "50",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-nostdin",
+            "-trace_err",
+            "-trace_stat",
+        ])
         .stdout(Stdio::null())
         .status();
-    let status = tokio::time::timeout(Duration::from_secs(90), uac).await.expect("SIPp UAC finishes").unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(90), uac)
+        .await
+        .expect("SIPp UAC finishes")
+        .unwrap();
     let errors: String = std::fs::read_dir(dir.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains("error"))
         .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
         .collect();
-    assert_eq!(status.code(), Some(0), "SIPp reports failed calls:\n{errors}");
+    assert_eq!(
+        status.code(),
+        Some(0),
+        "SIPp reports failed calls:\n{errors}"
+    );
 
     let events = sbe.drain_events();
-    let relayed = |what: &str| events.iter().filter(|e| matches!(e, Event::Relayed { what: w, .. } if w == what)).count();
+    let relayed = |what: &str| {
+        events
+            .iter()
+            .filter(|e| matches!(e, Event::Relayed { what: w, .. } if w == what))
+            .count()
+    };
     assert_eq!(relayed("INVITE"), CALLS);
     assert_eq!(relayed("BYE"), CALLS);
     assert_eq!(relayed("ACK"), CALLS);
-    assert!(!events.iter().any(|e| matches!(e, Event::Answered { status: 400.., .. })), "{events:?}");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, Event::Answered { status: 400.., .. })),
+        "{events:?}"
+    );
     sbe.stop().await;
 }

@@ -885,10 +885,19 @@ pub fn frame(buf: &[u8], limits: &Limits) -> Result<Framing, ParseError> {
         return Ok(Framing::Incomplete { min: None });
     };
     let body_start = pos + head_len + 4;
+    let next_lf = |from: usize| {
+        memchr::memchr(b'\n', &buf[from..body_start]).map_or(body_start, |e| e + from)
+    };
     let mut cl = None;
-    let mut line = pos;
+    // The start line is not a header field.
+    let mut line = next_lf(pos) + 1;
     while line < body_start - 2 {
-        let eol = memchr::memchr(b'\n', &buf[line..body_start]).map_or(body_start, |e| e + line);
+        // A field spans its continuation lines (RFC 3261 §7.3.1): a line
+        // that starts with SP or HT belongs to the field above it.
+        let mut eol = next_lf(line);
+        while matches!(buf.get(eol + 1), Some(b' ' | b'\t')) && eol + 1 < body_start {
+            eol = next_lf(eol + 1);
+        }
         let text = &buf[line..eol];
         if let Some(colon) = memchr::memchr(b':', text) {
             let name = trim_ws(&text[..colon]);

@@ -43,7 +43,10 @@ fn message() -> impl Strategy<Value = Vec<u8>> {
                 None => MessageBuilder::request(method, "sip:bob@example.com"),
             };
             let mut b = b
-                .header("Via", format!("SIP/2.0/TCP h.example.com;branch=z9hG4bK{id}"))
+                .header(
+                    "Via",
+                    format!("SIP/2.0/TCP h.example.com;branch=z9hG4bK{id}"),
+                )
                 .header("From", "<sip:alice@example.com>;tag=1")
                 .header("To", "<sip:bob@example.com>")
                 .header("Call-ID", format!("{id}@h"))
@@ -140,7 +143,11 @@ fn deframe(stream: &[u8], chunks: &[usize]) -> Vec<Vec<u8>> {
             }
         }
     }
-    assert!(buf.is_empty(), "left over: {:?}", String::from_utf8_lossy(&buf));
+    assert!(
+        buf.is_empty(),
+        "left over: {:?}",
+        String::from_utf8_lossy(&buf)
+    );
     out
 }
 
@@ -198,6 +205,50 @@ proptest! {
         prop_assert_eq!(deframe(&s, &[1]), msgs.clone());
         prop_assert_eq!(deframe(&s, &[s.len()]), msgs);
     }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Folding any header field at an SP after its colon keeps the message
+    /// valid (RFC 3261 §7.3.1), so the parser and `frame` must still agree
+    /// on where it ends.
+    #[test]
+    fn frame_agrees_with_the_parser_on_folded_fields(
+        m in message(),
+        pick in any::<prop::sample::Index>(),
+    ) {
+        let spots = fold_spots(&m);
+        prop_assume!(!spots.is_empty());
+        let at = spots[pick.index(spots.len())];
+        let mut folded = m[..at].to_vec();
+        folded.extend_from_slice(b"\r\n");
+        folded.extend_from_slice(&m[at..]);
+        let limits = Limits::default();
+        let parsed = Message::parse_with(&folded, &limits, Transport::Stream);
+        prop_assert!(parsed.is_ok(), "{:?}", parsed.err());
+        prop_assert_eq!(
+            frame(&folded, &limits),
+            Ok(Framing::Complete { start: 0, end: folded.len() }),
+            "{}",
+            String::from_utf8_lossy(&folded).escape_debug()
+        );
+    }
+}
+
+/// Offsets of the SPs after the colon of each header line: a CRLF may be
+/// inserted before any of them.
+fn fold_spots(msg: &[u8]) -> Vec<usize> {
+    let head_end = msg.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let mut spots = Vec::new();
+    let mut pos = msg.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+    while pos < head_end + 2 {
+        let eol = pos + msg[pos..].windows(2).position(|w| w == b"\r\n").unwrap();
+        let colon = pos + msg[pos..eol].iter().position(|&c| c == b':').unwrap();
+        spots.extend((colon..eol).filter(|&i| msg[i] == b' '));
+        pos = eol + 2;
+    }
+    spots
 }
 
 #[test]

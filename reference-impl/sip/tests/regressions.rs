@@ -4,11 +4,16 @@
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora/regressions").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../corpora/regressions")
+        .join(target);
     let mut n = 0;
     for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|f| f.to_string_lossy().starts_with('.')) {
+        if path
+            .file_name()
+            .is_some_and(|f| f.to_string_lossy().starts_with('.'))
+        {
             continue;
         }
         let bytes = std::fs::read(&path).unwrap();
