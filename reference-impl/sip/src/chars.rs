@@ -28,6 +28,8 @@ const fn class(extra: &[u8], alnum: bool) -> [bool; 256] {
 pub(crate) const TOKEN: [bool; 256] = class(b"-.!%*_+`'~", true);
 /// `word` (RFC 3261 §25.1): token plus separators allowed in Call-ID.
 pub(crate) const WORD: [bool; 256] = class(b"-.!%*_+`'~()<>:\\\"/[]?{}", true);
+/// Characters of a domain label: alphanumerics and `-` (RFC 3261 §25.1).
+pub(crate) const HOST_CHAR: [bool; 256] = class(b"-", true);
 /// `user` characters: unreserved / user-unreserved (escapes handled apart).
 pub(crate) const USER: [bool; 256] = class(b"-_.!~*'()&=+$,;?/", true);
 /// `password` characters.

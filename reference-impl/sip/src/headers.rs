@@ -83,6 +83,16 @@ impl<'a> Cur<'a> {
     }
     /// `*( SEMI generic-param )` up to the end; returns the raw list.
     fn params(&mut self) -> Result<Params<'a>, usize> {
+        self.params_with(|_, _| Ok(()))
+    }
+
+    /// Like [`Cur::params`], handing each `(name, value)` to `visit` as it
+    /// is parsed, so typed parameters are captured without a second scan.
+    /// `visit` returning `Err(())` fails the parse at that parameter.
+    fn params_with(
+        &mut self,
+        mut visit: impl FnMut(&'a str, Option<&'a str>) -> Result<(), ()>,
+    ) -> Result<Params<'a>, usize> {
         let start = self.i;
         loop {
             let before = self.i;
@@ -93,19 +103,22 @@ impl<'a> Cur<'a> {
             }
             self.expect(b';')?;
             self.sws();
-            self.run(&TOKEN)?;
+            let at = self.i;
+            let name = self.run(&TOKEN)?;
             let after_name = self.i;
             self.sws();
-            if self.eat(b'=') {
+            let value = if self.eat(b'=') {
                 self.sws();
-                if self.peek() == Some(b'"') {
-                    self.quoted()?;
+                Some(if self.peek() == Some(b'"') {
+                    self.quoted()?
                 } else {
-                    self.run(&GEN_VALUE)?;
-                }
+                    self.run(&GEN_VALUE)?
+                })
             } else {
                 self.i = after_name;
-            }
+                None
+            };
+            visit(name, value).map_err(|()| at)?;
         }
         let raw = &self.s[start..self.i];
         self.sws();
@@ -133,6 +146,10 @@ pub struct Via<'a> {
     pub port: Option<u16>,
     /// via-params.
     pub params: Params<'a>,
+    branch: Option<&'a str>,
+    received: Option<&'a str>,
+    rport: Option<Option<u16>>,
+    maddr: Option<&'a str>,
 }
 
 impl<'a> Via<'a> {
@@ -164,9 +181,45 @@ impl<'a> Via<'a> {
         } else {
             c.i = save;
         }
-        let params_at = c.i;
-        let params = c.params()?;
-        let via = Via {
+        let (mut branch, mut received, mut rport, mut maddr) = (None, None, None, None);
+        // Typed via-params are checked as they are met (RFC 3261 §20.42,
+        // §25.1; RFC 3581 rport; RFC 5118 §4.5 bare IPv6 in received).
+        let params = c.params_with(|name, value| {
+            let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
+            if is("branch") {
+                // A bare magic cookie announces an RFC 3261 branch but carries
+                // no identifier (§8.1.1.7; RFC 4475 §3.2.1).
+                let v = value
+                    .filter(|v| *v != MAGIC_COOKIE && v.bytes().all(|c| TOKEN[c as usize]))
+                    .ok_or(())?;
+                branch.get_or_insert(v);
+            } else if is("received") {
+                let v = value.filter(|v| uri::is_ip_text(v)).ok_or(())?;
+                received.get_or_insert(v);
+            } else if is("rport") {
+                let p = match value {
+                    None => None,
+                    Some(v) => Some(uri::parse_port(v).ok_or(())?),
+                };
+                rport.get_or_insert(p);
+            } else if is("maddr") {
+                let v = value.ok_or(())?;
+                let ok = match v.strip_prefix('[') {
+                    Some(inner) => inner
+                        .strip_suffix(']')
+                        .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+                    None => uri::parse_host_text(v).is_ok(),
+                };
+                if !ok {
+                    return Err(());
+                }
+                maddr.get_or_insert(v);
+            } else if is("ttl") && !value.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()) {
+                return Err(());
+            }
+            Ok(())
+        })?;
+        Ok(Via {
             raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
             protocol,
             version,
@@ -174,61 +227,28 @@ impl<'a> Via<'a> {
             host,
             port,
             params,
-        };
-        via.check_params().map_err(|_| params_at)?;
-        Ok(via)
-    }
-
-    /// The typed via-params must hold their grammar (RFC 3261 §20.42, §25.1;
-    /// RFC 3581 for rport; RFC 5118 §4.5 for bare IPv6 in received).
-    fn check_params(&self) -> Result<(), ()> {
-        for (name, value) in self.params.iter() {
-            let ok = if name.eq_ignore_ascii_case("branch") {
-                // A bare magic cookie announces an RFC 3261 branch but carries
-                // no identifier (§8.1.1.7; RFC 4475 §3.2.1).
-                value.is_some_and(|v| {
-                    !v.is_empty() && v != MAGIC_COOKIE && v.bytes().all(|c| TOKEN[c as usize])
-                })
-            } else if name.eq_ignore_ascii_case("received") {
-                value.is_some_and(|v| v.parse::<std::net::IpAddr>().is_ok())
-            } else if name.eq_ignore_ascii_case("rport") {
-                value.is_none_or(|v| uri::parse_port(v).is_some())
-            } else if name.eq_ignore_ascii_case("maddr") {
-                value.is_some_and(|v| match v.strip_prefix('[') {
-                    Some(inner) => inner
-                        .strip_suffix(']')
-                        .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
-                    None => uri::parse_host_text(v).is_ok(),
-                })
-            } else if name.eq_ignore_ascii_case("ttl") {
-                value.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok())
-            } else {
-                true
-            };
-            if !ok {
-                return Err(());
-            }
-        }
-        Ok(())
+            branch,
+            received,
+            rport,
+            maddr,
+        })
     }
 
     /// The `branch` parameter.
     pub fn branch(&self) -> Option<&'a str> {
-        self.params.get("branch").flatten()
+        self.branch
     }
     /// The `received` parameter.
     pub fn received(&self) -> Option<&'a str> {
-        self.params.get("received").flatten()
+        self.received
     }
     /// `rport`: `Some(None)` when present without a value (RFC 3581).
     pub fn rport(&self) -> Option<Option<u16>> {
-        self.params
-            .get("rport")
-            .map(|v| v.and_then(uri::parse_port))
+        self.rport
     }
     /// The `maddr` parameter.
     pub fn maddr(&self) -> Option<&'a str> {
-        self.params.get("maddr").flatten()
+        self.maddr
     }
     /// True when the branch carries the RFC 3261 magic cookie (§8.1.1.7).
     pub fn is_rfc3261_branch(&self) -> bool {
@@ -264,6 +284,7 @@ pub struct NameAddr<'a> {
     pub bracketed: bool,
     /// Header parameters after the URI (`;tag=`, `;expires=`, ...).
     pub params: Params<'a>,
+    tag: Option<&'a str>,
 }
 
 impl<'a> NameAddr<'a> {
@@ -311,25 +332,36 @@ impl<'a> NameAddr<'a> {
                 .position(|&ch| ch == b';' || ch == b',' || is_ws(ch))
                 .map_or(c.b.len(), |e| e + start);
             let text = &s[start..end];
-            if let Some(q) = text.find('?') {
+            if let Some(q) = memchr::memchr(b'?', text.as_bytes()) {
                 return Err(start + q);
             }
             uri = Uri::parse(text).map_err(|e| e + start)?;
             c.i = end;
         }
-        let params = c.params()?;
+        let mut tag = None;
+        let params = c.params_with(|name, value| {
+            if name.len() == 3 && name.eq_ignore_ascii_case("tag") {
+                // tag = token (RFC 3261 §25.1).
+                let v = value
+                    .filter(|v| v.bytes().all(|b| TOKEN[b as usize]))
+                    .ok_or(())?;
+                tag.get_or_insert(v);
+            }
+            Ok(())
+        })?;
         Ok(NameAddr {
             raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
             display,
             uri,
             bracketed,
             params,
+            tag,
         })
     }
 
     /// The `tag` parameter (RFC 3261 §19.3).
     pub fn tag(&self) -> Option<&'a str> {
-        self.params.get("tag").flatten()
+        self.tag
     }
 }
 
@@ -506,17 +538,32 @@ pub fn split_list(s: &str) -> impl Iterator<Item = Result<(usize, &str), usize>>
             return None;
         }
         let start = i;
-        let (mut in_q, mut in_a) = (false, false);
+        // Jump between the only bytes that matter: ',' ends an element
+        // unless inside "..." (backslash escapes) or <...>.
         while i < b.len() {
+            let Some(j) = memchr::memchr3(b',', b'"', b'<', &b[i..]) else {
+                i = b.len();
+                break;
+            };
+            i += j;
             match b[i] {
-                b'\\' if in_q => i += 1,
-                b'"' if !in_a => in_q = !in_q,
-                b'<' if !in_q => in_a = true,
-                b'>' if !in_q => in_a = false,
-                b',' if !in_q && !in_a => break,
-                _ => {}
+                b',' => break,
+                b'"' => {
+                    i += 1;
+                    let mut closed = false;
+                    while let Some(k) = memchr::memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+                        i += k;
+                        if b[i] == b'"' {
+                            closed = true;
+                            break;
+                        }
+                        i += 2;
+                    }
+                    // An unterminated quote runs to the end, commas included.
+                    i = if closed { i + 1 } else { b.len() };
+                }
+                _ => i = memchr::memchr(b'>', &b[i..]).map_or(b.len(), |k| i + k + 1),
             }
-            i += 1;
         }
         let end = i.min(b.len());
         if i >= b.len() {

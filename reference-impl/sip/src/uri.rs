@@ -3,7 +3,7 @@
 //! not know). Views borrow from the message: nothing is copied or unescaped
 //! unless asked for.
 
-use crate::chars::{self, HNV, PARAM, PASSWORD, TOKEN, URIC, USER};
+use crate::chars::{self, HNV, HOST_CHAR, PARAM, PASSWORD, TOKEN, URIC, USER};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -257,7 +257,7 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
     // first one ends the userinfo.
     if let Some(at) = memchr::memchr(b'@', &b[start..]).map(|i| i + start) {
         let info = &s[start..at];
-        let (u, p) = match info.find(':') {
+        let (u, p) = match memchr::memchr(b':', info.as_bytes()) {
             Some(c) => (&info[..c], Some(&info[c + 1..])),
             None => (info, None),
         };
@@ -317,7 +317,7 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
         let hs = &s[pos + 1..];
         for (off, h) in offsets(hs, b'&') {
             let abs = pos + 1 + off;
-            let eq = h.find('=').ok_or(abs + h.len())?;
+            let eq = memchr::memchr(b'=', h.as_bytes()).ok_or(abs + h.len())?;
             if eq == 0 {
                 return Err(abs);
             }
@@ -371,38 +371,71 @@ pub(crate) fn parse_host<'a>(
         let ip: Ipv6Addr = s[pos + 1..close].parse().map_err(|_| pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
+    let mut stop = [false; 256];
+    stop[b':' as usize] = true;
+    for &c in stops {
+        stop[c as usize] = true;
+    }
     let end = b[pos..]
         .iter()
-        .position(|c| *c == b':' || stops.contains(c))
+        .position(|c| stop[*c as usize])
         .map_or(b.len(), |e| e + pos);
     let text = &s[pos..end];
     Ok((parse_host_text(text).map_err(|e| e + pos)?, end))
 }
 
-/// `hostname / IPv4address` (the bracket form is handled by the caller).
+/// `hostname / IPv4address` (the bracket form is handled by the caller),
+/// checked in one pass.
 pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
-    if text.is_empty() {
+    let b = text.as_bytes();
+    if b.is_empty() {
         return Err(0);
     }
-    if text.bytes().all(|c| c.is_ascii_digit() || c == b'.') {
-        return text.parse().map(Host::V4).map_err(|_| 0);
+    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+        return parse_ipv4(b).map(Host::V4).ok_or(0);
     }
-    let body = text.strip_suffix('.').unwrap_or(text);
-    let mut off = 0;
-    for label in body.split('.') {
-        let lb = label.as_bytes();
-        if lb.is_empty() || lb[0] == b'-' || lb[lb.len() - 1] == b'-' {
-            return Err(off);
+    // hostname = *( domainlabel "." ) toplabel [ "." ]; labels are
+    // alphanumerics and inner hyphens.
+    let body = if b[b.len() - 1] == b'.' {
+        &b[..b.len() - 1]
+    } else {
+        b
+    };
+    let mut label = 0;
+    for i in 0..=body.len() {
+        if i == body.len() || body[i] == b'.' {
+            if i == label || body[label] == b'-' || body[i - 1] == b'-' {
+                return Err(label);
+            }
+            label = i + 1;
+        } else if !HOST_CHAR[body[i] as usize] {
+            return Err(i);
         }
-        if let Some(bad) = lb
-            .iter()
-            .position(|c| !(c.is_ascii_alphanumeric() || *c == b'-'))
-        {
-            return Err(off + bad);
-        }
-        off += label.len() + 1;
     }
     Ok(Host::Domain(text))
+}
+
+/// True for a bare IPv4 or IPv6 address (Via `received`, RFC 5118 §4.5).
+pub(crate) fn is_ip_text(v: &str) -> bool {
+    parse_ipv4(v.as_bytes()).is_some() || (v.contains(':') && v.parse::<Ipv6Addr>().is_ok())
+}
+
+/// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
+/// accepts), without the generic parser's overhead.
+fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = b.split(|&c| c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let v = p.iter().try_fold(0u16, |v, &d| {
+            d.is_ascii_digit().then(|| v * 10 + u16::from(d - b'0'))
+        })?;
+        *o = u8::try_from(v).ok()?;
+    }
+    parts.next().is_none().then(|| Ipv4Addr::from(octets))
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
@@ -558,5 +591,49 @@ mod tests {
             v,
             vec![("a", Some("1")), ("b", None), ("c", Some("\"x;y\""))]
         );
+    }
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn ipv4_parser_agrees_with_std() {
+        for t in [
+            "0.0.0.0",
+            "192.0.2.1",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4.",
+            "",
+            "00.0.0.0",
+            "1.2.3.04",
+        ] {
+            assert_eq!(parse_ipv4(t.as_bytes()), t.parse().ok(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn hostnames() {
+        for ok in [
+            "a",
+            "example.com",
+            "example.com.",
+            "a-b.c1",
+            "1a.com",
+            "x.y.z",
+        ] {
+            assert!(parse_host_text(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "", ".", "a..b", "-a.com", "a-.com", "a_b.com", "a.com..", "a b",
+        ] {
+            assert!(parse_host_text(bad).is_err(), "{bad}");
+        }
     }
 }
