@@ -27,8 +27,8 @@
 
 use crate::edit::{Editor, MessageBuilder, sanitize_phrase};
 use crate::headers::{MAGIC_COOKIE, split_list};
-use crate::message::{HeaderName, Message, StartLine, Transport};
-use crate::uri::{Host, Uri};
+use crate::message::{HeaderName, Message, Transport};
+use crate::uri::Uri;
 use crate::{Limits, ParseError};
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -666,38 +666,28 @@ impl Sbe {
             return; // ACK for 2xx: no transaction (§17.1.1.3).
         }
         let t = self.cfg.timers;
-        if invite {
-            // §16.2: a stateful proxy answers INVITE with 100 at once.
-            let trying = MessageBuilder::response_to(req, 100, "Trying", None).build();
-            self.send(from, trying.clone());
-            self.server.insert(
-                key.clone(),
-                ServerTx {
-                    invite,
-                    source: from,
-                    request: req.as_bytes().to_vec(),
-                    state: State::Proceeding,
-                    last_response: Some(trying),
-                    client: Some(branch.clone()),
-                    retransmit: None,
-                    end_at: None,
-                },
-            );
-        } else {
-            self.server.insert(
-                key.clone(),
-                ServerTx {
-                    invite,
-                    source: from,
-                    request: req.as_bytes().to_vec(),
-                    state: State::Trying,
-                    last_response: None,
-                    client: Some(branch.clone()),
-                    retransmit: None,
-                    end_at: None,
-                },
-            );
+        // §16.2: a stateful proxy answers INVITE with 100 at once.
+        let trying = invite.then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
+        if let Some(t) = &trying {
+            self.send(from, t.clone());
         }
+        self.server.insert(
+            key.clone(),
+            ServerTx {
+                invite,
+                source: from,
+                request: req.as_bytes().to_vec(),
+                state: if invite {
+                    State::Proceeding
+                } else {
+                    State::Trying
+                },
+                last_response: trying,
+                client: Some(branch.clone()),
+                retransmit: None,
+                end_at: None,
+            },
+        );
         self.client.insert(
             client_key(&branch, method),
             ClientTx {
@@ -720,7 +710,7 @@ impl Sbe {
 
     /// RFC 3261 §16.10 and §9.2.
     fn on_cancel(&mut self, now: Instant, from: SocketAddr, req: &Message<'_>, key: &str) {
-        let ikey = invite_key_for_cancel(key);
+        let ikey = invite_key(key);
         let Some(branch) = self.server.get(&ikey).and_then(|t| t.client.clone()) else {
             self.reject(
                 now,
@@ -1030,10 +1020,6 @@ fn invite_key(key: &str) -> String {
     }
 }
 
-fn invite_key_for_cancel(key: &str) -> String {
-    invite_key(key)
-}
-
 /// A CANCEL for a request we forwarded (§9.1): same Request-URI, top Via,
 /// Call-ID, From, To, Route and CSeq number.
 fn build_cancel(forwarded: &[u8]) -> Option<Vec<u8>> {
@@ -1146,30 +1132,4 @@ fn strip_unknown_attributes(body: &[u8]) -> Vec<u8> {
         out.extend_from_slice(line);
     }
     out
-}
-
-/// The source address a response to `req` from `from` should go to when no
-/// transaction remembers it: received/rport rules (RFC 3261 §18.2.2, RFC 3581).
-pub fn response_address(req: &Message<'_>, from: SocketAddr) -> SocketAddr {
-    let via = req.core().via;
-    match via.rport() {
-        Some(_) => from,
-        None => {
-            let ip = via
-                .received()
-                .and_then(|r| r.parse().ok())
-                .unwrap_or(from.ip());
-            SocketAddr::new(ip, via.port.unwrap_or(5060))
-        }
-    }
-}
-
-/// True when `host` is the IP of `addr` (used by tests and drivers).
-pub fn host_is(host: &Host<'_>, addr: IpAddr) -> bool {
-    host.ip() == Some(addr)
-}
-
-/// True for a request line of a request the element must answer itself.
-pub fn is_request_start(line: &StartLine<'_>) -> bool {
-    matches!(line, StartLine::Request { .. })
 }
