@@ -4,7 +4,7 @@ use crate::dialog::{ack_failure, call_id};
 use speermint_harness::ctx::{mentions_call, sip_hostport};
 use speermint_harness::role::Received;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
-use speermint_sip::corpus::rfc4475;
+use speermint_sip::corpus;
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -182,11 +182,11 @@ async fn peer_register(ctx: &mut Ctx) -> Outcome {
     }
 }
 
-/// RFC 6404 §4.11: malformed requests (the RFC 4475 invalid set) are
+/// RFC 6404 §4.11: malformed requests (the RFC 4475 and RFC 5118 invalid sets) are
 /// answered with an error or dropped, never relayed, and the element stays up.
 pub(crate) const TORTURE_HARDENING: Check = Check {
     id: "torture-hardening",
-    title: "every invalid RFC 4475 request is refused or dropped, never relayed, and a liveness probe is answered after each",
+    title: "every invalid RFC 4475 and RFC 5118 request is refused or dropped, never relayed, and a liveness probe is answered after each",
     covers: &[
         Ref::Rfc6404(11),
         Ref::Rfc6404Threat("SF-sip-fuzzing"),
@@ -250,7 +250,7 @@ fn find(h: &[u8], n: &[u8]) -> Option<usize> {
 }
 
 async fn torture(ctx: &mut Ctx) -> Outcome {
-    let cases: Vec<_> = rfc4475()
+    let cases: Vec<_> = corpus::all()
         .into_iter()
         .filter(|e| e.kind == "request" && e.verdict == "invalid")
         .collect();
@@ -261,6 +261,7 @@ async fn torture(ctx: &mut Ctx) -> Outcome {
     let mut refused = 0;
     let mut dropped = 0;
     for e in &cases {
+        let case = format!("{} ({} §{})", e.file, e.corpus.to_uppercase(), e.section);
         let (bytes, how) = match rewrite_top_via(e.bytes(), ctx.peer.addr()) {
             Some(b) => (
                 b,
@@ -268,13 +269,8 @@ async fn torture(ctx: &mut Ctx) -> Outcome {
             ),
             None => (e.bytes().to_vec(), "no Via to rewrite: sent as stored"),
         };
-        ctx.log.note(
-            "peer",
-            format!(
-                "case {} (RFC 4475 §{} {}): {how}",
-                e.file, e.section, e.title
-            ),
-        );
+        ctx.log
+            .note("peer", format!("case {case}, {}: {how}", e.title));
         ctx.send_to_iut(RoleId::Peer, &bytes).await;
 
         // Liveness probe: OPTIONS with Max-Forwards 0 is answered by the IUT
@@ -307,9 +303,7 @@ async fn torture(ctx: &mut Ctx) -> Outcome {
             .collect();
         if let Some(r) = relayed.first() {
             return Outcome::fail(format!(
-                "{} (RFC 4475 §{}) was relayed to the next hop: {}",
-                e.file,
-                e.section,
+                "{case} was relayed to the next hop: {}",
                 r.summary()
             ));
         }
@@ -322,15 +316,11 @@ async fn torture(ctx: &mut Ctx) -> Outcome {
             .filter_map(Received::status)
             .collect();
         if let Some(s) = answers.iter().find(|s| (200..300).contains(*s)) {
-            return Outcome::fail(format!(
-                "{} (RFC 4475 §{}) was accepted with {s}",
-                e.file, e.section
-            ));
+            return Outcome::fail(format!("{case} was accepted with {s}"));
         }
         if alive.is_none() {
             return Outcome::fail(format!(
-                "no answer to the liveness probe after {} (RFC 4475 §{}): the IUT stopped serving",
-                e.file, e.section
+                "no answer to the liveness probe after {case}: the IUT stopped serving"
             ));
         }
         if answers.iter().any(|s| *s >= 300) {

@@ -1,5 +1,6 @@
-//! The RFC 4475 torture corpus with its expected verdicts
-//! (corpora/sip/rfc4475/manifest.toml), embedded at build time.
+//! The torture corpora with their expected verdicts, embedded at build
+//! time: RFC 4475 (corpora/sip/rfc4475) and the RFC 5118 IPv6 cases
+//! (corpora/sip/rfc5118).
 
 use serde::Deserialize;
 
@@ -31,12 +32,20 @@ pub struct Entry {
     pub liberal: Option<String>,
     /// What the message tests.
     pub note: String,
+    /// Which corpus: `rfc4475` or `rfc5118`.
+    #[serde(skip)]
+    pub corpus: &'static str,
 }
 
 impl Entry {
     /// The message bytes.
     pub fn bytes(&self) -> &'static [u8] {
-        RFC4475_FILES
+        let files = if self.corpus == "rfc5118" {
+            RFC5118_FILES
+        } else {
+            RFC4475_FILES
+        };
+        files
             .iter()
             .find(|(n, _)| *n == self.file)
             .map_or(&[][..], |(_, b)| b)
@@ -53,10 +62,30 @@ struct Manifest {
     message: Vec<Entry>,
 }
 
-/// The parsed manifest. Panics only if the embedded manifest is broken,
-/// which the corpus test catches at build-test time.
-pub fn rfc4475() -> Vec<Entry> {
-    toml::from_str::<Manifest>(RFC4475_MANIFEST)
+fn load(corpus: &'static str, text: &str) -> Vec<Entry> {
+    let mut entries = toml::from_str::<Manifest>(text)
         .map(|m| m.message)
-        .unwrap_or_else(|e| panic!("corpora/sip/rfc4475/manifest.toml: {e}"))
+        .unwrap_or_else(|e| panic!("corpora/sip/{corpus}/manifest.toml: {e}"));
+    for e in &mut entries {
+        e.corpus = corpus;
+    }
+    entries
+}
+
+/// The RFC 4475 manifest. Panics only if the embedded manifest is broken,
+/// which the corpus tests catch.
+pub fn rfc4475() -> Vec<Entry> {
+    load("rfc4475", RFC4475_MANIFEST)
+}
+
+/// The RFC 5118 manifest.
+pub fn rfc5118() -> Vec<Entry> {
+    load("rfc5118", RFC5118_MANIFEST)
+}
+
+/// Both corpora.
+pub fn all() -> Vec<Entry> {
+    let mut v = rfc4475();
+    v.extend(rfc5118());
+    v
 }

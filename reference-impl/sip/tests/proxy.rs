@@ -1,6 +1,6 @@
 //! The reference SBE core driven without I/O under a virtual clock.
 
-use speermint_sip::corpus::rfc4475;
+use speermint_sip::corpus::all;
 use speermint_sip::proxy::{DropReason, Event, Output, Sbe, SbeConfig};
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
@@ -260,11 +260,11 @@ fn cancel_after_provisional_is_answered_and_sent_downstream() {
     assert!(tx.iter().any(|(t, b)| *t == a(PEER) && status(b) == 487));
 }
 
-/// Every RFC 4475 message sent by the peer gets exactly the manifest's `sbe` reaction.
+/// Every RFC 4475 and RFC 5118 message sent by the peer gets exactly the manifest's `sbe` reaction.
 #[test]
 fn torture_corpus_gets_the_manifest_reaction() {
     let mut failures = Vec::new();
-    for e in rfc4475() {
+    for e in all() {
         let mut s = sbe();
         let (tx, _) = feed(&mut s, Instant::now(), PEER, e.bytes());
         let forwarded = tx.iter().any(|(t, _)| *t == a(NEXT));

@@ -1,26 +1,27 @@
-//! Replays the RFC 4475 manifest: every verdict, error code, header and
+//! Replays the RFC 4475 and RFC 5118 manifests: every verdict, error code, header and
 //! error position must hold.
 
-use speermint_sip::corpus::{RFC4475_FILES, rfc4475};
+use speermint_sip::corpus::{RFC4475_FILES, RFC5118_FILES, all, rfc4475, rfc5118};
 use speermint_sip::{Message, ParseErrorKind};
 
 #[test]
 fn every_file_has_exactly_one_manifest_entry() {
-    let entries = rfc4475();
-    for (name, _) in RFC4475_FILES {
-        assert_eq!(
-            entries.iter().filter(|e| e.file == *name).count(),
-            1,
-            "{name}"
-        );
+    for (entries, files) in [(rfc4475(), RFC4475_FILES), (rfc5118(), RFC5118_FILES)] {
+        for (name, _) in files {
+            assert_eq!(
+                entries.iter().filter(|e| e.file == *name).count(),
+                1,
+                "{name}"
+            );
+        }
+        assert_eq!(entries.len(), files.len());
     }
-    assert_eq!(entries.len(), RFC4475_FILES.len());
 }
 
 #[test]
 fn every_manifest_verdict_holds() {
     let mut failures = Vec::new();
-    for e in rfc4475() {
+    for e in all() {
         let bytes = e.bytes();
         let got = Message::parse(bytes);
         match (e.verdict.as_str(), got) {
@@ -87,7 +88,7 @@ fn every_manifest_verdict_holds() {
 
 #[test]
 fn liberal_choices_are_explained_and_errors_are_named() {
-    for e in rfc4475() {
+    for e in all() {
         assert!(!e.note.is_empty(), "{}", e.file);
         assert!(
             matches!(e.verdict.as_str(), "valid" | "invalid"),
