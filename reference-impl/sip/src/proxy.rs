@@ -159,6 +159,9 @@ pub enum DropReason {
     Retransmission,
     /// The element has stopped (the `die-on-malformed` fault).
     Dead,
+    /// An ACK that fails validation: it takes no response (RFC 3261
+    /// §17.1.1.3), so it is neither relayed nor answered.
+    RefusedAck,
 }
 
 /// Something the element did, reported for evidence and invariants.
@@ -481,11 +484,11 @@ impl Sbe {
                 return;
             }
         }
-        if method == "CANCEL" {
-            self.on_cancel(now, from, req, &key);
-            return;
-        }
-        if method != "ACK" && self.server.len() + self.client.len() >= self.cfg.max_transactions {
+        // A request may start a server and a client transaction (a relay, or
+        // a CANCEL sent downstream): refuse it unless both fit, CANCEL
+        // included, so that state stays within `max_transactions`.
+        if method != "ACK" && self.server.len() + self.client.len() + 2 > self.cfg.max_transactions
+        {
             self.answer(
                 from,
                 req,
@@ -493,6 +496,10 @@ impl Sbe {
                 "Service Unavailable",
                 &[("Retry-After", "5")],
             );
+            return;
+        }
+        if method == "CANCEL" {
+            self.on_cancel(now, from, req, &key);
             return;
         }
         // RFC 3261 §16.3 request validation.
@@ -553,10 +560,12 @@ impl Sbe {
         reason: &str,
         extra: &[(&str, &str)],
     ) {
-        let bytes = self.answer(from, req, status, reason, extra);
         if req.method() == "ACK" {
+            // An ACK takes no response (RFC 3261 §17.1.1.3): drop it.
+            self.drop_msg(from, DropReason::RefusedAck);
             return;
         }
+        let bytes = self.answer(from, req, status, reason, extra);
         let invite = req.method() == "INVITE";
         let t = self.cfg.timers;
         self.server.insert(
@@ -848,7 +857,12 @@ impl Sbe {
         }
         if pending_cancel {
             if let (Some(cancel), Some(b)) = (build_cancel(&request), via.branch()) {
-                self.start_client(now, b, "CANCEL", dest, cancel);
+                if self.server.len() + self.client.len() < self.cfg.max_transactions {
+                    self.start_client(now, b, "CANCEL", dest, cancel);
+                } else {
+                    // No room for its transaction: send the CANCEL once.
+                    self.send(dest, cancel);
+                }
             }
         }
         // A CANCEL's own response, or a 100 (hop by hop), goes no further.
