@@ -1,0 +1,62 @@
+#!/bin/bash -eu
+# OSS-Fuzz / ClusterFuzzLite build script (run as $SRC/build.sh inside the
+# base-builder-rust image, from $SRC/speermint). Builds every fuzz target
+# with `cargo fuzz build -O` (the image's toolchain and sanitizer flags) and
+# puts into $OUT, per target: the binary, <target>_seed_corpus.zip and
+# <target>.dict.
+#
+# The three lists below mirror FUZZ_TARGETS / FUZZ_SEEDS / FUZZ_DICTS of
+# .ci/run, one line per target; reference-impl/sip/tests/oss_fuzz.rs checks
+# that they agree with each other and with the [[bin]] names of
+# fuzz/Cargo.toml.
+
+cd "${SRC:?}/speermint"
+
+FUZZ_TARGETS=(
+    sip_parse
+    sip_structured
+    sip_stream
+    sip_diff
+    sdp_roundtrip
+    sbe_sequence
+    rtp_parse
+    rtcp_parse
+    srtp_unprotect
+    enum_naptr
+    lrf_answers
+)
+declare -A FUZZ_SEEDS=(
+    [sip_parse]=corpora/sip
+    [sip_structured]=corpora/sip
+    [sip_stream]=corpora/sip
+    [sip_diff]=corpora/sip
+    [sdp_roundtrip]=corpora/sdp
+    [sbe_sequence]=corpora/sip
+    [rtp_parse]=corpora/rtp
+    [rtcp_parse]=corpora/rtp
+    [srtp_unprotect]=corpora/rtp
+    [enum_naptr]=corpora/enum
+    [lrf_answers]=corpora/lrf
+)
+declare -A FUZZ_DICTS=(
+    [sip_parse]=corpora/dict/sip.dict
+    [sip_structured]=corpora/dict/sip.dict
+    [sip_stream]=corpora/dict/sip.dict
+    [sip_diff]=corpora/dict/sip.dict
+    [sdp_roundtrip]=corpora/dict/sdp.dict
+    [sbe_sequence]=corpora/dict/sip.dict
+    [rtp_parse]=corpora/dict/rtp.dict
+    [rtcp_parse]=corpora/dict/rtp.dict
+    [srtp_unprotect]=corpora/dict/rtp.dict
+    [enum_naptr]=corpora/dict/enum.dict
+    [lrf_answers]=corpora/dict/enum.dict
+)
+
+cargo fuzz build -O
+
+for t in "${FUZZ_TARGETS[@]}"; do
+    cp "fuzz/target/x86_64-unknown-linux-gnu/release/$t" "$OUT/"
+    rm -f "$OUT/${t}_seed_corpus.zip"
+    (cd "${FUZZ_SEEDS[$t]}" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
+    cp "${FUZZ_DICTS[$t]}" "$OUT/$t.dict"
+done
