@@ -43,6 +43,9 @@ pub struct Timers {
     pub t2: Duration,
     /// Longest time a message stays in the network, default 5 s.
     pub t4: Duration,
+    /// Timer C: how long a proxied INVITE may ring. Over 3 minutes, reset by
+    /// every provisional response (RFC 3261 §16.6 step 11, §16.7 step 2).
+    pub c: Duration,
 }
 
 impl Default for Timers {
@@ -51,6 +54,7 @@ impl Default for Timers {
             t1: Duration::from_millis(500),
             t2: Duration::from_secs(4),
             t4: Duration::from_secs(5),
+            c: Duration::from_secs(181),
         }
     }
 }
@@ -265,6 +269,9 @@ struct ClientTx {
     cancel_pending: bool,
     /// The ACK sent for a non-2xx final, resent on its retransmission.
     ack: Option<Vec<u8>>,
+    /// A CANCEL went downstream for this INVITE (the peer's, or Timer C's):
+    /// never a second one (§9.1, §16.8).
+    cancelled: bool,
 }
 
 /// The border element's signaling core.
@@ -713,6 +720,7 @@ impl Sbe {
                 end_at: None,
                 cancel_pending: false,
                 ack: None,
+                cancelled: false,
             },
         );
     }
@@ -738,7 +746,8 @@ impl Sbe {
             return;
         };
         match ctx.state {
-            State::Proceeding => {
+            State::Proceeding if !ctx.cancelled => {
+                ctx.cancelled = true;
                 let (dest, cancel) = (ctx.dest, build_cancel(&ctx.request));
                 if let Some(cancel) = cancel {
                     self.start_client(now, &branch, "CANCEL", dest, cancel);
@@ -775,6 +784,7 @@ impl Sbe {
                 end_at: None,
                 cancel_pending: false,
                 ack: None,
+                cancelled: false,
             },
         );
     }
@@ -805,7 +815,12 @@ impl Sbe {
             (State::Trying | State::Proceeding, 100..=199) => {
                 ctx.state = State::Proceeding;
                 if invite {
+                    // Timer A stops; Timer B gives way to Timer C, reset by
+                    // every provisional (§16.7 step 2), so a call may ring.
                     ctx.retransmit = None;
+                    if !ctx.cancelled {
+                        ctx.timeout_at = Some(now + t.c);
+                    }
                 } else if let Some(r) = &mut ctx.retransmit {
                     r.interval = t.t2;
                 }
@@ -850,10 +865,18 @@ impl Sbe {
         let pending_cancel = ctx.cancel_pending && code < 200;
         if pending_cancel {
             ctx.cancel_pending = false;
+            ctx.cancelled = true;
         }
         let (dest, request, server_key) = (ctx.dest, ctx.request.clone(), ctx.server.clone());
         if let Some(ack) = ack {
             self.send(dest, ack);
+        }
+        if invite && code >= 200 {
+            // The INVITE is over: a CANCEL still retransmitting for it has
+            // nothing left to cancel (the UAS ignores it, §9.2), so stop it.
+            if let Some(b) = via.branch() {
+                self.client.remove(&client_key(b, "CANCEL"));
+            }
         }
         if pending_cancel {
             if let (Some(cancel), Some(b)) = (build_cancel(&request), via.branch()) {
@@ -933,11 +956,21 @@ impl Sbe {
         let t = self.cfg.timers;
         let mut sends = Vec::new();
         let mut timeouts = Vec::new();
+        let mut cancels = Vec::new();
         self.client.retain(|key, tx| {
             if tx.end_at.is_some_and(|e| e <= now) {
                 return false;
             }
             if tx.timeout_at.is_some_and(|e| e <= now) {
+                if tx.invite && tx.state == State::Proceeding && !tx.cancelled {
+                    // §16.8: Timer C fired after a provisional: CANCEL the
+                    // branch, and give the 487 Timer B's time to arrive.
+                    // Once cancelled, a further expiry ends it with a 408.
+                    tx.cancelled = true;
+                    tx.timeout_at = Some(now + 64 * t.t1);
+                    cancels.push((key.clone(), tx.dest, tx.request.clone()));
+                    return true;
+                }
                 timeouts.push((key.clone(), tx.server.clone()));
                 return false;
             }
@@ -970,6 +1003,17 @@ impl Sbe {
         });
         for (to, bytes) in sends {
             self.send(to, bytes);
+        }
+        for (key, dest, request) in cancels {
+            let branch = key.split('|').next().unwrap_or_default().to_string();
+            let Some(cancel) = build_cancel(&request) else {
+                continue;
+            };
+            if self.server.len() + self.client.len() < self.cfg.max_transactions {
+                self.start_client(now, &branch, "CANCEL", dest, cancel);
+            } else {
+                self.send(dest, cancel);
+            }
         }
         for (key, server) in timeouts {
             let branch = key.split('|').next().unwrap_or_default().to_string();

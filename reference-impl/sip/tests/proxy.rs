@@ -303,3 +303,50 @@ fn malformed_request_400_names_the_fault_and_is_matchable() {
     assert_eq!(r.core().via.branch(), Some("z9hG4bKx"));
     assert_eq!(r.core().call_id, "x");
 }
+
+/// A proxied INVITE may ring past Timer B: after a provisional, Timer C
+/// (over 3 minutes, reset by each provisional) applies, and when it fires
+/// the branch is cancelled (RFC 3261 §16.6 step 11, §16.7 step 2, §16.8).
+#[test]
+fn ringing_call_outlives_timer_b_and_timer_c_cancels_it() {
+    let mut s = sbe();
+    let t0 = Instant::now();
+    let (tx, _) = feed(&mut s, t0, PEER, &invite("z9hG4bKring", b""));
+    let fwd = tx[0].1.clone();
+    feed(
+        &mut s,
+        t0 + Duration::from_secs(1),
+        NEXT,
+        &answer(&fwd, 180),
+    );
+    // Still ringing at 60 s: no 408 upstream, no CANCEL downstream.
+    s.handle_timeout(t0 + Duration::from_secs(60));
+    let (tx, _) = drain(&mut s);
+    assert!(tx.is_empty(), "{tx:?}");
+    // Another 180 at 100 s resets Timer C: nothing at 200 s either.
+    feed(
+        &mut s,
+        t0 + Duration::from_secs(100),
+        NEXT,
+        &answer(&fwd, 180),
+    );
+    s.handle_timeout(t0 + Duration::from_secs(200));
+    let (tx, _) = drain(&mut s);
+    assert!(tx.is_empty(), "{tx:?}");
+    // 181 s after the last provisional, Timer C fires: CANCEL downstream.
+    s.handle_timeout(t0 + Duration::from_secs(282));
+    let (tx, _) = drain(&mut s);
+    let cancels: Vec<_> = tx
+        .iter()
+        .filter(|(to, b)| *to == a(NEXT) && b.starts_with(b"CANCEL "))
+        .collect();
+    assert_eq!(cancels.len(), 1, "{tx:?}");
+    // The 487 that answers it goes upstream as the final response.
+    let (tx, _) = feed(
+        &mut s,
+        t0 + Duration::from_secs(283),
+        NEXT,
+        &answer(&fwd, 487),
+    );
+    assert!(tx.iter().any(|(to, b)| *to == a(PEER) && status(b) == 487));
+}
