@@ -1007,6 +1007,15 @@ fn parse_or_panic(bytes: &[u8]) -> Message<'_> {
     }
 }
 
+/// A well-formed message drawn from `data` by the same model as
+/// [`sip_structured`], for tests that mutate valid messages. `None` when
+/// `data` runs out before a model is complete.
+pub fn structured_message(data: &[u8]) -> Option<Vec<u8>> {
+    SipModel::arbitrary(&mut Unstructured::new(data))
+        .ok()
+        .map(|m| m.build())
+}
+
 /// Model-based round trip. A message model (request or response; sip, sips
 /// and tel Request-URIs with domain, IPv4 and IPv6 hosts; 1-3 Vias on one
 /// or more lines with branch, rport and received; From/To/Contact with
