@@ -395,7 +395,8 @@ pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
         return parse_ipv4(b).map(Host::V4).ok_or(0);
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]; labels are
-    // alphanumerics and inner hyphens.
+    // alphanumerics and inner hyphens, and the toplabel starts with a
+    // letter (RFC 3261 §25.1).
     let body = if b[b.len() - 1] == b'.' {
         &b[..b.len() - 1]
     } else {
@@ -405,6 +406,9 @@ pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
     for i in 0..=body.len() {
         if i == body.len() || body[i] == b'.' {
             if i == label || body[label] == b'-' || body[i - 1] == b'-' {
+                return Err(label);
+            }
+            if i == body.len() && !body[label].is_ascii_alphabetic() {
                 return Err(label);
             }
             label = i + 1;
@@ -631,7 +635,16 @@ mod host_tests {
             assert!(parse_host_text(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", ".", "a..b", "-a.com", "a-.com", "a_b.com", "a.com..", "a b",
+            "",
+            ".",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "a_b.com",
+            "a.com..",
+            "a b",
+            "host.9com",
+            "192.0.2.1a",
         ] {
             assert!(parse_host_text(bad).is_err(), "{bad}");
         }
