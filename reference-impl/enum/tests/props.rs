@@ -1,7 +1,13 @@
 //! Property tests and fuzz-entry replay.
 
 use proptest::prelude::*;
-use speermint_enum::{Apex, E164, RegexLimits, SubstExpr, fuzzing, rewrite};
+use std::collections::HashMap;
+
+use speermint_enum::fuzzing::check_lookup;
+use speermint_enum::{
+    Answer, Apex, Config, E164, Lookup, LoopKind, LufError, Naptr, OrderPolicy, RegexLimits,
+    SubstExpr, rewrite,
+};
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
@@ -63,34 +69,159 @@ proptest! {
         let _ = rewrite(&field, "+441632960083", &RegexLimits::default());
     }
 
-    /// The fuzz entry point holds its invariants on arbitrary bytes.
+    /// Random zones keep the lookup's invariants (`fuzzing::check_lookup`),
+    /// and two runs over the same zone agree. The `enum_naptr` fuzz target
+    /// (speermint-dns) reaches the same checks from raw DNS responses.
     #[test]
-    fn fuzz_entry_arbitrary(data in proptest::collection::vec(any::<u8>(), 0..512)) {
-        fuzzing::enum_naptr(&data);
+    fn random_zones_keep_lookup_invariants(
+        digits in "[0-9]{1,15}",
+        knobs in (any::<bool>(), any::<bool>(), any::<bool>(), 0usize..7, 16usize..1100),
+        zone in prop::collection::vec((0usize..=POOL.len(), answer()), 1..7),
+    ) {
+        let number = E164::parse(&format!("+{digits}")).unwrap();
+        let (strict, regexp_non_terminal, private_network, max_non_terminal, max_output_len) = knobs;
+        let mut config = Config::default();
+        if strict {
+            config.order_policy = OrderPolicy::Strict;
+        }
+        config.regexp_non_terminal = regexp_non_terminal;
+        config.private_network = private_network;
+        config.max_non_terminal = max_non_terminal;
+        config.regex.max_output_len = max_output_len;
+        let first = number.to_domain(&config.apex);
+        let mut names: HashMap<String, Answer> = HashMap::new();
+        for (i, (at, answer)) in zone.into_iter().enumerate() {
+            // The first RRSet is the number's own, so lookups get going.
+            let name = match (i, POOL.get(at)) {
+                (0, _) | (_, None) => first.clone(),
+                (_, Some(n)) => (*n).to_owned(),
+            };
+            let answer = match answer {
+                Answer::Records(rs) => Answer::Records(
+                    rs.into_iter()
+                        .map(|mut r| {
+                            if r.replacement == FIRST {
+                                r.replacement.clone_from(&first);
+                            }
+                            r
+                        })
+                        .collect(),
+                ),
+                other => other,
+            };
+            names.entry(name).or_insert(answer);
+        }
+        let ask = |q: &speermint_enum::Query| names.get(&q.name).cloned().unwrap_or(Answer::NxDomain);
+        let once = check_lookup(&number, &config, ask);
+        prop_assert_eq!(once, check_lookup(&number, &config, ask));
     }
 }
 
-/// Fixed inputs for the fuzz entry, covering chains, loops and raw fields.
+/// Names records can point at, so chains and revisits are common.
+const POOL: [&str; 5] = [
+    "a.example",
+    "b.example",
+    "c.example",
+    "e164.example",
+    "x._sip.example",
+];
+/// Stands for the number's own domain in a generated REPLACEMENT.
+const FIRST: &str = "<first>";
+
+fn naptr() -> impl Strategy<Value = Naptr> {
+    let mut targets: Vec<&str> = POOL.to_vec();
+    targets.extend([".", ".", "", FIRST]);
+    (
+        (0u16..4).prop_map(|o| o * 10),
+        0u16..4,
+        prop::sample::select(vec!["u", "", "u", "", "U", "s", "ua", "P"]),
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                "E2U+sip", "e2u+SIP", "E2U+voice:tel+sip", "sip+E2U", "E2U+P-sip",
+                "E2U+h323", "", "E2U+sip:x+sip", "SIP+D2U",
+            ]).prop_map(str::to_owned),
+            1 => "\\PC{0,24}",
+        ],
+        prop_oneof![
+            4 => prop::sample::select(vec![
+                "!^.*$!sip:info@example.com!",
+                r"!^\+(\d*)$!sip:\1@example.net!",
+                "#^.*$#sips:x@y#",
+                r"/^\+(\d)(\d*)$/sip:\2\1@x.example/i",
+                "",
+                "!^(.*)$!",
+                r"!^(.)(.)(.)(.)(.)(.)(.)(.)(.)$!\9\8\7\6\5\4\3\2\1\1\1\1\1\1!",
+                "#(((((a*)*)*)*)*)#x:#",
+                "!^+!x:y!",
+            ]).prop_map(str::to_owned),
+            1 => "\\PC{0,48}",
+        ],
+        prop::sample::select(targets),
+    )
+        .prop_map(
+            |(order, preference, flags, services, regexp, replacement)| {
+                Naptr::new(order, preference, flags, &services, &regexp, replacement)
+            },
+        )
+}
+
+fn answer() -> impl Strategy<Value = Answer> {
+    prop_oneof![
+        1 => Just(Answer::NxDomain),
+        1 => Just(Answer::NoData),
+        1 => Just(Answer::Failed),
+        5 => prop::collection::vec(naptr(), 0..8).prop_map(Answer::Records),
+    ]
+}
+
+/// A chain of `len` non-terminal NAPTRs, then a terminal one, resolves
+/// exactly when `len` is within [`Config::max_non_terminal`]; a longer one
+/// is a loop (RFC 6116 §5.2.1: more than 5 may be treated as one).
 #[test]
-fn fuzz_entry_seeds() {
-    let seeds: [&[u8]; 6] = [
-        b"",
-        &[0; 64],
-        &[0xff; 300],
-        // 1 digit, strict + regexp_non_terminal, 3 RRSets of records.
-        &[
-            0, 1, 0x13, 10, 3, 0, 3, 4, 0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1, 2, 3, 1, 3, 2, 0, 0, 1, 1,
-            0, 2,
-        ],
-        &[
-            14, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0x52, 200, 5, 0, 3, 7, 0xC0, 40, 0xC1,
-            10,
-        ],
-        &[
-            2, 4, 4, 0x60, 0, 5, 1, 3, 5, 0, 0, 1, 0, 0, 5, 6, 2, 3, 0, 1, 0, 1, 6, 9,
-        ],
-    ];
-    for s in seeds {
-        fuzzing::enum_naptr(s);
+fn non_terminal_chain_bound() {
+    let number = E164::parse("+441632960083").unwrap();
+    for max in 0..7 {
+        for len in 0u8..10 {
+            let mut config = Config::default();
+            config.max_non_terminal = max;
+            let first = number.to_domain(&config.apex);
+            let name = |i: u8| {
+                if i == 0 {
+                    first.clone()
+                } else {
+                    format!("n{i}.chain.example")
+                }
+            };
+            let result = Lookup::for_number(number.clone(), config).run(|q| {
+                match (0..=len).find(|&i| name(i) == q.name) {
+                    Some(i) if i < len => {
+                        Answer::Records(vec![Naptr::new(10, 10, "", "", "", &name(i + 1))])
+                    }
+                    Some(_) => Answer::Records(vec![Naptr::new(
+                        10,
+                        10,
+                        "u",
+                        "E2U+sip",
+                        "!^.*$!sip:end@x!",
+                        ".",
+                    )]),
+                    None => Answer::NxDomain,
+                }
+            });
+            if usize::from(len) <= max {
+                assert!(result.is_ok(), "chain of {len} (bound {max}): {result:?}");
+            } else {
+                assert!(
+                    matches!(
+                        result,
+                        Err(LufError::Loop {
+                            kind: LoopKind::TooDeep,
+                            ..
+                        })
+                    ),
+                    "chain of {len} (bound {max}): {result:?}"
+                );
+            }
+        }
     }
 }

@@ -1,13 +1,17 @@
 //! Fuzz entry points, for cargo-fuzz shims and regression replay in
 //! `cargo test`. Each asserts invariants, so a crash is a real defect.
 //!
-//! The input is decoded with a small ad-hoc format into a target, a
-//! configuration, a routing table and a zone of answers. Decoding DNS wire
-//! messages needs a DNS codec (hickory-proto) and comes with the DNS
-//! wiring; it will feed the same [`Resolution`] and keep these invariants.
+//! The input is read through [`arbitrary::Unstructured`] into an
+//! [`LrfCase`]: a target, a configuration, a routing table and a zone of
+//! answers. Every byte string is a case (short ones give small cases), so
+//! libFuzzer mutates cases rather than syntax. Raw DNS messages are the
+//! `enum_naptr` target's job (speermint-dns); the answers here are already
+//! decoded, which keeps the fuzzer on the RFC 3263 logic.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use arbitrary::Unstructured;
 
 use crate::{
     AddressOrder, Answer, Cache, Config, LrfError, Naptr, NextHop, Query, RecordType, Resolution,
@@ -49,150 +53,214 @@ const SERVICES: [&str; 8] = [
     "SIPS+D2T", "SIP+D2T", "SIP+D2U", "SIP+D2S", "SIPS+D2S", "SIPS+D2U", "E2U+sip", "sip+d2u",
 ];
 
-#[derive(Debug)]
-struct Bytes<'a>(&'a [u8]);
+type Gen<T> = arbitrary::Result<T>;
 
-impl Bytes<'_> {
-    fn u8(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((b, rest)) => {
-                self.0 = rest;
-                *b
-            }
-            None => 0,
-        }
-    }
-    fn u16(&mut self) -> u16 {
-        u16::from_be_bytes([self.u8(), self.u8()])
-    }
-    fn pick<'s>(&mut self, list: &[&'s str]) -> &'s str {
-        list.get(usize::from(self.u8()) % list.len().max(1))
-            .copied()
-            .unwrap_or_default()
-    }
-    fn transport(&mut self) -> Transport {
-        let all = Transport::ALL;
-        all[usize::from(self.u8()) % all.len()]
-    }
-    fn ip(&mut self) -> IpAddr {
-        if self.u8() & 1 == 0 {
-            IpAddr::V4(Ipv4Addr::new(192, 0, 2, self.u8()))
+/// Record types the zone holds, in the order an input indexes them.
+pub const RECORD_TYPES: [RecordType; 4] = [
+    RecordType::Naptr,
+    RecordType::Srv,
+    RecordType::A,
+    RecordType::Aaaa,
+];
+
+fn pick(u: &mut Unstructured<'_>, list: &[&str]) -> Gen<String> {
+    u.choose(list).map(|s| (*s).to_owned())
+}
+
+fn transport(u: &mut Unstructured<'_>) -> Gen<Transport> {
+    u.choose(&Transport::ALL).copied()
+}
+
+/// 192.0.2.x or 2001:db8::x (RFC 5737, RFC 3849 documentation ranges).
+fn ip(u: &mut Unstructured<'_>) -> Gen<IpAddr> {
+    Ok(if u.arbitrary::<bool>()? {
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u.arbitrary()?))
+    } else {
+        IpAddr::V4(Ipv4Addr::new(192, 0, 2, u.arbitrary()?))
+    })
+}
+
+fn draw_target(u: &mut Unstructured<'_>) -> Gen<Target> {
+    let bits: u8 = u.arbitrary()?;
+    let host = pick(u, &HOSTS)?;
+    Ok(Target {
+        secure: bits & 1 != 0,
+        host,
+        port: if bits & 2 != 0 {
+            Some(u.arbitrary()?)
         } else {
-            IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, self.u16()))
-        }
+            None
+        },
+        transport: if bits & 4 != 0 {
+            Some(transport(u)?)
+        } else {
+            None
+        },
+        maddr: if bits & 8 != 0 {
+            Some(pick(u, &HOSTS)?)
+        } else {
+            None
+        },
+    })
+}
+
+fn naptr(u: &mut Unstructured<'_>) -> Gen<Naptr> {
+    Ok(Naptr {
+        order: u.int_in_range(0..=3u16)? * 10,
+        preference: u.int_in_range(0..=3)?,
+        flags: pick(u, &FLAGS)?,
+        services: pick(u, &SERVICES)?,
+        // RFC 3263 §4.1 wants an empty REGEXP; now and then, not.
+        regexp: if u.int_in_range(0..=7u8)? == 0 {
+            "!x!y!".into()
+        } else {
+            String::new()
+        },
+        replacement: pick(u, &NAMES)?,
+    })
+}
+
+fn srv(u: &mut Unstructured<'_>) -> Gen<Srv> {
+    Ok(Srv {
+        priority: u.int_in_range(0..=2)?,
+        weight: u.int_in_range(0..=3)?,
+        port: u.arbitrary()?,
+        target: pick(u, &NAMES)?,
+    })
+}
+
+fn many<T>(
+    u: &mut Unstructured<'_>,
+    n: usize,
+    f: fn(&mut Unstructured<'_>) -> Gen<T>,
+) -> Gen<Vec<T>> {
+    (0..n).map(|_| f(u)).collect()
+}
+
+/// One `lrf_answers` input, decoded. The byte layout, in reading order
+/// (integers are `Unstructured::int_in_range`, one byte taken modulo the
+/// range; `u16`s are two bytes, little-endian; a list choice is one byte
+/// modulo the list's length):
+///
+/// 1. target: a bits byte (1 `sips:`, 2 port, 4 transport, 8 `maddr`),
+///    the host from `HOSTS`, then the port, the transport from
+///    [`Transport::ALL`] and the `maddr` from `HOSTS` where the bits say;
+/// 2. a mode byte (1 prefer TLS, 2 IPv4 first, 4 a routing-table entry,
+///    8 that entry is a `Via`), a transport mask (low five bits over
+///    [`Transport::ALL`], 0 for the default), `max_hops` in 1..=8 and the
+///    SRV weight seed;
+/// 3. with mode 4: the entry's domain from `HOSTS`, then a `Via` target or
+///    0..=3 static hops (transport, address, port);
+/// 4. 0..=23 zone entries: a name from `NAMES`, a type from
+///    [`RECORD_TYPES`], a record count in 0..=4 and a kind in 0..=7
+///    (0 NXDOMAIN, 1 NODATA, 2 failure, 7 records of the wrong type, else
+///    records of the type), then the records. An address is a bool (IPv6)
+///    and a byte or `u16`. The first entry for a query wins.
+#[derive(Debug, Clone)]
+pub struct LrfCase {
+    /// What to resolve.
+    pub target: Target,
+    /// Resolver settings.
+    pub config: Config,
+    /// Static routes.
+    pub table: RoutingTable,
+    /// Answers by query; [`answer_for`] fills in the rest.
+    pub zone: BTreeMap<Query, Answer>,
+    /// SRV weight seed.
+    pub seed: u64,
+}
+
+impl LrfCase {
+    /// Decodes any byte string.
+    pub fn from_bytes(data: &[u8]) -> Self {
+        // Only `choose` on an empty list fails, and no list is empty.
+        Self::draw(&mut Unstructured::new(data)).expect("every input decodes")
     }
-    fn target(&mut self) -> Target {
-        let flags = self.u8();
-        Target {
-            secure: flags & 1 != 0,
-            host: self.pick(&HOSTS).to_owned(),
-            port: (flags & 2 != 0).then(|| self.u16()),
-            transport: (flags & 4 != 0).then(|| self.transport()),
-            maddr: (flags & 8 != 0).then(|| self.pick(&HOSTS).to_owned()),
+
+    fn draw(u: &mut Unstructured<'_>) -> Gen<Self> {
+        let target = draw_target(u)?;
+        let mode: u8 = u.arbitrary()?;
+        let mut config = Config {
+            prefer_tls: mode & 1 != 0,
+            address_order: if mode & 2 != 0 {
+                AddressOrder::Ipv4First
+            } else {
+                AddressOrder::Ipv6First
+            },
+            ..Config::default()
+        };
+        let mask = u.arbitrary::<u8>()? & 0x1f;
+        if mask != 0 {
+            config.transports = Transport::ALL
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, t)| t)
+                .collect();
         }
+        config.max_hops = u.int_in_range(1..=8)?;
+        let seed = u64::from(u.arbitrary::<u8>()?);
+
+        let mut table = RoutingTable::new();
+        if mode & 4 != 0 {
+            let domain = pick(u, &HOSTS)?;
+            let route = if mode & 8 != 0 {
+                StaticRoute::Via(draw_target(u)?)
+            } else {
+                let n = u.int_in_range(0..=3)?;
+                StaticRoute::Hops(many(u, n, |u| {
+                    Ok(NextHop {
+                        transport: transport(u)?,
+                        host: "static.example".to_owned(),
+                        address: ip(u)?,
+                        port: u.arbitrary()?,
+                    })
+                })?)
+            };
+            table.insert(&domain, route);
+        }
+
+        let mut zone = BTreeMap::new();
+        for _ in 0..u.int_in_range(0..=23)? {
+            let name = pick(u, &NAMES)?;
+            let rtype = *u.choose(&RECORD_TYPES)?;
+            let n = u.int_in_range(0..=4)?;
+            let answer = match (u.int_in_range(0..=7u8)?, rtype) {
+                (0, _) => Answer::NxDomain,
+                (1, _) => Answer::NoData,
+                (2, _) => Answer::Failed,
+                // Kind 7: records of the wrong type, which must be ignored.
+                (7, RecordType::Srv) | (_, RecordType::Naptr) => Answer::Naptr(many(u, n, naptr)?),
+                (7, _) | (_, RecordType::Srv) => Answer::Srv(many(u, n, srv)?),
+                _ => Answer::Addresses(many(u, n, ip)?),
+            };
+            zone.entry(Query { name, rtype }).or_insert(answer);
+        }
+        Ok(Self {
+            target,
+            config,
+            table,
+            zone,
+            seed,
+        })
     }
 }
 
-/// Bytes as a target, settings, routing table and DNS zone, resolved
-/// twice (directly and through a cache). Invariants: no panic; a `sips:`
-/// target (or a route via one) never gets a non-TLS hop; hops are
-/// non-empty, within [`Config::max_hops`] and use supported transports
-/// (static routes aside); no query is repeated or past
+/// Bytes as an [`LrfCase`], resolved twice directly and twice through a
+/// cache. Invariants: no panic; a `sips:` target (or a route via one) never
+/// gets a non-TLS hop; hops are non-empty, within [`Config::max_hops`] and
+/// use configured transports (static routes aside); no query is asked
+/// twice, even when two NAPTRs name the same SRV domain, nor past
 /// [`Config::max_queries`]; the target is echoed; equal seeds give equal
 /// routes; a cached replay gives the same route.
 pub fn lrf_answers(data: &[u8]) {
-    let mut b = Bytes(data);
-    let target = b.target();
-    let mode = b.u8();
-    let mut config = Config {
-        prefer_tls: mode & 1 != 0,
-        address_order: if mode & 2 != 0 {
-            AddressOrder::Ipv4First
-        } else {
-            AddressOrder::Ipv6First
-        },
-        ..Config::default()
-    };
-    let mask = b.u8() & 0x1f;
-    if mask != 0 {
-        config.transports = Transport::ALL
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| mask & (1 << i) != 0)
-            .map(|(_, t)| t)
-            .collect();
-    }
-    config.max_hops = usize::from(b.u8() % 8) + 1;
-    let seed = u64::from(b.u8());
-
-    let mut table = RoutingTable::new();
-    if mode & 4 != 0 {
-        let domain = b.pick(&HOSTS).to_owned();
-        let route = if mode & 8 != 0 {
-            StaticRoute::Via(b.target())
-        } else {
-            let n = b.u8() % 4;
-            StaticRoute::Hops(
-                (0..n)
-                    .map(|_| NextHop {
-                        transport: b.transport(),
-                        host: "static.example".to_owned(),
-                        address: b.ip(),
-                        port: b.u16(),
-                    })
-                    .collect(),
-            )
-        };
-        table.insert(&domain, route);
-    }
-
-    let mut zone: HashMap<Query, Answer> = HashMap::new();
-    for _ in 0..b.u8() % 24 {
-        let name = b.pick(&NAMES).to_owned();
-        let rtype = [
-            RecordType::Naptr,
-            RecordType::Srv,
-            RecordType::A,
-            RecordType::Aaaa,
-        ][usize::from(b.u8() % 4)];
-        let n = b.u8() % 5;
-        let kind = b.u8() % 8;
-        let answer = match (kind, rtype) {
-            (0, _) => Answer::NxDomain,
-            (1, _) => Answer::NoData,
-            (2, _) => Answer::Failed,
-            // kind 7: records of the wrong type, which must be ignored.
-            (7, RecordType::Srv) | (_, RecordType::Naptr) => Answer::Naptr(
-                (0..n)
-                    .map(|_| Naptr {
-                        order: u16::from(b.u8() % 4) * 10,
-                        preference: u16::from(b.u8() % 4),
-                        flags: b.pick(&FLAGS).to_owned(),
-                        services: b.pick(&SERVICES).to_owned(),
-                        regexp: if b.u8() % 8 == 0 {
-                            "!x!y!".into()
-                        } else {
-                            String::new()
-                        },
-                        replacement: b.pick(&NAMES).to_owned(),
-                    })
-                    .collect(),
-            ),
-            (7, _) | (_, RecordType::Srv) => Answer::Srv(
-                (0..n)
-                    .map(|_| Srv {
-                        priority: u16::from(b.u8() % 3),
-                        weight: u16::from(b.u8() % 4),
-                        port: b.u16(),
-                        target: b.pick(&NAMES).to_owned(),
-                    })
-                    .collect(),
-            ),
-            _ => Answer::Addresses((0..n).map(|_| b.ip()).collect()),
-        };
-        zone.entry(Query { name, rtype }).or_insert(answer);
-    }
-
+    let LrfCase {
+        target,
+        config,
+        table,
+        zone,
+        seed,
+    } = LrfCase::from_bytes(data);
     let secure = target.secure
         || matches!(table.lookup(&target.host), Some(StaticRoute::Via(v)) if v.secure);
     let first = run_checked(&target, &config, &table, &zone, seed, secure);
@@ -213,7 +281,7 @@ pub fn lrf_answers(data: &[u8]) {
 
 /// A consistent zone: NXDOMAIN for one type denies the name for all types
 /// (RFC 2308 §2.1), and a name with some records has NODATA for the rest.
-fn answer_for(zone: &HashMap<Query, Answer>, q: &Query) -> Answer {
+pub fn answer_for(zone: &BTreeMap<Query, Answer>, q: &Query) -> Answer {
     let mut exists = false;
     for (k, a) in zone {
         if k.name == q.name {
@@ -240,7 +308,7 @@ fn run_checked(
     target: &Target,
     config: &Config,
     table: &RoutingTable,
-    zone: &HashMap<Query, Answer>,
+    zone: &BTreeMap<Query, Answer>,
     seed: u64,
     secure: bool,
 ) -> Outcome {

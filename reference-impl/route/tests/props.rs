@@ -160,25 +160,38 @@ proptest! {
     }
 }
 
-/// Fixed inputs for the fuzz entry.
+/// Fixed inputs for the fuzz entry, in the `fuzzing::LrfCase` layout.
 #[test]
 fn fuzz_entry_seeds() {
+    // sips:example.com, prefer TLS: NAPTR SIPS+D2T -> SRV 0 1 5061 s1 -> A.
+    let sips: &[u8] = &[
+        1, 0, 1, 0, 7, 5, 3, // target, mode, mask, max_hops, seed, 3 RRSets
+        0, 0, 1, 3, 0, 0, 0, 0, 1, 1, // example.com NAPTR
+        1, 1, 1, 3, 0, 1, 0xc5, 0x13, 6, // _sips._tcp.example.com SRV
+        6, 2, 1, 3, 0, 1, // s1.example.com A 192.0.2.1
+    ];
     let seeds: [&[u8]; 6] = [
         b"",
         &[0; 64],
         &[0xff; 256],
-        // sips example.com, prefer TLS, NAPTR + SRV + A answers.
+        sips,
+        // peer.example routed via sips:s1.example.com, all transports.
+        &[0, 2, 0x0c, 0x1f, 2, 9, 2, 1, 8, 0],
+        // example.com routed to three static hops.
         &[
-            1, 0, 1, 0, 0, 0, 12, 0, 0, 3, 3, 0, 0, 0, 0, 0, 1, 1, 1, 1, 5, 0, 1, 6, 0, 0, 1, 0x13,
-            0xc4, 6, 6, 2, 1, 7, 0, 9,
-        ],
-        // Static route via another target.
-        &[0, 0, 0x0d, 0x1f, 2, 9, 8, 0, 1, 0, 0, 0, 0, 0],
-        &[
-            5, 0, 2, 9, 1, 0, 3, 4, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+            0, 0, 4, 0, 2, 0, 0, 3, 2, 0, 10, 0xc5, 0x13, 0, 1, 1, 0, 0xc4, 0x13, 1, 0, 11, 0xc4,
+            0x13, 0,
         ],
     ];
     for s in seeds {
         fuzzing::lrf_answers(s);
     }
+    let case = fuzzing::LrfCase::from_bytes(sips);
+    let route = Resolution::new(case.target.clone(), &case.config, &case.table, case.seed)
+        .run(|q| fuzzing::answer_for(&case.zone, q))
+        .unwrap();
+    assert_eq!(route.hops.len(), 1);
+    assert_eq!(route.hops[0].transport, Transport::Tls);
+    assert_eq!(route.hops[0].address, IpAddr::from([192, 0, 2, 1]));
+    assert_eq!(route.hops[0].port, 5061);
 }

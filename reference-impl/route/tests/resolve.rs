@@ -467,6 +467,51 @@ fn dead_naptr_srv_moves_to_next_naptr() {
     );
 }
 
+/// Two NAPTRs naming one SRV domain that turns out empty: moving on to
+/// the second NAPTR reuses the first answer instead of asking again (the
+/// lrf_answers finding kept in corpora/regressions/lrf_answers/). The
+/// domain's own SRV names and addresses follow (RFC 3263 §4.1-4.2).
+#[test]
+fn naptrs_naming_one_srv_domain_ask_it_once() {
+    let mut z = Zone::new();
+    z.insert(
+        ("example.com".into(), RecordType::Naptr),
+        Answer::Naptr(vec![
+            Naptr::new(10, 0, "s", "SIP+D2U", "", "_sip._udp.example.com"),
+            Naptr::new(20, 0, "s", "SIP+D2U", "", "_sip._udp.example.com."),
+        ]),
+    );
+    z.insert(
+        ("example.com".into(), RecordType::A),
+        Answer::Addresses(vec![ip("192.0.2.10")]),
+    );
+    let config = tcp_udp_only();
+    let (r, log) = resolve(Target::sip("example.com"), &config, &z);
+    let srv = q("_sip._udp.example.com", RecordType::Srv);
+    assert_eq!(log.iter().filter(|x| **x == srv).count(), 1, "{log:?}");
+    let mut sorted = log.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), log.len(), "a query repeated: {log:?}");
+    let route = r.unwrap();
+    let usable = route
+        .steps
+        .iter()
+        .filter(|s| {
+            matches!(
+                s,
+                RouteStep::Naptr {
+                    verdict: NaptrVerdict::Usable(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(usable, 2);
+    assert_eq!(route.hops[0].address, ip("192.0.2.10"));
+    assert_eq!(route.hops[0].transport, Transport::Udp);
+}
+
 #[test]
 fn maddr_overrides_host_and_invalid_hosts_fail() {
     let (r, log) = resolve(

@@ -1,0 +1,409 @@
+//! The embedded authoritative server: the harness's `dns` role and the
+//! reference stack's own DNS. hickory-server answers from in-memory zones
+//! over UDP and TCP on one port; [`RunningAuth::tamper`] swaps an RRSet
+//! for a forged one while the server runs, which is what the negative
+//! DNSSEC checks need (RFC 6404 §4.2: an answer altered on the path must
+//! not be routed to).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
+use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata};
+use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
+use hickory_proto::serialize::txt::Parser;
+use hickory_server::Server;
+use hickory_server::dnssec::NxProofKind;
+use hickory_server::net::runtime::Time;
+use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
+use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use time::OffsetDateTime;
+
+use crate::DnsError;
+use crate::zone::{Zone, ZoneKey};
+
+/// How long a TCP client may idle before the server closes it.
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// What a forger does to the signatures of an RRSet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Leaves the zone's RRSIGs in place: with other data they no longer
+    /// verify (a spoofed or poisoned answer, RFC 3833 §2.2).
+    Keep,
+    /// Removes them: an attacker stripping DNSSEC on the path.
+    Strip,
+    /// Signs with the zone key, valid from two days ago to one day ago: a
+    /// replayed answer that was once genuine (RFC 4035 §5.3.1).
+    Expired,
+}
+
+/// A forgery for one RRSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tamper {
+    /// Replacement data, RDATA in zone-file syntax (e.g. `"127.0.0.66"`,
+    /// `"0 1 5060 evil.example."`); `None` keeps the genuine data.
+    pub rdata: Option<Vec<String>>,
+    /// What happens to the signatures.
+    pub signatures: Signatures,
+}
+
+impl Tamper {
+    /// Other data under the genuine signatures.
+    pub fn forge(rdata: &[&str]) -> Self {
+        Self {
+            rdata: Some(rdata.iter().map(|s| (*s).to_owned()).collect()),
+            signatures: Signatures::Keep,
+        }
+    }
+
+    /// The same forgery with `signatures` instead.
+    pub fn with_signatures(mut self, signatures: Signatures) -> Self {
+        self.signatures = signatures;
+        self
+    }
+
+    /// The genuine data with `signatures`.
+    pub fn signatures(signatures: Signatures) -> Self {
+        Self {
+            rdata: None,
+            signatures,
+        }
+    }
+}
+
+/// The catalog behind a switch: silent, the server drops every query, as
+/// a crashed or unreachable replica would (RFC 6404 §4.3).
+/// It also keeps the last queries asked: evidence that the IUT resolved
+/// through this server, and what it asked.
+struct Switchable {
+    catalog: Catalog,
+    silent: Arc<AtomicBool>,
+    queries: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// Queries kept for [`RunningAuth::take_queries`].
+const QUERY_LOG: usize = 256;
+
+#[async_trait::async_trait]
+impl RequestHandler for Switchable {
+    async fn handle_request<R: ResponseHandler, T: Time>(
+        &self,
+        request: &Request,
+        response_handle: R,
+    ) -> ResponseInfo {
+        let silent = self.silent.load(Ordering::Relaxed);
+        if let Ok(info) = request.request_info() {
+            let mut log = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+            if log.len() == QUERY_LOG {
+                log.pop_front();
+            }
+            log.push_back(format!(
+                "{} {} {} from {} over {}{}",
+                info.query.name(),
+                info.query.query_class(),
+                info.query.query_type(),
+                info.src,
+                info.protocol,
+                if silent { " (dropped: silent)" } else { "" }
+            ));
+        }
+        if silent {
+            let metadata = Metadata::new(
+                request.metadata.id,
+                MessageType::Response,
+                request.metadata.op_code,
+            );
+            return ResponseInfo::from(Header {
+                metadata,
+                counts: HeaderCounts::default(),
+            });
+        }
+        self.catalog
+            .handle_request::<R, T>(request, response_handle)
+            .await
+    }
+}
+
+/// A zone as served.
+struct Served {
+    origin: LowerName,
+    handler: Arc<InMemoryZoneHandler>,
+    key: Option<ZoneKey>,
+    dnskey_record: Option<String>,
+    ds_record: Option<String>,
+}
+
+/// Builder for the embedded server.
+#[derive(Debug, Default)]
+pub struct AuthServer {
+    zones: Vec<Zone>,
+}
+
+impl AuthServer {
+    /// A server with no zones.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a zone (signed when [`Zone::sign`] was called).
+    pub fn zone(mut self, zone: Zone) -> Self {
+        self.zones.push(zone);
+        self
+    }
+
+    /// Signs the zones that asked for it and serves them on UDP and TCP
+    /// at `addr` (port 0 picks one free for both).
+    pub async fn start(self, addr: SocketAddr) -> Result<RunningAuth, DnsError> {
+        let mut catalog = Catalog::new();
+        let mut served = Vec::new();
+        for zone in self.zones {
+            let dnskey_record = zone.dnskey_record();
+            let ds_record = zone.ds_record();
+            let label = zone.label().to_owned();
+            let Zone {
+                origin,
+                records,
+                key,
+                ..
+            } = zone;
+            let proof = key.as_ref().map(|_| NxProofKind::Nsec);
+            let mut handler = InMemoryZoneHandler::new(
+                origin.clone(),
+                records,
+                ZoneType::Primary,
+                AxfrPolicy::Deny,
+                proof,
+            )
+            .map_err(|e| DnsError::Zone(format!("{label}: {e}")))?;
+            if let Some(k) = &key {
+                let signer = k.signer(&origin, k.validity).map_err(DnsError::Sign)?;
+                handler
+                    .add_zone_signing_key_mut(signer)
+                    .map_err(|e| DnsError::Sign(format!("{label}: {e}")))?;
+                handler
+                    .secure_zone_mut()
+                    .map_err(|e| DnsError::Sign(format!("{label}: {e}")))?;
+            }
+            let handler = Arc::new(handler);
+            let lower = LowerName::new(&origin);
+            catalog.upsert(lower.clone(), vec![handler.clone() as Arc<dyn ZoneHandler>]);
+            served.push(Served {
+                origin: lower,
+                handler,
+                key,
+                dnskey_record,
+                ds_record,
+            });
+        }
+        let udp = tokio::net::UdpSocket::bind(addr)
+            .await
+            .map_err(|e| DnsError::Io(format!("bind udp {addr}: {e}")))?;
+        let addr = udp.local_addr().map_err(|e| DnsError::Io(e.to_string()))?;
+        let tcp = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| DnsError::Io(format!("bind tcp {addr}: {e}")))?;
+        let silent = Arc::new(AtomicBool::new(false));
+        let queries = Arc::new(Mutex::new(VecDeque::new()));
+        let mut server = Server::new(Switchable {
+            catalog,
+            silent: silent.clone(),
+            queries: queries.clone(),
+        });
+        server.register_socket(udp);
+        server.register_listener(tcp, TCP_IDLE, 64);
+        Ok(RunningAuth {
+            addr,
+            zones: served,
+            originals: Mutex::new(HashMap::new()),
+            silent,
+            queries,
+            server,
+        })
+    }
+}
+
+/// A running server. Dropping it without [`RunningAuth::stop`] leaves the
+/// sockets open until the runtime ends.
+pub struct RunningAuth {
+    addr: SocketAddr,
+    zones: Vec<Served>,
+    originals: Mutex<HashMap<RrKey, Arc<RecordSet>>>,
+    silent: Arc<AtomicBool>,
+    queries: Arc<Mutex<VecDeque<String>>>,
+    server: Server<Switchable>,
+}
+
+impl std::fmt::Debug for RunningAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunningAuth")
+            .field("addr", &self.addr)
+            .field(
+                "zones",
+                &self
+                    .zones
+                    .iter()
+                    .map(|z| z.origin.to_string())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl RunningAuth {
+    /// Where it listens (UDP and TCP).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The DNSKEY records of every signed zone, in zone-file syntax: the
+    /// content of a trust anchor file for this server.
+    pub fn trust_anchor_records(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .filter_map(|z| z.dnskey_record.clone())
+            .collect()
+    }
+
+    /// The DS records (SHA-256) of every signed zone.
+    pub fn ds_records(&self) -> Vec<String> {
+        self.zones
+            .iter()
+            .filter_map(|z| z.ds_record.clone())
+            .collect()
+    }
+
+    fn zone_of(&self, name: &LowerName) -> Result<&Served, DnsError> {
+        self.zones
+            .iter()
+            .filter(|z| z.origin.zone_of(name))
+            .max_by_key(|z| z.origin.num_labels())
+            .ok_or_else(|| DnsError::Tamper(format!("no zone served for {name}")))
+    }
+
+    /// Replaces the `rtype` RRSet at `name` with a forgery until
+    /// [`RunningAuth::restore`]. Fails if the RRSet does not exist, or a
+    /// signature change is asked of an unsigned zone.
+    pub async fn tamper(&self, name: &str, rtype: RecordType, how: Tamper) -> Result<(), DnsError> {
+        let owner = Name::from_str(name)
+            .map_err(|e| DnsError::Tamper(format!("{name}: {e}")))?
+            .append_domain(&Name::root())
+            .map_err(|e| DnsError::Tamper(e.to_string()))?;
+        let lower = LowerName::new(&owner);
+        let zone = self.zone_of(&lower)?;
+        let key = RrKey::new(lower.clone(), rtype);
+        let mut records = zone.handler.records_mut().await;
+        let current = records
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| DnsError::Tamper(format!("no {rtype} RRSet at {owner}")))?;
+        let original = {
+            let mut saved = self.originals.lock().unwrap_or_else(|e| e.into_inner());
+            saved
+                .entry(key.clone())
+                .or_insert_with(|| current.clone())
+                .clone()
+        };
+        let mut forged = match &how.rdata {
+            Some(data) => {
+                let mut set = RecordSet::with_ttl(owner.clone(), rtype, original.ttl());
+                for text in data {
+                    set.add_rdata(parse_rdata(&owner, rtype, original.ttl(), text)?);
+                }
+                set
+            }
+            None => {
+                let mut set = (*original).clone();
+                set.clear_rrsigs();
+                set
+            }
+        };
+        match how.signatures {
+            Signatures::Keep => {
+                for sig in original.rrsigs() {
+                    forged.insert_rrsig(sig.clone());
+                }
+            }
+            Signatures::Strip => {
+                if original.rrsigs().is_empty() {
+                    return Err(DnsError::Tamper(format!("{owner} {rtype} is not signed")));
+                }
+            }
+            Signatures::Expired => {
+                let zkey = zone
+                    .key
+                    .as_ref()
+                    .ok_or_else(|| DnsError::Tamper(format!("{} is not signed", zone.origin)))?;
+                let day = Duration::from_secs(86_400);
+                let signer = zkey
+                    .signer(&Name::from(&zone.origin), day)
+                    .map_err(DnsError::Sign)?;
+                let inception = OffsetDateTime::now_utc() - 2 * day;
+                let rrsig = RRSIG::from_rrset(&forged, DNSClass::IN, inception, &signer)
+                    .map_err(|e| DnsError::Sign(e.to_string()))?;
+                forged.insert_rrsig(Record::from_rdata(
+                    owner.clone(),
+                    original.ttl(),
+                    RData::DNSSEC(DNSSECRData::RRSIG(rrsig)),
+                ));
+            }
+        }
+        records.insert(key, Arc::new(forged));
+        Ok(())
+    }
+
+    /// Puts back every tampered RRSet.
+    pub async fn restore(&self) {
+        let saved: Vec<(RrKey, Arc<RecordSet>)> = self
+            .originals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        for (key, set) in saved {
+            if let Ok(zone) = self.zone_of(&key.name) {
+                zone.handler.records_mut().await.insert(key, set);
+            }
+        }
+    }
+
+    /// Silent, the server drops every query without an answer; the
+    /// sockets stay bound so it can come back at the same address.
+    pub fn set_silent(&self, silent: bool) {
+        self.silent.store(silent, Ordering::Relaxed);
+    }
+
+    /// The queries received since the last call (at most the last 256),
+    /// oldest first, as `name class type from addr over protocol`.
+    pub fn take_queries(&self) -> Vec<String> {
+        self.queries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+            .collect()
+    }
+
+    /// Stops answering and closes the sockets.
+    pub async fn stop(mut self) {
+        let _ = self.server.shutdown_gracefully().await;
+    }
+}
+
+/// RDATA text of type `rtype`, read with the zone-file parser so every
+/// type it knows is accepted.
+fn parse_rdata(owner: &Name, rtype: RecordType, ttl: u32, text: &str) -> Result<RData, DnsError> {
+    let line = format!("{} {ttl} IN {rtype} {text}\n", owner.to_ascii());
+    let (_, sets) = Parser::new(line, None, Some(Name::root()))
+        .parse()
+        .map_err(|e| DnsError::Tamper(format!("{rtype} {text:?}: {e}")))?;
+    sets.into_values()
+        .flat_map(|s| s.records_without_rrsigs().cloned().collect::<Vec<_>>())
+        .map(|r| r.data)
+        .next()
+        .ok_or_else(|| DnsError::Tamper(format!("{rtype} {text:?}: no record")))
+}

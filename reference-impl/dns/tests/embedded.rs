@@ -1,0 +1,247 @@
+//! The client against the embedded server: answers, validation, forgeries.
+
+use std::net::SocketAddr;
+
+use speermint_dns::{
+    AuthServer, Client, ClientConfig, Found, QueryError, RecordType, Security, Signatures, Tamper,
+    TrustAnchor, Zone,
+};
+
+const PEER_ZONE: &str = include_str!("../../../corpora/dns/peer.example.zone");
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+async fn signed_server() -> speermint_dns::RunningAuth {
+    let zone = Zone::from_text(PEER_ZONE, None, "peer.zone")
+        .unwrap()
+        .sign()
+        .unwrap();
+    AuthServer::new()
+        .zone(zone)
+        .start(loopback())
+        .await
+        .unwrap()
+}
+
+async fn validating_client(server: &speermint_dns::RunningAuth) -> Client {
+    let mut cfg = ClientConfig::new(vec![server.addr()]);
+    cfg.trust_anchor = Some(TrustAnchor::from_records(&server.trust_anchor_records()).unwrap());
+    Client::new(cfg).await.unwrap()
+}
+
+#[tokio::test]
+async fn signed_answers_validate() {
+    let server = signed_server().await;
+    let client = validating_client(&server).await;
+    let a = client
+        .query("sbe.peer.example", RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a.security, Security::Secure);
+    let Found::Records(recs) = a.found else {
+        panic!("{a:?}")
+    };
+    assert_eq!(recs[0].data.to_string(), "127.0.0.10");
+    let nx = client
+        .query("nope.peer.example", RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!((nx.found, nx.security), (Found::NxDomain, Security::Secure));
+    let nodata = client
+        .query("sbe.peer.example", RecordType::NAPTR)
+        .await
+        .unwrap();
+    assert_eq!(
+        (nodata.found, nodata.security),
+        (Found::NoData, Security::Secure)
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn forgeries_are_bogus() {
+    let forged = Tamper::forge(&["127.0.0.66"]);
+    for how in [
+        forged.clone(),
+        forged.clone().with_signatures(Signatures::Strip),
+        forged.with_signatures(Signatures::Expired),
+        Tamper::signatures(Signatures::Strip),
+        Tamper::signatures(Signatures::Expired),
+    ] {
+        let server = signed_server().await;
+        server
+            .tamper("sbe.peer.example", RecordType::A, how.clone())
+            .await
+            .unwrap();
+        let client = validating_client(&server).await;
+        let err = client
+            .query("sbe.peer.example", RecordType::A)
+            .await
+            .unwrap_err();
+        assert!(matches!(err, QueryError::Bogus { .. }), "{how:?}: {err:?}");
+        // Without anchors the forgery is served and taken as insecure.
+        let plain = Client::new(ClientConfig::new(vec![server.addr()]))
+            .await
+            .unwrap();
+        let got = plain
+            .query("sbe.peer.example", RecordType::A)
+            .await
+            .unwrap();
+        assert_eq!(got.security, Security::Insecure);
+        server.restore().await;
+        client.clear_cache();
+        let ok = client
+            .query("sbe.peer.example", RecordType::A)
+            .await
+            .unwrap();
+        assert_eq!(ok.security, Security::Secure, "{how:?} restored");
+        server.stop().await;
+    }
+}
+
+const ENUM_ZONE: &str = include_str!("../../../corpora/dns/4.4.e164.arpa.zone");
+
+async fn topology() -> speermint_dns::RunningAuth {
+    let peer = Zone::from_text(PEER_ZONE, None, "peer.zone")
+        .unwrap()
+        .sign()
+        .unwrap();
+    let enum_zone = Zone::from_text(ENUM_ZONE, None, "enum.zone")
+        .unwrap()
+        .sign()
+        .unwrap();
+    AuthServer::new()
+        .zone(peer)
+        .zone(enum_zone)
+        .start(loopback())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn number_to_next_hops_validated() {
+    let server = topology().await;
+    let client = validating_client(&server).await;
+    let locator = speermint_dns::Locator::new(client, speermint_dns::LocatorConfig::default());
+    let got = locator.locate("+44 1632 960083").await.unwrap();
+    assert_eq!(got.target_uri, "sip:+441632960083@peer.example");
+    assert!(got.secure);
+    // TLS is offered and preferred (RFC 6406 §6.1.2.1).
+    let first = &got.next_hops[0];
+    assert_eq!((first.transport.as_str(), first.port), ("tls", 5061));
+    assert_eq!(first.host, "sbe.peer.example");
+    assert!(
+        got.next_hops
+            .iter()
+            .any(|h| h.address.to_string() == "127.0.0.10")
+    );
+    let kinds: Vec<_> = got.steps.iter().map(|s| (s.function, s.step)).collect();
+    for wanted in [
+        ("luf", "answer"),
+        ("luf", "rewrite"),
+        ("lrf", "naptr"),
+        ("lrf", "srv"),
+        ("lrf", "hop"),
+    ] {
+        assert!(kinds.contains(&wanted), "{wanted:?} missing from {kinds:?}");
+    }
+    // A sips: target never gets a non-TLS hop.
+    let sips = locator.locate("sips:peer.example").await.unwrap();
+    assert!(
+        sips.next_hops.iter().all(|h| h.transport == "tls"),
+        "{sips:?}"
+    );
+
+    // A forged SRV under the old signature: an error, never a route.
+    server
+        .tamper(
+            "_sips._tcp.peer.example",
+            RecordType::SRV,
+            Tamper::forge(&["0 1 5061 evil.peer.example."]),
+        )
+        .await
+        .unwrap();
+    locator.client().clear_cache();
+    let err = locator.locate("+441632960083").await.unwrap_err();
+    assert_eq!(err.kind, "dnssec", "{err}");
+    // Not in ENUM: the first key has no NAPTRs.
+    server.restore().await;
+    locator.client().clear_cache();
+    let err = locator.locate("+441632960084").await.unwrap_err();
+    assert_eq!(err.kind, "not-in-enum", "{err}");
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn failover_to_the_second_server() {
+    let a = topology().await;
+    let zone = Zone::from_text(PEER_ZONE, None, "peer.zone").unwrap();
+    let b = AuthServer::new()
+        .zone(zone)
+        .start("127.0.0.2:0".parse().unwrap())
+        .await
+        .unwrap();
+    let mut cfg = ClientConfig::new(vec![a.addr(), b.addr()]);
+    cfg.timeout = std::time::Duration::from_millis(300);
+    a.stop().await;
+    let client = Client::new(cfg).await.unwrap();
+    let got = client
+        .query("sbe.peer.example", RecordType::A)
+        .await
+        .unwrap();
+    assert!(matches!(got.found, Found::Records(_)));
+    b.stop().await;
+    let err = client
+        .query("ns.peer.example", RecordType::A)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), "timeout", "{err}");
+}
+
+#[test]
+fn zone_errors_name_file_and_line() {
+    let bad = "$ORIGIN x.example.\n$TTL 60\n@ IN SOA ns hm 1 2 3 4 5\n\nwww IN A 300.1.2.3\nok IN A 1.2.3.4\n";
+    let err = Zone::from_text(bad, None, "x.zone").unwrap_err();
+    assert_eq!((err.file.as_str(), err.line), ("x.zone", Some(5)), "{err}");
+    assert!(err.to_string().starts_with("x.zone:5: "), "{err}");
+    let no_soa = Zone::from_text(
+        "$ORIGIN y.example.\n$TTL 60\nwww IN A 1.2.3.4\n",
+        None,
+        "y.zone",
+    )
+    .unwrap_err();
+    assert!(no_soa.reason.contains("SOA"), "{no_soa}");
+}
+
+#[test]
+fn anchors_read_dnskey_and_ds_with_lines() {
+    let text = "; anchors\nexample.com. 3600 IN DNSKEY 257 3 13 (\n  mdsswUyr3DPW132mOi8V9xESWE8jTo0d\n  xCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ== )\nexample.com. IN DS 2371 13 2 1F987CC6583E92DF0890718C42 05DDB62F42DB9A3B7C6A3B2A8B0E85F3D6E0E1\n";
+    let a = TrustAnchor::parse(text, "a.keys").unwrap();
+    assert_eq!(a.anchors.len(), 2);
+    assert!(matches!(a.anchors[0], speermint_dns::Anchor::Key { .. }));
+    assert!(matches!(a.anchors[1], speermint_dns::Anchor::Digest { .. }));
+    let bad = TrustAnchor::parse(
+        "example.com. IN DNSKEY 257 3 13 AAAA\nexample.com. IN A 1.2.3.4\n",
+        "b.keys",
+    )
+    .unwrap_err();
+    assert_eq!(bad.line, Some(2), "{bad}");
+    let rel = TrustAnchor::parse("example.com IN DS 1 13 2 AB\n", "c.keys").unwrap_err();
+    assert!(rel.reason.contains("absolute"), "{rel}");
+}
+
+#[tokio::test]
+async fn ds_anchor_resolves_to_the_zone_key() {
+    let server = signed_server().await;
+    let mut cfg = ClientConfig::new(vec![server.addr()]);
+    cfg.trust_anchor = Some(TrustAnchor::parse(&server.ds_records().join("\n"), "ds").unwrap());
+    let client = Client::new(cfg).await.unwrap();
+    let a = client
+        .query("sbe.peer.example", RecordType::A)
+        .await
+        .unwrap();
+    assert_eq!(a.security, Security::Secure);
+    server.stop().await;
+}
