@@ -10,10 +10,10 @@
 
 use std::net::IpAddr;
 
+use futures_util::future::join_all;
 use serde::Serialize;
 use speermint_enum::{Lookup, Step as LufStep};
 use speermint_route::{NextHop, Resolution, RouteStep, RoutingTable, Target, Transport};
-use tokio::task::JoinSet;
 
 use crate::client::{Client, QueryError};
 use crate::convert::Security;
@@ -276,14 +276,10 @@ impl Locator {
             }
             // A and AAAA of every SRV target come as one batch: ask them
             // concurrently, feed them back in the order asked.
-            let mut tasks = JoinSet::new();
-            for (i, q) in pending.iter().cloned().enumerate() {
-                let client = self.client.clone();
-                tasks.spawn(async move { (i, client.route_answer(&q).await) });
-            }
-            let mut results: Vec<_> = tasks.join_all().await;
-            results.sort_by_key(|(i, _)| *i);
-            for ((_, r), q) in results.into_iter().zip(&pending) {
+            // Polled together in this task: no spawn, so a warm (cached)
+            // batch costs no cross-thread wake-ups.
+            let results = join_all(pending.iter().map(|q| self.client.route_answer(q))).await;
+            for (r, q) in results.into_iter().zip(&pending) {
                 let answer = match run.take(r)? {
                     Some(a) => {
                         run.push(
