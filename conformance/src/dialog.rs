@@ -16,11 +16,23 @@ pub(crate) fn in_dialog(
     method: &str,
     same_branch: bool,
 ) -> Option<Vec<u8>> {
+    in_dialog_from(ctx, RoleId::Peer, invite, resp, method, same_branch)
+}
+
+/// [`in_dialog`] for a call placed by role `from`.
+pub(crate) fn in_dialog_from(
+    ctx: &mut Ctx,
+    from: RoleId,
+    invite: &[u8],
+    resp: &Received,
+    method: &str,
+    same_branch: bool,
+) -> Option<Vec<u8>> {
     let inv = Message::parse(invite).ok()?;
     let r = resp.msg()?;
     let code = r.status()?;
     let t = ctx.token();
-    let host = sip_hostport(ctx.peer.addr());
+    let host = sip_hostport(ctx.role(from).addr());
     let via = if same_branch {
         inv.core().via.raw.to_string()
     } else {

@@ -6,6 +6,8 @@
 //! invalid), 2 on bad usage or configuration.
 #![forbid(unsafe_code)]
 
+mod dns_cmd;
+
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
@@ -51,6 +53,10 @@ enum Command {
     },
     /// Run the reference SBE on a UDP socket until interrupted.
     Sbe(SbeArgs),
+    /// Resolve an E.164 number or a SIP/SIPS URI to its target URI and next hops (ENUM, RFC 3263).
+    Resolve(dns_cmd::ResolveArgs),
+    /// Serve zone files (optionally signed) until interrupted: the harness's DNS role on its own.
+    Dns(dns_cmd::DnsArgs),
 }
 
 #[derive(Args)]
@@ -118,6 +124,8 @@ fn main() -> ExitCode {
         Command::Parse { json, files } => parse_files(json, &files),
         Command::Matrix { json, report } => matrix(json, report),
         Command::Sbe(args) => runtime.block_on(run_sbe(args)),
+        Command::Resolve(args) => runtime.block_on(dns_cmd::resolve(args)),
+        Command::Dns(args) => runtime.block_on(dns_cmd::serve(args)),
     };
     ExitCode::from(code)
 }

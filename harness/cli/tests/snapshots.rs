@@ -1,13 +1,17 @@
 //! Snapshots of the report table and JSON from a real run against the
 //! embedded stack. Durations, ports and generated tokens are masked; the
-//! evidence is reduced to who sent what, which is deterministic.
+//! evidence is reduced to who sent what, which is deterministic (the DNS
+//! role's query log is left out).
 
 use assert_cmd::Command;
 use serde_json::Value;
 
 fn masked(text: &str) -> String {
-    let rules: [(&str, &str); 6] = [
-        (r"\d+ ms", "[ms]"),
+    let rules: [(&str, &str); 7] = [
+        // Right-aligned durations: the padding varies with the width.
+        (r" *\d+ ms", " [ms]"),
+        // SRV data written by the DNS role: priority weight port target.
+        (r"(\b\d+ \d+ )\d+( sbe)", "$1[port]$2"),
         (r"127\.0\.0\.(\d+):\d+", "127.0.0.$1:[port]"),
         (r"sm\d+x\d+", "[token]"),
         (r"z9hG4bK-sm[0-9a-f]+", "z9hG4bK-[branch]"),
@@ -44,6 +48,9 @@ fn report_table_and_json() {
             .as_array()
             .unwrap()
             .iter()
+            // The DNS role's query log depends on resolver timing (which
+            // replica answered first, what was cached): not snapshotted.
+            .filter(|e| !e["summary"].as_str().unwrap().starts_with("dns-"))
             .map(|e| {
                 Value::String(format!(
                     "{} {} {}",

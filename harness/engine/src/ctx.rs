@@ -50,6 +50,8 @@ pub struct Ctx {
     pub timing: Timing,
     /// The evidence of the running check.
     pub log: EvidenceLog,
+    /// The DNS role, when the plan has one (the embedded topology).
+    pub dns: Option<crate::dns_role::DnsRole>,
     seq: u64,
 }
 
@@ -69,6 +71,7 @@ impl Ctx {
             terminating,
             timing: Timing::default(),
             log,
+            dns: None,
             seq: 0,
         }
     }

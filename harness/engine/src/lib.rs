@@ -1,5 +1,5 @@
 //! `speermint-harness`: the engine around an implementation under test.
-//! It binds the roles (authorised peer, stranger, terminating peer), starts
+//! It binds the roles (authorised peer, stranger, terminating peer, DNS), starts
 //! the embedded reference SBE or points at an external one, runs declared
 //! checks and writes reports. The checks themselves live in
 //! `speermint-conformance`.
@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod ctx;
+pub mod dns_role;
 pub mod refs;
 pub mod report;
 pub mod role;

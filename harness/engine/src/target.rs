@@ -2,6 +2,7 @@
 //! described by options or a TOML profile; binding each role.
 
 use crate::ctx::{Ctx, Timing};
+use crate::dns_role::{DnsRole, Topology};
 use crate::role::{EvidenceLog, Role};
 use serde::Deserialize;
 use speermint_border::RunningSbe;
@@ -42,6 +43,9 @@ pub enum Error {
     /// The embedded SBE failed to start.
     #[error(transparent)]
     Border(#[from] speermint_border::Error),
+    /// The DNS role could not start.
+    #[error("dns role: {0}")]
+    Dns(String),
     /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -237,24 +241,56 @@ async fn bind(role: &'static str, addr: SocketAddr, log: &EvidenceLog) -> Result
         .map_err(|source| Error::Bind { role, addr, source })
 }
 
+/// A loopback UDP port free a moment ago.
+fn free_udp_port() -> std::io::Result<SocketAddr> {
+    std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()
+}
+
 /// Binds the roles and starts the embedded SBE if asked.
 pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let log = EvidenceLog::default();
     let peer = bind("peer", plan.peer, &log).await?;
     let stranger = bind("stranger", plan.stranger, &log).await?;
     let terminating = bind("terminating", plan.terminating, &log).await?;
+    let mut dns = None;
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
             let peer_ip = peer.addr().ip();
             let next = terminating.addr();
-            let sbe =
-                RunningSbe::start_udp("127.0.0.1:0".parse().expect("literal"), move |local| {
+            // The SBE's own domain must name its port before it starts, and
+            // its resolver needs the DNS role: reserve a port first.
+            let sbe_addr = free_udp_port().map_err(|source| Error::Bind {
+                role: "sbe",
+                addr: "127.0.0.1:0".parse().expect("literal"),
+                source,
+            })?;
+            let role = DnsRole::start(
+                sbe_addr.ip(),
+                Topology {
+                    peer: peer.addr(),
+                    stranger: stranger.addr(),
+                    iut: sbe_addr,
+                    stale: faults.stale_dns,
+                },
+            )
+            .await
+            .map_err(|e| Error::Dns(e.to_string()))?;
+            let locator = role
+                .locator(!faults.ignore_dnssec, faults.single_dns_server)
+                .await;
+            dns = Some(role);
+            let sbe = RunningSbe::start_udp_with(
+                sbe_addr,
+                move |local| {
                     let mut cfg = SbeConfig::new(local, vec![peer_ip], next);
                     cfg.faults = faults;
+                    cfg.resolve_names = true;
                     cfg
-                })
-                .await?;
+                },
+                Some(locator),
+            )
+            .await?;
             let on: Vec<&str> = Faults::NAMES
                 .iter()
                 .copied()
@@ -282,6 +318,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     };
     let mut ctx = Ctx::new(iut, peer, stranger, terminating, log);
     ctx.timing = plan.timing;
+    ctx.dns = dns;
     Ok(Session { ctx, sbe, label })
 }
 

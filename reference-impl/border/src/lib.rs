@@ -4,7 +4,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use speermint_sip::proxy::{Event, Output, Sbe, SbeConfig};
+use speermint_dns::{LocateError, Locator};
+use speermint_sip::proxy::{Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
 use std::io;
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -42,6 +43,17 @@ impl RunningSbe {
         bind: SocketAddr,
         config: impl FnOnce(SocketAddr) -> SbeConfig,
     ) -> Result<Self, Error> {
+        Self::start_udp_with(bind, config, None).await
+    }
+
+    /// Like [`RunningSbe::start_udp`], with a LUF/LRF for requests whose
+    /// target is a number or a domain name (set
+    /// [`SbeConfig::resolve_names`]). Without one they get 404.
+    pub async fn start_udp_with(
+        bind: SocketAddr,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
         let socket = UdpSocket::bind(bind)
             .await
             .map_err(|source| Error::Bind { addr: bind, source })?;
@@ -51,7 +63,7 @@ impl RunningSbe {
         let sbe = Sbe::new(config(addr));
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(drive(socket, sbe, stop_rx, ev_tx));
+        let task = tokio::spawn(drive(socket, sbe, stop_rx, ev_tx, locator));
         Ok(Self {
             addr,
             stop: Some(stop_tx),
@@ -93,15 +105,19 @@ impl Drop for RunningSbe {
     }
 }
 
-/// The event loop: one datagram or one timer at a time, then drain outputs.
+/// The event loop: one datagram, timer or resolution at a time, then
+/// drain outputs. Resolutions run as tasks of their own so a slow DNS
+/// server holds up only the request that needs it.
 async fn drive(
     socket: UdpSocket,
     mut sbe: Sbe,
     mut stop: oneshot::Receiver<()>,
     events: mpsc::UnboundedSender<Event>,
+    locator: Option<Locator>,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Result<Resolved, Unresolved>)>();
     loop {
         let deadline = sbe.poll_timeout();
         tokio::select! {
@@ -111,6 +127,7 @@ async fn drive(
                 // ICMP port unreachable surfaces here on some systems: not fatal.
                 Err(e) => tracing::debug!("recv: {e}"),
             },
+            Some((id, result)) = done_rx.recv() => sbe.on_resolved(Instant::now(), id, result),
             _ = sleep_until(deadline) => sbe.handle_timeout(Instant::now()),
         }
         while let Some(out) = sbe.poll_output() {
@@ -124,8 +141,59 @@ async fn drive(
                     tracing::trace!(?e);
                     let _ = events.send(e);
                 }
+                Output::Resolve { id, target } => {
+                    let done = done_tx.clone();
+                    match locator.clone() {
+                        Some(l) => {
+                            tokio::spawn(async move {
+                                let _ = done.send((id, resolve(&l, &target).await));
+                            });
+                        }
+                        None => {
+                            let _ = done.send((
+                                id,
+                                Err(Unresolved {
+                                    status: 404,
+                                    reason: "Not Found - no resolver configured".into(),
+                                }),
+                            ));
+                        }
+                    }
+                }
             }
         }
+    }
+}
+
+/// Runs the LUF/LRF and maps the outcome to what the SBE sends: UDP
+/// hops, or a final response whose reason names the cause.
+async fn resolve(locator: &Locator, target: &str) -> Result<Resolved, Unresolved> {
+    match locator.locate(target).await {
+        Ok(found) => Ok(Resolved {
+            target_uri: found.target_uri,
+            hops: found
+                .next_hops
+                .iter()
+                .filter(|h| h.transport == "udp")
+                .map(|h| SocketAddr::new(h.address, h.port))
+                .collect(),
+        }),
+        Err(e) => Err(unresolved(&e)),
+    }
+}
+
+fn unresolved(e: &LocateError) -> Unresolved {
+    let (status, what) = match e.kind {
+        // RFC 6404 §4.2: a forged answer is a failure of the service, not
+        // a statement that the target does not exist.
+        "dnssec" => (503, "Service Unavailable - DNSSEC validation failed"),
+        "timeout" | "dns" | "rcode" => (503, "Service Unavailable - DNS failure"),
+        "insecure-transport" | "unsupported-uri" => (502, "Bad Gateway - no usable transport"),
+        _ => (404, "Not Found"),
+    };
+    Unresolved {
+        status,
+        reason: speermint_sip::sanitize_phrase(&format!("{what}: {}", e.message)),
     }
 }
 

@@ -77,11 +77,27 @@ pub struct Faults {
     pub ignore_max_forwards: bool,
     /// Stop processing anything after the first malformed request (a crash).
     pub die_on_malformed: bool,
+    /// Send to the last resolved next hop instead of the first: SRV
+    /// priority and NAPTR order ignored (RFC 3263 §4.4, RFC 2782).
+    pub ignore_srv_priority: bool,
+    /// Route by the ENUM result but leave the `tel:` Request-URI as it
+    /// came, so the peer never sees the target URI (RFC 6116 §3.3).
+    pub keep_tel_uri: bool,
+    /// Resolve without the DNSSEC trust anchors (read by the driver that
+    /// builds the resolver, RFC 6404 §4.2).
+    pub ignore_dnssec: bool,
+    /// Ask only the first configured DNS server (read by the driver,
+    /// RFC 6404 §4.3).
+    pub single_dns_server: bool,
+    /// Publish a stale SRV record for the element's own domain, naming a
+    /// port nothing listens on (read by the embedded DNS set-up, RFC 6271
+    /// Requirement #1).
+    pub stale_dns: bool,
 }
 
 impl Faults {
     /// Every switch by its kebab-case name, for CLIs and test tables.
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 12] = [
         "forward-malformed",
         "accept-strangers",
         "relay-forged-responses",
@@ -89,6 +105,11 @@ impl Faults {
         "accept-register",
         "ignore-max-forwards",
         "die-on-malformed",
+        "ignore-srv-priority",
+        "keep-tel-uri",
+        "ignore-dnssec",
+        "single-dns-server",
+        "stale-dns",
     ];
 
     /// Turns on the switch named `name`; false if there is none.
@@ -101,6 +122,11 @@ impl Faults {
             "accept-register" => &mut self.accept_register,
             "ignore-max-forwards" => &mut self.ignore_max_forwards,
             "die-on-malformed" => &mut self.die_on_malformed,
+            "ignore-srv-priority" => &mut self.ignore_srv_priority,
+            "keep-tel-uri" => &mut self.keep_tel_uri,
+            "ignore-dnssec" => &mut self.ignore_dnssec,
+            "single-dns-server" => &mut self.single_dns_server,
+            "stale-dns" => &mut self.stale_dns,
             _ => return false,
         };
         *flag = true;
@@ -123,6 +149,13 @@ pub struct SbeConfig {
     pub limits: Limits,
     /// Most live transactions; beyond it new requests get 503.
     pub max_transactions: usize,
+    /// Requests from the next hop whose target is a domain name or a
+    /// `tel:` URI are handed to the driver for ENUM and RFC 3263
+    /// resolution ([`Output::Resolve`]); off, they get 404.
+    pub resolve_names: bool,
+    /// How long a request may wait for [`Sbe::on_resolved`] before it is
+    /// answered 504.
+    pub resolve_timeout: Duration,
     /// Seed for branch and tag generation (deterministic under test).
     pub seed: u64,
     /// Misbehaviour switches.
@@ -139,6 +172,8 @@ impl SbeConfig {
             timers: Timers::default(),
             limits: Limits::default(),
             max_transactions: 4096,
+            resolve_names: false,
+            resolve_timeout: Duration::from_secs(8),
             seed: 0x5eed_5eed,
             faults: Faults::default(),
         }
@@ -215,6 +250,47 @@ pub enum Output {
     },
     /// Report an event.
     Event(Event),
+    /// Find where `target` leads (LUF for `tel:`, then LRF) and call
+    /// [`Sbe::on_resolved`] with `id`.
+    Resolve {
+        /// Names this request.
+        id: u64,
+        /// The URI to resolve, as it appears in the request.
+        target: String,
+    },
+}
+
+/// Where a resolution led (the driver's answer to [`Output::Resolve`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The target URI: the ENUM result for a `tel:` target; the target
+    /// itself otherwise.
+    pub target_uri: String,
+    /// UDP next hops in the order RFC 3263 §4.4 says to try them.
+    pub hops: Vec<SocketAddr>,
+}
+
+/// Why a resolution led nowhere: the final response to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unresolved {
+    /// Status code, e.g. 404 (no such number or domain) or 503 (DNS
+    /// failure, DNSSEC validation failure).
+    pub status: u16,
+    /// Reason phrase naming the cause.
+    pub reason: String,
+}
+
+/// A request waiting for its route.
+#[derive(Debug)]
+struct Parked {
+    key: String,
+    deadline: Instant,
+}
+
+/// Where [`Sbe::route`] sends a request.
+enum Dest {
+    Now(SocketAddr),
+    Resolve(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -283,6 +359,7 @@ pub struct Sbe {
     out: VecDeque<Output>,
     counter: u64,
     dead: bool,
+    parked: HashMap<u64, Parked>,
 }
 
 /// Which side a source is on.
@@ -303,6 +380,7 @@ impl Sbe {
             out: VecDeque::new(),
             counter: 0,
             dead: false,
+            parked: HashMap::new(),
         }
     }
 
@@ -331,7 +409,8 @@ impl Sbe {
             .client
             .values()
             .flat_map(|t| [t.retransmit.map(|r| r.at), t.timeout_at, t.end_at]);
-        s.chain(c).flatten().min()
+        let p = self.parked.values().map(|p| Some(p.deadline));
+        s.chain(c).chain(p).flatten().min()
     }
 
     fn side(&self, from: SocketAddr) -> Side {
@@ -545,13 +624,99 @@ impl Sbe {
             return;
         }
         let dest = match self.route(side, req) {
-            Ok(d) => d,
+            Ok(Dest::Now(d)) => d,
+            Ok(Dest::Resolve(target)) => {
+                self.park(now, from, req, key, target);
+                return;
+            }
             Err(why) => {
                 self.reject(now, from, req, &key, 404, why, &[]);
                 return;
             }
         };
-        self.forward(now, from, req, key, dest);
+        self.forward(now, from, req, key, dest, None, false);
+    }
+
+    /// Holds a request while the driver resolves its target. The server
+    /// transaction exists at once, so retransmissions are absorbed (and an
+    /// INVITE gets its 100, RFC 3261 §16.2) instead of asking again.
+    fn park(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        req: &Message<'_>,
+        key: String,
+        target: String,
+    ) {
+        let invite = req.method() == "INVITE";
+        let trying = invite.then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
+        if let Some(t) = &trying {
+            self.send(from, t.clone());
+        }
+        self.server.insert(
+            key.clone(),
+            ServerTx {
+                invite,
+                source: from,
+                request: req.as_bytes().to_vec(),
+                state: State::Proceeding,
+                last_response: trying,
+                client: None,
+                retransmit: None,
+                end_at: None,
+            },
+        );
+        let id = self.next_id();
+        self.parked.insert(
+            id,
+            Parked {
+                key,
+                deadline: now + self.cfg.resolve_timeout,
+            },
+        );
+        self.out.push_back(Output::Resolve { id, target });
+    }
+
+    /// The driver's answer to [`Output::Resolve`]. Unknown or late ids
+    /// (already answered 504, or cancelled) are ignored.
+    pub fn on_resolved(&mut self, now: Instant, id: u64, result: Result<Resolved, Unresolved>) {
+        let Some(parked) = self.parked.remove(&id) else {
+            return;
+        };
+        let Some(tx) = self.server.remove(&parked.key) else {
+            return;
+        };
+        let Ok(req) = Message::parse_with(&tx.request, &self.cfg.limits, Transport::Datagram)
+        else {
+            return;
+        };
+        let (from, key) = (tx.source, parked.key);
+        let routed = result.and_then(|r| {
+            let hop = if self.cfg.faults.ignore_srv_priority {
+                r.hops.last()
+            } else {
+                r.hops.first()
+            };
+            match hop {
+                Some(&h) => Ok((r.target_uri, h)),
+                None => Err(Unresolved {
+                    status: 404,
+                    reason: "Not Found - no UDP next hop".into(),
+                }),
+            }
+        });
+        match routed {
+            Ok((uri, dest)) => {
+                // RFC 3261 §16.5-16.6: the Request-URI becomes the target
+                // the location service (here ENUM) produced.
+                let rewrite = req
+                    .request_uri()
+                    .is_some_and(|u| u.raw() != uri && !self.cfg.faults.keep_tel_uri)
+                    .then_some(uri);
+                self.forward(now, from, &req, key, dest, rewrite.as_deref(), true);
+            }
+            Err(u) => self.reject(now, from, &req, &key, u.status, &u.reason, &[]),
+        }
     }
 
     /// Answers a request with a final response from a new server transaction,
@@ -594,9 +759,9 @@ impl Sbe {
     }
 
     /// Where a request goes: see the module docs for the policy.
-    fn route(&self, side: Side, req: &Message<'_>) -> Result<SocketAddr, &'static str> {
+    fn route(&self, side: Side, req: &Message<'_>) -> Result<Dest, &'static str> {
         if side == Side::Peer {
-            return Ok(self.cfg.next_hop);
+            return Ok(Dest::Now(self.cfg.next_hop));
         }
         // From the next hop: the first Route that is not us, else the Request-URI.
         let target = req
@@ -604,6 +769,17 @@ impl Sbe {
             .map(|na| na.uri)
             .find(|u| !self.is_me(u))
             .or_else(|| req.request_uri().copied());
+        if self.cfg.resolve_names {
+            // A name or a number: the LUF/LRF decide (RFC 6406 §4 steps 1-2).
+            let by_name = match &target {
+                Some(Uri::Tel(_)) => true,
+                Some(Uri::Sip(s)) => s.host.ip().is_none(),
+                _ => false,
+            };
+            if let (true, Some(t)) = (by_name, &target) {
+                return Ok(Dest::Resolve(t.raw().to_owned()));
+            }
+        }
         let addr = target
             .as_ref()
             .and_then(|u| u.as_sip())
@@ -614,7 +790,7 @@ impl Sbe {
             })
             .ok_or("No Route To Target")?;
         if self.cfg.peers.contains(&addr.ip()) {
-            Ok(addr)
+            Ok(Dest::Now(addr))
         } else {
             Err("Not A Peer")
         }
@@ -634,7 +810,9 @@ impl Sbe {
         }
     }
 
-    /// RFC 3261 §16.6: copy, adjust, add Record-Route and Via, send.
+    /// RFC 3261 §16.6: copy, adjust, add Record-Route and Via, send. After a
+    /// resolution the Request-URI may change and the 100 has gone already.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &mut self,
         now: Instant,
@@ -642,12 +820,17 @@ impl Sbe {
         req: &Message<'_>,
         key: String,
         dest: SocketAddr,
+        request_uri: Option<&str>,
+        trying_sent: bool,
     ) {
         let method = req.method();
         let invite = method == "INVITE";
         let branch = format!("{MAGIC_COOKIE}-sm{:016x}", self.next_id());
         let me = self.my_host();
         let mut ed = Editor::new(req);
+        if let Some(uri) = request_uri {
+            ed.start_line(&format!("{method} {uri} SIP/2.0"));
+        }
         ed.prepend("Via", &format!("SIP/2.0/UDP {me};branch={branch};rport"));
         if matches!(method, "INVITE" | "SUBSCRIBE" | "REFER") {
             ed.prepend("Record-Route", &format!("<sip:{me};lr>"));
@@ -684,7 +867,7 @@ impl Sbe {
         let t = self.cfg.timers;
         // §16.2: a stateful proxy answers INVITE with 100 at once.
         let trying = invite.then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
-        if let Some(t) = &trying {
+        if let Some(t) = trying.as_ref().filter(|_| !trying_sent) {
             self.send(from, t.clone());
         }
         self.server.insert(
@@ -728,6 +911,25 @@ impl Sbe {
     /// RFC 3261 §16.10 and §9.2.
     fn on_cancel(&mut self, now: Instant, from: SocketAddr, req: &Message<'_>, key: &str) {
         let ikey = invite_key(key);
+        // An INVITE still waiting for its route ends here (§16.10: 200 to
+        // the CANCEL, 487 to the INVITE).
+        let parked = self
+            .parked
+            .iter()
+            .find(|(_, p)| p.key == ikey)
+            .map(|(id, _)| *id);
+        if let Some(id) = parked {
+            self.reject(now, from, req, key, 200, "OK", &[]);
+            self.on_resolved(
+                now,
+                id,
+                Err(Unresolved {
+                    status: 487,
+                    reason: "Request Terminated".into(),
+                }),
+            );
+            return;
+        }
         let Some(branch) = self.server.get(&ikey).and_then(|t| t.client.clone()) else {
             self.reject(
                 now,
@@ -953,6 +1155,22 @@ impl Sbe {
 
     /// Advances the clock: retransmissions, timeouts, clean-up.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let late: Vec<u64> = self
+            .parked
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in late {
+            self.on_resolved(
+                now,
+                id,
+                Err(Unresolved {
+                    status: 504,
+                    reason: "Server Time-out - no route in time".into(),
+                }),
+            );
+        }
         let t = self.cfg.timers;
         let mut sends = Vec::new();
         let mut timeouts = Vec::new();

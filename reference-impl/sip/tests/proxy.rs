@@ -1,7 +1,7 @@
 //! The reference SBE core driven without I/O under a virtual clock.
 
 use speermint_sip::corpus::all;
-use speermint_sip::proxy::{DropReason, Event, Output, Sbe, SbeConfig};
+use speermint_sip::proxy::{DropReason, Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -36,6 +36,7 @@ fn drain(sbe: &mut Sbe) -> (Vec<(SocketAddr, Vec<u8>)>, Vec<Event>) {
         match o {
             Output::Transmit { to, bytes } => tx.push((to, bytes)),
             Output::Event(e) => ev.push(e),
+            Output::Resolve { .. } => panic!("unexpected resolution request"),
         }
     }
     (tx, ev)
@@ -349,4 +350,181 @@ fn ringing_call_outlives_timer_b_and_timer_c_cancels_it() {
         &answer(&fwd, 487),
     );
     assert!(tx.iter().any(|(to, b)| *to == a(PEER) && status(b) == 487));
+}
+
+/// An element that resolves names and numbers through its driver.
+fn resolving_sbe() -> Sbe {
+    let mut cfg = SbeConfig::new(a(SBE), vec![a(PEER).ip()], a(NEXT));
+    cfg.resolve_names = true;
+    Sbe::new(cfg)
+}
+
+/// An INVITE from the inside (the next hop) for `ruri`.
+fn outbound(branch: &str, ruri: &str) -> Vec<u8> {
+    MessageBuilder::request("INVITE", ruri)
+        .header(
+            "Via",
+            format!("SIP/2.0/UDP 127.0.0.4:5060;branch={branch};rport"),
+        )
+        .header("Max-Forwards", 70)
+        .header("From", "<sip:carol@ssp.example>;tag=77")
+        .header("To", format!("<{ruri}>"))
+        .header("Call-ID", format!("{branch}@127.0.0.4"))
+        .header("CSeq", "1 INVITE")
+        .header("Contact", "<sip:carol@127.0.0.4:5060>")
+        .build()
+}
+
+/// Datagrams sent, and resolutions asked (id, target).
+type Drained = (Vec<(SocketAddr, Vec<u8>)>, Vec<(u64, String)>);
+
+/// Drains, splitting out the resolution requests.
+fn drain_resolving(sbe: &mut Sbe) -> Drained {
+    let (mut tx, mut res) = (Vec::new(), Vec::new());
+    while let Some(o) = sbe.poll_output() {
+        match o {
+            Output::Transmit { to, bytes } => tx.push((to, bytes)),
+            Output::Resolve { id, target } => res.push((id, target)),
+            Output::Event(_) => {}
+        }
+    }
+    (tx, res)
+}
+
+#[test]
+fn numbers_and_names_wait_for_the_driver_then_go_to_the_first_hop() {
+    let mut s = resolving_sbe();
+    let now = Instant::now();
+    let inv = outbound("z9hG4bKtel1", "tel:+441632960083");
+    s.handle_datagram(now, a(NEXT), &inv);
+    let (tx, res) = drain_resolving(&mut s);
+    // 100 at once (RFC 3261 §16.2), and one resolution asked.
+    assert_eq!(tx.len(), 1);
+    assert_eq!((tx[0].0, status(&tx[0].1)), (a(NEXT), 100));
+    assert_eq!(res.len(), 1);
+    assert_eq!(res[0].1, "tel:+441632960083");
+    // A retransmission is absorbed: the 100 again, no second resolution.
+    s.handle_datagram(now, a(NEXT), &inv);
+    let (tx, res2) = drain_resolving(&mut s);
+    assert_eq!(tx.len(), 1);
+    assert!(res2.is_empty());
+    s.on_resolved(
+        now,
+        res[0].0,
+        Ok(Resolved {
+            target_uri: "sip:+441632960083@peer.example".into(),
+            hops: vec![a(PEER), a(STRANGER)],
+        }),
+    );
+    let (tx, _) = drain_resolving(&mut s);
+    assert_eq!(tx.len(), 1, "the INVITE only: its 100 went already");
+    assert_eq!(tx[0].0, a(PEER));
+    let fwd = Message::parse(&tx[0].1).unwrap();
+    assert_eq!(
+        fwd.request_uri().unwrap().raw(),
+        "sip:+441632960083@peer.example"
+    );
+    assert_eq!(fwd.vias().count(), 2);
+    // The answer comes back through the transaction as usual.
+    s.handle_datagram(now, a(PEER), &answer(&tx[0].1, 486));
+    let (tx, _) = drain_resolving(&mut s);
+    assert!(tx.iter().any(|(t, b)| *t == a(NEXT) && status(b) == 486));
+}
+
+#[test]
+fn failed_resolution_is_answered_with_its_reason_and_late_answers_are_ignored() {
+    let mut s = resolving_sbe();
+    let now = Instant::now();
+    s.handle_datagram(
+        now,
+        a(NEXT),
+        &outbound("z9hG4bKdns1", "sip:bob@peer.example"),
+    );
+    let (_, res) = drain_resolving(&mut s);
+    let id = res[0].0;
+    s.on_resolved(
+        now,
+        id,
+        Err(Unresolved {
+            status: 503,
+            reason: "Service Unavailable - DNSSEC validation failed".into(),
+        }),
+    );
+    let (tx, _) = drain_resolving(&mut s);
+    assert_eq!((tx[0].0, status(&tx[0].1)), (a(NEXT), 503));
+    assert!(String::from_utf8_lossy(&tx[0].1).contains("DNSSEC validation failed"));
+    // The same id again, or an unknown one: nothing happens.
+    s.on_resolved(
+        now,
+        id,
+        Ok(Resolved {
+            target_uri: "sip:bob@peer.example".into(),
+            hops: vec![a(PEER)],
+        }),
+    );
+    s.on_resolved(
+        now,
+        id + 1,
+        Ok(Resolved {
+            target_uri: "x".into(),
+            hops: vec![a(PEER)],
+        }),
+    );
+    assert!(drain_resolving(&mut s).0.is_empty());
+}
+
+#[test]
+fn a_parked_invite_times_out_with_504_or_ends_on_cancel() {
+    let mut s = resolving_sbe();
+    let now = Instant::now();
+    s.handle_datagram(
+        now,
+        a(NEXT),
+        &outbound("z9hG4bKslow", "sip:bob@slow.example"),
+    );
+    drain_resolving(&mut s);
+    let due = s.poll_timeout().expect("a deadline for the parked request");
+    assert!(due <= now + Duration::from_secs(8));
+    s.handle_timeout(due);
+    let (tx, _) = drain_resolving(&mut s);
+    assert_eq!(status(&tx[0].1), 504);
+
+    let inv = outbound("z9hG4bKgone", "sip:bob@slow.example");
+    s.handle_datagram(now, a(NEXT), &inv);
+    let (_, res) = drain_resolving(&mut s);
+    let req = Message::parse(&inv).unwrap();
+    let cancel = MessageBuilder::request("CANCEL", "sip:bob@slow.example")
+        .header("Via", "SIP/2.0/UDP 127.0.0.4:5060;branch=z9hG4bKgone;rport")
+        .header("Max-Forwards", 70)
+        .header("From", req.core().from.raw)
+        .header("To", req.core().to.raw)
+        .header("Call-ID", req.core().call_id)
+        .header("CSeq", "1 CANCEL")
+        .build();
+    s.handle_datagram(now, a(NEXT), &cancel);
+    let (tx, _) = drain_resolving(&mut s);
+    let codes: Vec<u16> = tx.iter().map(|(_, b)| status(b)).collect();
+    assert_eq!(codes, vec![200, 487]);
+    // The resolution finishing afterwards sends nothing anywhere.
+    s.on_resolved(
+        now,
+        res[0].0,
+        Ok(Resolved {
+            target_uri: "sip:bob@slow.example".into(),
+            hops: vec![a(PEER)],
+        }),
+    );
+    assert!(drain_resolving(&mut s).0.is_empty());
+}
+
+#[test]
+fn without_resolution_a_name_is_not_found() {
+    let mut s = sbe();
+    let (tx, _) = feed(
+        &mut s,
+        Instant::now(),
+        NEXT,
+        &outbound("z9hG4bKnone", "sip:bob@peer.example"),
+    );
+    assert_eq!(status(&tx[0].1), 404);
 }

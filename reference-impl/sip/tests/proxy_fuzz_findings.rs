@@ -28,6 +28,7 @@ fn feed(sbe: &mut Sbe, from: &str, bytes: &[u8]) -> (Vec<(SocketAddr, Vec<u8>)>,
         match o {
             Output::Transmit { to, bytes } => tx.push((to, bytes)),
             Output::Event(e) => ev.push(e),
+            Output::Resolve { .. } => panic!("resolution is off in these tests"),
         }
     }
     (tx, ev)

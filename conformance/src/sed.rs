@@ -1,0 +1,363 @@
+//! Session establishment data (RFC 6406 §4 steps 1-2, §6.1): the IUT's
+//! Lookup and Location Routing Functions, observed from the wire. The
+//! harness's DNS role publishes the world (see
+//! `speermint_harness::dns_role`); the checks ask the IUT to reach names
+//! and numbers in it and watch where the INVITE lands. The peer role is
+//! the SBE the records rank first, the stranger role the one they rank
+//! second and the address forged answers point at.
+
+use crate::dialog::{call_id, in_dialog_from};
+use speermint_dns::{RecordType, Signatures, Tamper};
+use speermint_harness::ctx::mentions_call;
+use speermint_harness::dns_role::DnsRole;
+use speermint_harness::role::Received;
+use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_sip::MessageBuilder;
+
+/// RFC 6271 #9 and RFC 3263 §4: the peer's SBE is found from the URI's
+/// domain by NAPTR, SRV (priority first) and A.
+pub(crate) const LRF_ROUTING: Check = Check {
+    id: "lrf-rfc3263-routing",
+    title: "an INVITE for sip:user@peer.example reaches the SBE that the peer's NAPTR and SRV records rank first",
+    covers: &[Ref::Rfc6271(9), Ref::Rfc6406("6.1.2")],
+    level: Level::Must,
+    requirement: "An SSP locates the peer's ingress SBE from the type and domain of the target URI (RFC 6271 #9), by RFC 3263 §4: NAPTR order, then SRV priority and weight (RFC 2782), then A/AAAA.",
+    fails_under: &["ignore-srv-priority"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(lrf_routing(c, d)))),
+};
+
+/// RFC 6271 #5: the LUF gives the target URI, the LRF the next hop, and
+/// the request carries one to the other.
+pub(crate) const LUF_LRF_TOGETHER: Check = Check {
+    id: "luf-lrf-target-and-hop",
+    title: "an INVITE for tel:+441632960083 leaves with the ENUM target URI as Request-URI, towards the SBE RFC 3263 finds for it",
+    covers: &[Ref::Rfc6271(5), Ref::Rfc6406("6.1.1")],
+    level: Level::Must,
+    requirement: "The LUF returns the target URI and the LRF the next hops to reach it (RFC 6271 #5); the proxy puts the target into the Request-URI before forwarding (RFC 3261 §16.5-16.6, RFC 6116 §3.3).",
+    fails_under: &["keep-tel-uri", "ignore-srv-priority"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_lrf_together(c, d)))),
+};
+
+/// RFC 6404 §4.2: with DNSSEC, a forged, stripped or replayed answer for a
+/// signed zone is not routed to.
+pub(crate) const DNSSEC_VALIDATION: Check = Check {
+    id: "dnssec-forged-answers-refused",
+    title: "signed answers route; a forged, unsigned or expired SRV for a signed zone sends nothing to the attacker's address",
+    covers: &[
+        Ref::Rfc6404(2),
+        Ref::Rfc6404Threat("LRF-mitm"),
+        Ref::Rfc6404Threat("LRF-incorrect-destinations"),
+    ],
+    level: Level::Must,
+    requirement: "The LUF and LRF validate DNS answers with DNSSEC (RFC 6404 §4.2, RFC 4035 §5): data that fails validation for a signed zone must not be used to route.",
+    fails_under: &["ignore-dnssec"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(dnssec_validation(c, d)))),
+};
+
+/// RFC 6404 §4.3: one DNS server down, routing goes on.
+pub(crate) const DNS_REPLICATION: Check = Check {
+    id: "dns-replica-failover",
+    title: "with the first of two DNS servers silent, an INVITE for a new domain is still routed",
+    covers: &[Ref::Rfc6404(3), Ref::Rfc6404Threat("LRF-dos")],
+    level: Level::Should,
+    requirement: "LUF/LRF data is served by replicated servers, and the querier uses them, so one server failing does not stop session establishment (RFC 6404 §4.3).",
+    fails_under: &["single-dns-server"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(dns_replication(c, d)))),
+};
+
+/// RFC 6271 #1: the IUT's domain advertises its ingress SBE, and the SBE
+/// found that way answers.
+pub(crate) const INGRESS_DISCOVERY: Check = Check {
+    id: "ingress-sbe-discoverable",
+    title: "RFC 3263 resolution of the IUT's domain, validated, leads to an SBE that answers OPTIONS",
+    covers: &[Ref::Rfc6271(1)],
+    level: Level::Must,
+    requirement: "An SSP communicates its ingress SBEs to peers (RFC 6271 #1), here through NAPTR/SRV/A records of its domain (RFC 3263 §4, RFC 6406 §6.1.2).",
+    fails_under: &["stale-dns"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(ingress_discovery(c, d)))),
+};
+
+type Scenario =
+    for<'a> fn(
+        &'a mut Ctx,
+        &'a DnsRole,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Outcome> + Send + 'a>>;
+
+/// Lends the DNS role to a scenario (the context is borrowed mutably
+/// meanwhile) and undoes its forgeries afterwards, whatever the outcome.
+async fn with_dns(ctx: &mut Ctx, scenario: Scenario) -> Outcome {
+    let Some(dns) = ctx.dns.take() else {
+        return Outcome::inconclusive(
+            "this plan has no DNS role the IUT resolves through, so its LUF/LRF cannot be observed",
+        );
+    };
+    dns.take_queries();
+    let out = scenario(ctx, &dns).await;
+    // What was asked of the DNS role is evidence of how the IUT resolved.
+    for q in dns.take_queries() {
+        ctx.log.note("dns", q);
+    }
+    dns.restore().await;
+    ctx.dns = Some(dns);
+    out
+}
+
+/// Where an outbound INVITE ended up.
+struct Call {
+    /// The role that received it, its address, and what it received.
+    landed: Option<(RoleId, std::net::SocketAddr, Received)>,
+    /// The IUT's final response to the originator, if any.
+    answer: Option<u16>,
+}
+
+impl Call {
+    fn answer_text(&self) -> String {
+        match self.answer {
+            Some(s) => format!("the IUT answered {s}"),
+            None => "the IUT gave no final answer".into(),
+        }
+    }
+}
+
+/// The terminating role, on the IUT's inside, calls `ruri`; the call is
+/// refused with 486 wherever it lands, and every final response is ACKed,
+/// so no state is left behind.
+async fn place_call(ctx: &mut Ctx, ruri: &str) -> Call {
+    let invite = ctx.request(RoleId::Terminating, "INVITE", ruri).build();
+    let cid = call_id(&invite);
+    ctx.send_to_iut(RoleId::Terminating, &invite).await;
+    let (landed, mut fin) = land(ctx, &cid).await;
+    if let Some((role, req)) = &landed {
+        ctx.answer(*role, req, 486, "Busy Here", None).await;
+        // The IUT ACKs the 486 hop by hop (RFC 3261 §17.1.1.3); taking
+        // it here keeps the evidence in a fixed order.
+        ctx.expect_request(*role, "ACK", &cid).await;
+    }
+    if fin.is_none() {
+        fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
+    }
+    if let Some(resp) = &fin {
+        if let Some(ack) = in_dialog_from(ctx, RoleId::Terminating, &invite, resp, "ACK", true) {
+            ctx.send_to_iut(RoleId::Terminating, &ack).await;
+        }
+    }
+    Call {
+        landed: landed.map(|(role, r)| (role, ctx.role(role).addr(), r)),
+        answer: fin.as_ref().and_then(Received::status),
+    }
+}
+
+/// Waits for the INVITE at the first- and the second-ranked SBE at once.
+/// A final answer to the caller first means the IUT chose not to route;
+/// a short silence window then catches a copy sent anyway.
+async fn land(ctx: &mut Ctx, cid: &str) -> (Option<(RoleId, Received)>, Option<Received>) {
+    let (wait, silence) = (ctx.timing.response, ctx.timing.silence);
+    let is_it = |c: String| {
+        move |r: &Received| {
+            r.msg()
+                .is_some_and(|m| m.is_request() && m.method() == "INVITE" && m.core().call_id == c)
+        }
+    };
+    let is_final = |c: String| {
+        move |r: &Received| r.status().is_some_and(|s| s >= 200) && mentions_call(&r.bytes, &c)
+    };
+    let (peer, stranger, caller) = (&mut ctx.peer, &mut ctx.stranger, &mut ctx.terminating);
+    let fin = tokio::select! {
+        Some(r) = peer.recv_matching(wait, is_it(cid.to_owned())) => return (Some((RoleId::Peer, r)), None),
+        Some(r) = stranger.recv_matching(wait, is_it(cid.to_owned())) => return (Some((RoleId::Stranger, r)), None),
+        Some(r) = caller.recv_matching(wait, is_final(cid.to_owned())) => r,
+        else => return (None, None),
+    };
+    let late = tokio::select! {
+        Some(r) = peer.recv_matching(silence, is_it(cid.to_owned())) => Some((RoleId::Peer, r)),
+        Some(r) = stranger.recv_matching(silence, is_it(cid.to_owned())) => Some((RoleId::Stranger, r)),
+        else => None,
+    };
+    (late, Some(fin))
+}
+
+fn request_uri(r: &Received) -> String {
+    r.msg()
+        .and_then(|m| m.request_uri().map(|u| u.raw().to_owned()))
+        .unwrap_or_default()
+}
+
+async fn lrf_routing(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let domain = &dns.facts.peer_domain;
+    let ruri = format!("sip:bob@{domain}");
+    let call = place_call(ctx, &ruri).await;
+    match call.landed {
+        Some((RoleId::Peer, at, r)) => Outcome::pass(format!(
+            "the INVITE for {ruri} reached {at}, the priority-10 SBE of _sip._udp.{domain}, with Request-URI {}",
+            request_uri(&r)
+        )),
+        Some((_, at, _)) => Outcome::fail(format!(
+            "the INVITE for {ruri} went to {at}, the priority-20 SBE, while the priority-10 one was up: SRV priority ignored (RFC 2782, RFC 3263 §4.4)"
+        )),
+        None => Outcome::fail(format!(
+            "no INVITE for {ruri} reached either SBE advertised for {domain}; {}",
+            call.answer_text()
+        )),
+    }
+}
+
+async fn luf_lrf_together(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let ruri = format!("tel:{}", dns.facts.number);
+    let want = &dns.facts.number_uri;
+    let call = place_call(ctx, &ruri).await;
+    match call.landed {
+        Some((RoleId::Peer, at, r)) if request_uri(&r) == *want => Outcome::pass(format!(
+            "ENUM turned {ruri} into {want}, RFC 3263 found {at} for it, and the INVITE carried the one to the other"
+        )),
+        Some((RoleId::Peer, _, r)) => Outcome::fail(format!(
+            "the INVITE reached the SBE found for the ENUM target, but its Request-URI is {}, not the target URI {want} (RFC 3261 §16.5, RFC 6116 §3.3)",
+            request_uri(&r)
+        )),
+        Some((_, at, _)) => Outcome::fail(format!(
+            "the INVITE for {ruri} went to {at}, not to the first-ranked SBE of the ENUM target's domain"
+        )),
+        None => Outcome::fail(format!(
+            "no INVITE for {ruri} left the IUT towards the SBE of {want}; {}",
+            call.answer_text()
+        )),
+    }
+}
+
+async fn dnssec_validation(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let domain = &dns.facts.peer_domain;
+    // Control: genuine, signed answers route.
+    let ruri = format!("sip:carol@alt1.{domain}");
+    let call = place_call(ctx, &ruri).await;
+    if !matches!(call.landed, Some((RoleId::Peer, ..))) {
+        return Outcome::fail(format!(
+            "correctly signed answers did not route: no INVITE for {ruri} reached the SBE they name; {}",
+            call.answer_text()
+        ));
+    }
+    // Each forgery on a name no resolver has cached yet, pointing
+    // _sip._udp at the attacker (the stranger role).
+    let attacker = ctx.stranger.addr();
+    let forged_srv = format!("0 1 {} sbe-b.{domain}.", attacker.port());
+    let forgeries = [
+        (2, Signatures::Keep, "a forged SRV under the genuine RRSIG"),
+        (3, Signatures::Strip, "a forged SRV with its RRSIG stripped"),
+        (
+            4,
+            Signatures::Expired,
+            "an SRV replayed with an expired RRSIG",
+        ),
+    ];
+    let mut refused = Vec::new();
+    for (n, sigs, what) in forgeries {
+        let owner = format!("_sip._udp.alt{n}.{domain}");
+        let how = Tamper::forge(&[forged_srv.as_str()]).with_signatures(sigs);
+        if let Err(e) = dns.tamper(&owner, RecordType::SRV, how).await {
+            return Outcome::inconclusive(format!("the DNS role could not forge {owner}: {e}"));
+        }
+        ctx.log.note(
+            "dns",
+            format!("forged {owner} SRV to {forged_srv:?} ({what})"),
+        );
+        let ruri = format!("sip:carol@alt{n}.{domain}");
+        let call = place_call(ctx, &ruri).await;
+        match call.landed {
+            Some((RoleId::Stranger, at, _)) => {
+                return Outcome::fail(format!(
+                    "{what}: the INVITE for {ruri} went to the attacker's address {at}"
+                ));
+            }
+            Some((_, at, _)) => {
+                return Outcome::inconclusive(format!(
+                    "{what}: the INVITE for {ruri} went to {at}, which the forged answer does not name; the IUT may have used data from elsewhere"
+                ));
+            }
+            None => refused.push(format!("{what}: {}", call.answer_text())),
+        }
+    }
+    Outcome::pass(format!(
+        "signed answers routed; nothing reached the attacker at {attacker}. {}",
+        refused.join("; ")
+    ))
+}
+
+async fn dns_replication(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let domain = &dns.facts.peer_domain;
+    dns.primary.set_silent(true);
+    ctx.log
+        .note("dns", format!("DNS server {} silenced", dns.primary.addr()));
+    let ruri = format!("sip:dave@alt5.{domain}");
+    let call = place_call(ctx, &ruri).await;
+    dns.primary.set_silent(false);
+    let (first, second) = (dns.primary.addr(), dns.secondary.addr());
+    match call.landed {
+        Some((RoleId::Peer, at, _)) => Outcome::pass(format!(
+            "with DNS server {first} silent, {second} answered and the INVITE for {ruri} reached {at}"
+        )),
+        Some((_, at, _)) => Outcome::fail(format!(
+            "with DNS server {first} silent, the INVITE for {ruri} went to {at}, not the first-ranked SBE"
+        )),
+        None => Outcome::fail(format!(
+            "with DNS server {first} silent and {second} answering, the INVITE for {ruri} was not routed; {}",
+            call.answer_text()
+        )),
+    }
+}
+
+async fn ingress_discovery(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let target = format!("sip:{}", dns.facts.ssp_domain);
+    let locator = dns.locator(true, false).await;
+    let found = match locator.locate(&target).await {
+        Ok(f) => {
+            for step in &f.steps {
+                ctx.log.note(
+                    "dns",
+                    format!("{} {}: {}", step.function, step.step, step.detail),
+                );
+            }
+            f
+        }
+        Err(e) => {
+            return Outcome::fail(format!(
+                "resolving {target} (RFC 3263, DNSSEC-validated) found no ingress SBE: {e}"
+            ));
+        }
+    };
+    let Some(hop) = found.next_hops.iter().find(|h| h.transport == "udp") else {
+        return Outcome::inconclusive(format!(
+            "{target} advertises no UDP SBE; this harness probes over UDP only"
+        ));
+    };
+    let to = std::net::SocketAddr::new(hop.address, hop.port);
+    // Max-Forwards 0: the SBE must answer itself (RFC 3261 §16.3 step 3).
+    let t = ctx.token();
+    let host = speermint_harness::ctx::sip_hostport(ctx.peer.addr());
+    let probe = MessageBuilder::request("OPTIONS", &target)
+        .header("Via", format!("SIP/2.0/UDP {host};branch=z9hG4bK{t};rport"))
+        .header("Max-Forwards", 0)
+        .header("From", format!("<sip:speermint@{host}>;tag=f{t}"))
+        .header("To", format!("<{target}>"))
+        .header("Call-ID", format!("{t}@{host}"))
+        .header("CSeq", "1 OPTIONS")
+        .build();
+    let cid = call_id(&probe);
+    ctx.peer.send(to, &probe).await;
+    match ctx.expect_final(RoleId::Peer, &cid, "OPTIONS").await {
+        Some(r) if r.from == to => Outcome::pass(format!(
+            "{target} leads to udp:{to} via NAPTR/SRV/A ({}), and the SBE there answered OPTIONS with {}",
+            if found.secure {
+                "validated"
+            } else {
+                "not validated"
+            },
+            r.status().unwrap_or_default()
+        )),
+        Some(r) => Outcome::fail(format!(
+            "{target} leads to udp:{to}, but the answer to OPTIONS came from {}",
+            r.from
+        )),
+        None => Outcome::fail(format!(
+            "{target} leads to udp:{to} ({} hop(s) found), but nothing answered OPTIONS there: the advertised SBE is not reachable",
+            found.next_hops.len()
+        )),
+    }
+}

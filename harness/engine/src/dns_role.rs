@@ -1,0 +1,232 @@
+//! The `dns` role: two authoritative replicas (RFC 6404 §4.3) serving the
+//! signed zones of the embedded topology (RFC 6404 §4.2), which the
+//! checks forge answers in and silence replicas of.
+//!
+//! The zones describe the world around the IUT:
+//! - `peer.example`, the terminating SSP: NAPTR to `_sip._udp` (order 10)
+//!   and `_sips._tcp` (order 20); `_sip._udp` SRV lists the peer role at
+//!   priority 10 and the stranger role at priority 20, so a wrong choice
+//!   shows up at an address the harness watches (RFC 3263 §4.4). `altN`
+//!   subdomains are fresh names for checks that need answers no resolver
+//!   has cached yet.
+//! - the ENUM branch of `+441632960083` (RFC 6116 §3.2, a number from the
+//!   Ofcom drama range) pointing at `sip:+441632960083@peer.example`.
+//! - `ssp.example`, the IUT's own domain, advertising its ingress SBE
+//!   (RFC 6271 Requirement #1).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use speermint_dns::{
+    AuthServer, Client, ClientConfig, DnsError, Locator, LocatorConfig, RecordType, RunningAuth,
+    Tamper, TrustAnchor, Zone,
+};
+
+/// Names and numbers the zones define, for checks to use.
+#[derive(Debug, Clone)]
+pub struct DnsFacts {
+    /// The terminating SSP's domain.
+    pub peer_domain: String,
+    /// The IUT's own domain.
+    pub ssp_domain: String,
+    /// An E.164 number in ENUM.
+    pub number: String,
+    /// Its ENUM target URI.
+    pub number_uri: String,
+    /// How many `altN.peer.example` names exist (1-based).
+    pub alt_names: usize,
+}
+
+/// Where the zones point: the role addresses and the IUT.
+#[derive(Debug, Clone, Copy)]
+pub struct Topology {
+    /// The peer role: the terminating SSP's preferred SBE.
+    pub peer: SocketAddr,
+    /// The stranger role: the lower-priority SBE, and the attacker's
+    /// address in forged answers.
+    pub stranger: SocketAddr,
+    /// The IUT's SIP address, advertised in its own domain.
+    pub iut: SocketAddr,
+    /// Advertise a port where nothing listens for the IUT (the
+    /// `stale-dns` switch).
+    pub stale: bool,
+}
+
+/// The running role.
+#[derive(Debug)]
+pub struct DnsRole {
+    /// First replica.
+    pub primary: RunningAuth,
+    /// Second replica, same zones, same keys.
+    pub secondary: RunningAuth,
+    /// DNSKEY trust anchors of the signed zones, in zone-file syntax.
+    pub anchors: Vec<String>,
+    /// What the zones define.
+    pub facts: DnsFacts,
+}
+
+const ALT_NAMES: usize = 6;
+
+impl DnsRole {
+    /// Signs the zones once and starts both replicas on `bind` (port 0).
+    pub async fn start(bind: std::net::IpAddr, topo: Topology) -> Result<Self, DnsError> {
+        let facts = DnsFacts {
+            peer_domain: "peer.example".into(),
+            ssp_domain: "ssp.example".into(),
+            number: "+441632960083".into(),
+            number_uri: "sip:+441632960083@peer.example".into(),
+            alt_names: ALT_NAMES,
+        };
+        let zones = [
+            ("peer.zone", peer_zone(&topo)),
+            ("enum.zone", ENUM_ZONE.to_owned()),
+            ("ssp.zone", ssp_zone(&topo)),
+        ];
+        let mut signed = Vec::new();
+        for (label, text) in zones {
+            let zone = Zone::from_text(&text, None, label)
+                .and_then(Zone::sign)
+                .map_err(|e| DnsError::Zone(e.to_string()))?;
+            signed.push(zone);
+        }
+        let addr = SocketAddr::new(bind, 0);
+        let mut a = AuthServer::new();
+        let mut b = AuthServer::new();
+        for z in signed {
+            a = a.zone(z.clone());
+            b = b.zone(z);
+        }
+        let primary = a.start(addr).await?;
+        let secondary = b.start(addr).await?;
+        let anchors = primary.trust_anchor_records();
+        Ok(Self {
+            primary,
+            secondary,
+            anchors,
+            facts,
+        })
+    }
+
+    /// Both replicas' addresses, primary first.
+    pub fn servers(&self) -> Vec<SocketAddr> {
+        vec![self.primary.addr(), self.secondary.addr()]
+    }
+
+    /// The trust anchors, parsed.
+    pub fn trust_anchor(&self) -> TrustAnchor {
+        // The records come from our own signer, so they parse.
+        TrustAnchor::from_records(&self.anchors).unwrap_or_default()
+    }
+
+    /// Forges the same RRSet on both replicas.
+    pub async fn tamper(&self, name: &str, rtype: RecordType, how: Tamper) -> Result<(), DnsError> {
+        self.primary.tamper(name, rtype, how.clone()).await?;
+        self.secondary.tamper(name, rtype, how).await
+    }
+
+    /// Queries both replicas received since the last call, tagged with
+    /// the replica, for the evidence log.
+    pub fn take_queries(&self) -> Vec<String> {
+        let a = self
+            .primary
+            .take_queries()
+            .into_iter()
+            .map(|q| format!("dns-1: {q}"));
+        let b = self
+            .secondary
+            .take_queries()
+            .into_iter()
+            .map(|q| format!("dns-2: {q}"));
+        a.chain(b).collect()
+    }
+
+    /// Undoes every forgery and wakes both replicas.
+    pub async fn restore(&self) {
+        self.primary.restore().await;
+        self.secondary.restore().await;
+        self.primary.set_silent(false);
+        self.secondary.set_silent(false);
+    }
+
+    /// A LUF/LRF over this role: what the reference SBE uses, and what the
+    /// harness uses to find the IUT. `validating` adds the anchors; with
+    /// `only_primary` the secondary is not asked.
+    pub async fn locator(&self, validating: bool, only_primary: bool) -> Locator {
+        let mut servers = self.servers();
+        if only_primary {
+            servers.truncate(1);
+        }
+        let mut cfg = ClientConfig::new(servers);
+        cfg.timeout = Duration::from_millis(500);
+        cfg.attempts = 1;
+        cfg.trust_anchor = validating.then(|| self.trust_anchor());
+        let client = match Client::new(cfg.clone()).await {
+            Ok(c) => c,
+            // Only DS anchors can fail here, and ours are DNSKEYs.
+            Err(_) => {
+                cfg.trust_anchor = None;
+                Client::new(cfg)
+                    .await
+                    .expect("a client without anchors always builds")
+            }
+        };
+        let mut lc = LocatorConfig::default();
+        // The reference SBE speaks UDP only (RFC 3263 §4.1: use what the
+        // client supports).
+        lc.lrf.transports = vec![speermint_dns::Transport::Udp];
+        Locator::new(client, lc)
+    }
+}
+
+const ENUM_ZONE: &str = "$ORIGIN 4.4.e164.arpa.
+$TTL 300
+@ IN SOA ns.peer.example. hostmaster.peer.example. 1 3600 600 86400 60
+@ IN NS ns.peer.example.
+3.8.0.0.6.9.2.3.6.1 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^\\\\+(.*)$!sip:+\\\\1@peer.example!\" .
+";
+
+fn peer_zone(t: &Topology) -> String {
+    let mut z = format!(
+        "$ORIGIN peer.example.
+$TTL 300
+@ IN SOA ns hostmaster 1 3600 600 86400 60
+@ IN NS ns
+ns IN A 127.0.0.1
+@ IN NAPTR 10 10 \"s\" \"SIP+D2U\" \"\" _sip._udp
+@ IN NAPTR 20 10 \"s\" \"SIPS+D2T\" \"\" _sips._tcp
+_sip._udp IN SRV 10 1 {pp} sbe-a
+_sip._udp IN SRV 20 1 {sp} sbe-b
+_sips._tcp IN SRV 0 1 5061 sbe-a
+sbe-a IN A {pa}
+sbe-b IN A {sa}
+",
+        pp = t.peer.port(),
+        sp = t.stranger.port(),
+        pa = t.peer.ip(),
+        sa = t.stranger.ip(),
+    );
+    for i in 1..=ALT_NAMES {
+        z.push_str(&format!(
+            "alt{i} IN NAPTR 10 10 \"s\" \"SIP+D2U\" \"\" _sip._udp.alt{i}\n_sip._udp.alt{i} IN SRV 10 1 {} sbe-a\n",
+            t.peer.port()
+        ));
+    }
+    z
+}
+
+fn ssp_zone(t: &Topology) -> String {
+    // Port 9 (discard) has no SIP listener: what a stale record leads to.
+    let port = if t.stale { 9 } else { t.iut.port() };
+    format!(
+        "$ORIGIN ssp.example.
+$TTL 300
+@ IN SOA ns hostmaster 1 3600 600 86400 60
+@ IN NS ns
+ns IN A 127.0.0.1
+@ IN NAPTR 10 10 \"s\" \"SIP+D2U\" \"\" _sip._udp
+_sip._udp IN SRV 0 1 {port} sbe
+sbe IN A {ip}
+",
+        ip = t.iut.ip()
+    )
+}
