@@ -18,7 +18,7 @@ use speermint_harness::{Check, Ref, Uncovered};
 
 /// Every check, in run order.
 pub fn registry() -> &'static [Check] {
-    static CHECKS: [Check; 10] = [
+    static CHECKS: [Check; 11] = [
         rfc6404::INGRESS_FILTERING,
         rfc6404::PEER_REGISTER_REJECTED,
         rfc3261::MAX_FORWARDS,
@@ -29,13 +29,14 @@ pub fn registry() -> &'static [Check] {
         sed::LUF_LRF_TOGETHER,
         sed::DNSSEC_VALIDATION,
         sed::DNS_REPLICATION,
+        sed::SECURE_TRANSPORT,
     ];
     &CHECKS
 }
 
 /// Requirements without a check, each with its status and reason.
 pub fn uncovered() -> &'static [Uncovered] {
-    static LIST: [Uncovered; 22] = [
+    static LIST: [Uncovered; 21] = [
         Uncovered {
             reference: Ref::Rfc6271(2),
             status: "planned",
@@ -50,11 +51,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(4),
             status: "planned",
             reason: "planned: the LRF core honours a per-peer routing table (speermint-route RoutingTable); a check needs profile-declared routes that differ from DNS",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(6),
-            status: "planned",
-            reason: "planned: the LRF prefers TLS and never gives a sips: target a non-TLS hop (tested in speermint-route and speermint-dns); observing it on the wire needs TLS transport in the SBE and the harness",
         },
         Uncovered {
             reference: Ref::Rfc6271(7),

@@ -77,6 +77,18 @@ pub(crate) const INGRESS_DISCOVERY: Check = Check {
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(ingress_discovery(c, d)))),
 };
 
+/// RFC 6271 #6: how to start secure session establishment is conveyed,
+/// and honoured.
+pub(crate) const SECURE_TRANSPORT: Check = Check {
+    id: "tls-advertised-and-kept",
+    title: "the IUT's domain advertises SIPS+D2T, its SBE answers over TLS with a certificate for the domain, and a sips: target is never sent in the clear",
+    covers: &[Ref::Rfc6271(6), Ref::Rfc6406("6.1.2.1")],
+    level: Level::Must,
+    requirement: "An SSP conveys how to start secure session establishment (RFC 6271 #6): NAPTR/SRV for SIPS+D2T and a TLS listener whose certificate names the domain (RFC 3263 §4.1, RFC 5922 §7); a sips: Request-URI is only ever sent over TLS (RFC 3261 §26.2.2).",
+    fails_under: &["prefer-udp", "wrong-certificate"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(secure_transport(c, d)))),
+};
+
 type Scenario =
     for<'a> fn(
         &'a mut Ctx,
@@ -174,6 +186,25 @@ async fn land(ctx: &mut Ctx, cid: &str) -> (Option<(RoleId, Received)>, Option<R
         else => None,
     };
     (late, Some(fin))
+}
+
+/// An OPTIONS from the peer role with Max-Forwards 0, which the SBE must
+/// answer itself (RFC 3261 §16.3 step 3; §11 for OPTIONS as a probe).
+fn probe(ctx: &mut Ctx, target: &str, transport: &str) -> Vec<u8> {
+    let t = ctx.token();
+    let host = speermint_harness::ctx::sip_hostport(ctx.peer.addr());
+    let scheme = if transport == "TLS" { "sips" } else { "sip" };
+    MessageBuilder::request("OPTIONS", target)
+        .header(
+            "Via",
+            format!("SIP/2.0/{transport} {host};branch=z9hG4bK{t};rport"),
+        )
+        .header("Max-Forwards", 0)
+        .header("From", format!("<{scheme}:speermint@{host}>;tag=f{t}"))
+        .header("To", format!("<{target}>"))
+        .header("Call-ID", format!("{t}@{host}"))
+        .header("CSeq", "1 OPTIONS")
+        .build()
 }
 
 fn request_uri(r: &Received) -> String {
@@ -328,17 +359,7 @@ async fn ingress_discovery(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
         ));
     };
     let to = std::net::SocketAddr::new(hop.address, hop.port);
-    // Max-Forwards 0: the SBE must answer itself (RFC 3261 §16.3 step 3).
-    let t = ctx.token();
-    let host = speermint_harness::ctx::sip_hostport(ctx.peer.addr());
-    let probe = MessageBuilder::request("OPTIONS", &target)
-        .header("Via", format!("SIP/2.0/UDP {host};branch=z9hG4bK{t};rport"))
-        .header("Max-Forwards", 0)
-        .header("From", format!("<sip:speermint@{host}>;tag=f{t}"))
-        .header("To", format!("<{target}>"))
-        .header("Call-ID", format!("{t}@{host}"))
-        .header("CSeq", "1 OPTIONS")
-        .build();
+    let probe = probe(ctx, &target, "UDP");
     let cid = call_id(&probe);
     ctx.peer.send(to, &probe).await;
     match ctx.expect_final(RoleId::Peer, &cid, "OPTIONS").await {
@@ -360,4 +381,80 @@ async fn ingress_discovery(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
             found.next_hops.len()
         )),
     }
+}
+
+async fn secure_transport(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let domain = dns.facts.ssp_domain.clone();
+    let target = format!("sips:{domain}");
+    // 1. The IUT's domain says how to reach it securely.
+    let found = match dns.tls_locator().await.locate(&target).await {
+        Ok(f) => f,
+        Err(e) => {
+            return Outcome::fail(format!(
+                "{target} does not resolve to a TLS next hop (RFC 3263 §4.1, SIPS+D2T/_sips._tcp): {e}"
+            ));
+        }
+    };
+    for step in &found.steps {
+        ctx.log.note(
+            "dns",
+            format!("{} {}: {}", step.function, step.step, step.detail),
+        );
+    }
+    let Some(hop) = found.next_hops.iter().find(|h| h.transport == "tls") else {
+        return Outcome::fail(format!("{target} resolved, but to no TLS hop"));
+    };
+    let Some(config) = ctx.tls_client.clone() else {
+        return Outcome::inconclusive(
+            "the plan names no certificate issuer for the IUT, so its TLS certificate cannot be judged",
+        );
+    };
+    // 2. Its SBE speaks TLS there, as the domain (RFC 5922 §7.2).
+    let to = std::net::SocketAddr::new(hop.address, hop.port);
+    let probe = probe(ctx, &target, "TLS");
+    ctx.log.note(
+        "tls",
+        format!("sent to {to}: {}", String::from_utf8_lossy(&probe)),
+    );
+    let exchange = match speermint_harness::pki::tls_exchange(
+        config,
+        ctx.peer.addr().ip(),
+        to,
+        &domain,
+        &probe,
+        ctx.timing.response,
+    )
+    .await
+    {
+        Ok(x) => x,
+        Err(e) => return Outcome::fail(format!("TLS to the advertised SBE failed: {e}")),
+    };
+    let Some(answer) = exchange.response else {
+        return Outcome::fail(format!(
+            "TLS with {to} as {domain} succeeded ({}), but OPTIONS got no answer over it",
+            exchange.session
+        ));
+    };
+    ctx.log.note(
+        "tls",
+        format!("received from {to}: {}", String::from_utf8_lossy(&answer)),
+    );
+    let status = speermint_sip::Message::parse(&answer)
+        .ok()
+        .and_then(|m| m.status())
+        .unwrap_or_default();
+    // 3. A sips: target leaves only over TLS (RFC 3261 §26.2.2).
+    let ruri = format!("sips:bob@{}", dns.facts.peer_domain);
+    let call = place_call(ctx, &ruri).await;
+    if let Some((_, at, r)) = &call.landed {
+        return Outcome::fail(format!(
+            "the INVITE for {ruri} was sent over UDP to {at}, with Request-URI {}",
+            request_uri(r)
+        ));
+    }
+    Outcome::pass(format!(
+        "{target} leads to TLS at {to}; the certificate is valid for {domain} ({}) and OPTIONS was answered {status} over it; the INVITE for {ruri} was not sent in the clear ({})",
+        exchange.session,
+        call.answer_text()
+    ))
 }

@@ -52,6 +52,8 @@ pub struct Ctx {
     pub log: EvidenceLog,
     /// The DNS role, when the plan has one (the embedded topology).
     pub dns: Option<crate::dns_role::DnsRole>,
+    /// TLS client settings trusting the IUT's certificate issuer, when known.
+    pub tls_client: Option<std::sync::Arc<rustls::ClientConfig>>,
     seq: u64,
 }
 
@@ -72,6 +74,7 @@ impl Ctx {
             timing: Timing::default(),
             log,
             dns: None,
+            tls_client: None,
             seq: 0,
         }
     }

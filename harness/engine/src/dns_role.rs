@@ -47,6 +47,8 @@ pub struct Topology {
     pub stranger: SocketAddr,
     /// The IUT's SIP address, advertised in its own domain.
     pub iut: SocketAddr,
+    /// The IUT's TLS address, advertised first (SIPS+D2T, RFC 3263 §4.1).
+    pub iut_tls: Option<SocketAddr>,
     /// Advertise a port where nothing listens for the IUT (the
     /// `stale-dns` switch).
     pub stale: bool,
@@ -148,10 +150,33 @@ impl DnsRole {
         self.secondary.set_silent(false);
     }
 
-    /// A LUF/LRF over this role: what the reference SBE uses, and what the
-    /// harness uses to find the IUT. `validating` adds the anchors; with
-    /// `only_primary` the secondary is not asked.
+    /// A LUF/LRF over this role for a UDP-only element: what the reference
+    /// SBE uses, and what the harness uses to reach the IUT over UDP.
+    /// `validating` adds the anchors; with `only_primary` the secondary is
+    /// not asked.
     pub async fn locator(&self, validating: bool, only_primary: bool) -> Locator {
+        self.locator_for(
+            validating,
+            only_primary,
+            vec![speermint_dns::Transport::Udp],
+        )
+        .await
+    }
+
+    /// A validating LUF/LRF over both replicas for UDP, TCP and TLS, with
+    /// TLS preferred (RFC 6406 §6.1.2.1).
+    pub async fn tls_locator(&self) -> Locator {
+        use speermint_dns::Transport as T;
+        self.locator_for(true, false, vec![T::Tls, T::Tcp, T::Udp])
+            .await
+    }
+
+    async fn locator_for(
+        &self,
+        validating: bool,
+        only_primary: bool,
+        transports: Vec<speermint_dns::Transport>,
+    ) -> Locator {
         let mut servers = self.servers();
         if only_primary {
             servers.truncate(1);
@@ -171,9 +196,8 @@ impl DnsRole {
             }
         };
         let mut lc = LocatorConfig::default();
-        // The reference SBE speaks UDP only (RFC 3263 §4.1: use what the
-        // client supports).
-        lc.lrf.transports = vec![speermint_dns::Transport::Udp];
+        // RFC 3263 §4.1: only the transports the client supports.
+        lc.lrf.transports = transports;
         Locator::new(client, lc)
     }
 }
@@ -217,7 +241,7 @@ sbe-b IN A {sa}
 fn ssp_zone(t: &Topology) -> String {
     // Port 9 (discard) has no SIP listener: what a stale record leads to.
     let port = if t.stale { 9 } else { t.iut.port() };
-    format!(
+    let mut z = format!(
         "$ORIGIN ssp.example.
 $TTL 300
 @ IN SOA ns hostmaster 1 3600 600 86400 60
@@ -228,5 +252,14 @@ _sip._udp IN SRV 0 1 {port} sbe
 sbe IN A {ip}
 ",
         ip = t.iut.ip()
-    )
+    );
+    if let Some(tls) = t.iut_tls {
+        // TLS first: RFC 6406 §6.1.2.1 prefers it, and so does the order.
+        z.push_str(&format!(
+            "@ IN NAPTR 5 10 \"s\" \"SIPS+D2T\" \"\" _sips._tcp\n_sips._tcp IN SRV 0 1 {} sbe-tls\nsbe-tls IN A {}\n",
+            tls.port(),
+            tls.ip()
+        ));
+    }
+    z
 }

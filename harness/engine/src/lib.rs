@@ -9,6 +9,7 @@
 pub mod check;
 pub mod ctx;
 pub mod dns_role;
+pub mod pki;
 pub mod refs;
 pub mod report;
 pub mod role;

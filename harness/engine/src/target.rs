@@ -3,9 +3,10 @@
 
 use crate::ctx::{Ctx, Timing};
 use crate::dns_role::{DnsRole, Topology};
+use crate::pki::TestPki;
 use crate::role::{EvidenceLog, Role};
 use serde::Deserialize;
-use speermint_border::RunningSbe;
+use speermint_border::{RunningSbe, TlsListen};
 use speermint_sip::proxy::{Faults, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -46,6 +47,9 @@ pub enum Error {
     /// The DNS role could not start.
     #[error("dns role: {0}")]
     Dns(String),
+    /// The test PKI could not issue a certificate.
+    #[error("tls: {0}")]
+    Tls(String),
     /// A file could not be read.
     #[error("{path}: {source}")]
     Io {
@@ -241,6 +245,11 @@ async fn bind(role: &'static str, addr: SocketAddr, log: &EvidenceLog) -> Result
         .map_err(|source| Error::Bind { role, addr, source })
 }
 
+/// A loopback TCP port free a moment ago.
+fn free_tcp_port() -> std::io::Result<SocketAddr> {
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
+}
+
 /// A loopback UDP port free a moment ago.
 fn free_udp_port() -> std::io::Result<SocketAddr> {
     std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()
@@ -253,6 +262,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let stranger = bind("stranger", plan.stranger, &log).await?;
     let terminating = bind("terminating", plan.terminating, &log).await?;
     let mut dns = None;
+    let mut tls_client = None;
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
@@ -265,23 +275,42 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 addr: "127.0.0.1:0".parse().expect("literal"),
                 source,
             })?;
+            let tls_bind = free_tcp_port().map_err(|source| Error::Bind {
+                role: "sbe-tls",
+                addr: "127.0.0.1:0".parse().expect("literal"),
+                source,
+            })?;
             let role = DnsRole::start(
                 sbe_addr.ip(),
                 Topology {
                     peer: peer.addr(),
                     stranger: stranger.addr(),
                     iut: sbe_addr,
+                    iut_tls: Some(tls_bind),
                     stale: faults.stale_dns,
                 },
             )
             .await
             .map_err(|e| Error::Dns(e.to_string()))?;
+            let pki = TestPki::new().map_err(Error::Tls)?;
+            // RFC 5922 §7: the certificate names the SIP domain.
+            let names: &[&str] = if faults.wrong_certificate {
+                &["sbe.elsewhere.example"]
+            } else {
+                &[role.facts.ssp_domain.as_str()]
+            };
+            let tls = TlsListen {
+                bind: tls_bind,
+                config: pki.server_config(names).map_err(Error::Tls)?,
+            };
+            tls_client = Some(pki.client_config().map_err(Error::Tls)?);
             let locator = role
                 .locator(!faults.ignore_dnssec, faults.single_dns_server)
                 .await;
             dns = Some(role);
-            let sbe = RunningSbe::start_udp_with(
+            let sbe = RunningSbe::start(
                 sbe_addr,
+                Some(tls),
                 move |local| {
                     let mut cfg = SbeConfig::new(local, vec![peer_ip], next);
                     cfg.faults = faults;
@@ -319,6 +348,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut ctx = Ctx::new(iut, peer, stranger, terminating, log);
     ctx.timing = plan.timing;
     ctx.dns = dns;
+    ctx.tls_client = tls_client;
     Ok(Session { ctx, sbe, label })
 }
 

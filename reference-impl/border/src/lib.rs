@@ -1,17 +1,23 @@
 //! `speermint-border`: runs the sans-IO cores of the reference stack on
-//! real sockets. This is the only place with tokio, sockets and a clock;
-//! the protocol logic lives in `speermint-sip` and stays testable without it.
+//! real sockets: UDP, and TLS for the SBE (framed per RFC 3261 §18.3).
+//! This is the only place with tokio, sockets and a clock; the protocol
+//! logic lives in `speermint-sip` and stays testable without it.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use speermint_dns::{LocateError, Locator};
 use speermint_sip::proxy::{Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
+use speermint_sip::{Framing, Limits};
+use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
 
 /// Errors of the drivers.
 #[derive(Debug, thiserror::Error)]
@@ -27,10 +33,29 @@ pub enum Error {
     },
 }
 
-/// A reference SBE running on a UDP socket.
+/// A TLS listener for the SBE (RFC 3261 §26.2, RFC 5922): where, and with
+/// which certificate.
+#[derive(Clone)]
+pub struct TlsListen {
+    /// Address to bind (port 0 picks one).
+    pub bind: SocketAddr,
+    /// Certificate chain and key, protocol versions.
+    pub config: Arc<rustls::ServerConfig>,
+}
+
+impl std::fmt::Debug for TlsListen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsListen")
+            .field("bind", &self.bind)
+            .finish()
+    }
+}
+
+/// A reference SBE running on a UDP socket, and optionally a TLS listener.
 #[derive(Debug)]
 pub struct RunningSbe {
     addr: SocketAddr,
+    tls_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
     events: mpsc::UnboundedReceiver<Event>,
@@ -54,22 +79,66 @@ impl RunningSbe {
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
+        Self::start(bind, None, config, locator).await
+    }
+
+    /// The element on UDP at `bind` and, if given, on TLS: messages framed
+    /// from a TLS connection enter the same core, and what the core sends
+    /// to that connection's far end goes back over it (RFC 3261 §18.2.2).
+    pub async fn start(
+        bind: SocketAddr,
+        tls: Option<TlsListen>,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
         let socket = UdpSocket::bind(bind)
             .await
             .map_err(|source| Error::Bind { addr: bind, source })?;
         let addr = socket
             .local_addr()
             .map_err(|source| Error::Bind { addr: bind, source })?;
+        let listener = match &tls {
+            Some(t) => {
+                let l = TcpListener::bind(t.bind)
+                    .await
+                    .map_err(|source| Error::Bind {
+                        addr: t.bind,
+                        source,
+                    })?;
+                let a = l.local_addr().map_err(|source| Error::Bind {
+                    addr: t.bind,
+                    source,
+                })?;
+                Some((l, a, TlsAcceptor::from(t.config.clone())))
+            }
+            None => None,
+        };
+        let tls_addr = listener.as_ref().map(|(_, a, _)| *a);
         let sbe = Sbe::new(config(addr));
+        let limits = sbe.limits();
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
-        let task = tokio::spawn(drive(socket, sbe, stop_rx, ev_tx, locator));
+        let (conn_tx, conn_rx) = mpsc::channel(1024);
+        let acceptor =
+            listener.map(|(l, _, acc)| tokio::spawn(accept_tls(l, acc, conn_tx, limits)));
+        let task = tokio::spawn(async move {
+            drive(socket, sbe, stop_rx, ev_tx, locator, conn_rx).await;
+            if let Some(a) = acceptor {
+                a.abort();
+            }
+        });
         Ok(Self {
             addr,
+            tls_addr,
             stop: Some(stop_tx),
             task: Some(task),
             events,
         })
+    }
+
+    /// The TLS listener's address, when there is one.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls_addr
     }
 
     /// The address it listens on.
@@ -114,9 +183,12 @@ async fn drive(
     mut stop: oneshot::Receiver<()>,
     events: mpsc::UnboundedSender<Event>,
     locator: Option<Locator>,
+    mut conns: mpsc::Receiver<ConnEvent>,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
+    // Far ends of open TLS connections, and how to write to them.
+    let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Result<Resolved, Unresolved>)>();
     loop {
         let deadline = sbe.poll_timeout();
@@ -128,15 +200,42 @@ async fn drive(
                 Err(e) => tracing::debug!("recv: {e}"),
             },
             Some((id, result)) = done_rx.recv() => sbe.on_resolved(Instant::now(), id, result),
+            Some(ev) = conns.recv() => match ev {
+                ConnEvent::Open(from, writer) => {
+                    // Bounded like the core's state: beyond it, the oldest
+                    // connection is forgotten (its task ends on its own).
+                    if writers.len() >= MAX_CONNECTIONS {
+                        if let Some(k) = writers.keys().next().copied() {
+                            writers.remove(&k);
+                        }
+                    }
+                    writers.insert(from, writer);
+                }
+                ConnEvent::Message(from, bytes) => {
+                    sbe.handle_stream_message(Instant::now(), from, &bytes)
+                }
+                ConnEvent::Closed(from) => {
+                    writers.remove(&from);
+                }
+            },
             _ = sleep_until(deadline) => sbe.handle_timeout(Instant::now()),
         }
         while let Some(out) = sbe.poll_output() {
             match out {
-                Output::Transmit { to, bytes } => {
-                    if let Err(e) = socket.send_to(&bytes, to).await {
-                        tracing::debug!("send to {to}: {e}");
+                Output::Transmit { to, bytes } => match writers.get(&to) {
+                    // A full or closed connection loses the message, as a
+                    // lost datagram would; the transaction layer copes.
+                    Some(w) => {
+                        if w.try_send(bytes).is_err() {
+                            tracing::debug!("tls to {to}: connection busy or closed");
+                        }
                     }
-                }
+                    None => {
+                        if let Err(e) = socket.send_to(&bytes, to).await {
+                            tracing::debug!("send to {to}: {e}");
+                        }
+                    }
+                },
                 Output::Event(e) => {
                     tracing::trace!(?e);
                     let _ = events.send(e);
@@ -194,6 +293,112 @@ fn unresolved(e: &LocateError) -> Unresolved {
     Unresolved {
         status,
         reason: speermint_sip::sanitize_phrase(&format!("{what}: {}", e.message)),
+    }
+}
+
+/// Most TLS connections served at once.
+const MAX_CONNECTIONS: usize = 256;
+
+/// What the TLS side tells the event loop.
+enum ConnEvent {
+    /// A connection from this far end, and its writer.
+    Open(SocketAddr, mpsc::Sender<Vec<u8>>),
+    /// One framed message from it.
+    Message(SocketAddr, Vec<u8>),
+    /// It ended.
+    Closed(SocketAddr),
+}
+
+/// Accepts TLS connections; each gets a task that frames messages in and
+/// writes the core's output out.
+async fn accept_tls(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    to_core: mpsc::Sender<ConnEvent>,
+    limits: Limits,
+) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    loop {
+        let Ok((tcp, from)) = listener.accept().await else {
+            continue;
+        };
+        if open.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+            continue; // dropped: closes the socket
+        }
+        let (acceptor, to_core, open) = (acceptor.clone(), to_core.clone(), open.clone());
+        tokio::spawn(async move {
+            open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // A handshake that stalls must not hold a slot for ever.
+            let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+            if let Ok(Ok(stream)) = hs {
+                serve_tls(stream, from, &to_core, &limits).await;
+            }
+            let _ = to_core.send(ConnEvent::Closed(from)).await;
+            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        });
+    }
+}
+
+/// How long a TLS handshake may take.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// How long a connection may stay silent (RFC 5626 keep-alives are CRLFs,
+/// which count as traffic).
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+async fn serve_tls(
+    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    from: SocketAddr,
+    to_core: &mpsc::Sender<ConnEvent>,
+    limits: &Limits,
+) {
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let (w_tx, mut w_rx) = mpsc::channel::<Vec<u8>>(64);
+    if to_core.send(ConnEvent::Open(from, w_tx)).await.is_err() {
+        return;
+    }
+    let writer = async move {
+        while let Some(bytes) = w_rx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                return;
+            }
+        }
+    };
+    let reader = async {
+        let mut buf: Vec<u8> = Vec::with_capacity(4096);
+        let mut chunk = vec![0u8; 16 * 1024];
+        loop {
+            let n = match tokio::time::timeout(IDLE_TIMEOUT, rd.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
+                Ok(Ok(n)) => n,
+            };
+            buf.extend_from_slice(&chunk[..n]);
+            loop {
+                match speermint_sip::frame(&buf, limits) {
+                    Ok(Framing::Complete { start, end }) => {
+                        let msg = buf[start..end].to_vec();
+                        buf.drain(..end);
+                        if to_core.send(ConnEvent::Message(from, msg)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Ok(Framing::KeepAlive { len }) => {
+                        buf.drain(..len);
+                    }
+                    Ok(Framing::Incomplete { .. }) => break,
+                    // RFC 3261 §18.3: a stream whose framing is lost cannot
+                    // be resynchronised; close it.
+                    Err(e) => {
+                        tracing::debug!("tls from {from}: {e}");
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    tokio::select! {
+        _ = writer => {}
+        _ = reader => {}
     }
 }
 

@@ -19,11 +19,13 @@
 //! model, so libFuzzer mutates models rather than syntax. Work per input is
 //! bounded by fixed caps on list lengths, message sizes and operation counts.
 
-use crate::proxy::{Output, Sbe, SbeConfig, Timers};
+use crate::proxy::{
+    DropReason, Event, Faults, Output, Resolved, Sbe, SbeConfig, Timers, Unresolved,
+};
 use crate::sdp::{AddrType, LineEnding, Sdp, SdpLimits};
 use crate::{
     Editor, Framing, HeaderName, Host, Limits, Message, MessageBuilder, NameAddr, Params,
-    ParseErrorKind, StartLine, Transport, Uri, Via, frame,
+    ParseErrorKind, StartLine, Transport, Uri, Via, frame, sanitize_phrase,
 };
 use arbitrary::{Arbitrary, Unstructured};
 use std::collections::{HashMap, HashSet};
@@ -2112,6 +2114,68 @@ const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 19
 t=0 0\r\nm=audio 49170 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 \
 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\na=x-unknown:kept\r\n";
 
+/// Where the driver may say a name leads: the peer (two ports), a
+/// stranger's host on a port it never sends from, addresses nobody
+/// configured (IPv4, IPv6), and the next hop itself.
+const HOPS: [SocketAddr; 6] = [
+    SocketAddr::new(PEER_IP, 5060),
+    SocketAddr::new(PEER_IP, 5070),
+    SocketAddr::new(STRANGER_IP, 5062),
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 77)), 5060),
+    SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+        5062,
+    ),
+    NEXT_HOP,
+];
+/// Target URIs a resolution may produce besides the target itself (an
+/// ENUM result turns a `tel:` into a `sip:` URI).
+const RESOLVED_URIS: [&str; 5] = [
+    "sip:+15550001@peer.example;user=phone",
+    "sip:carol@peer.example:5070",
+    "sips:carol@peer.example",
+    "sip:carol@198.51.100.10",
+    "tel:+15550002",
+];
+/// Why a resolution failed, as the driver says it (the last reason would
+/// inject a header line if the element did not sanitise it).
+const UNRESOLVED: [(u16, &str); 6] = [
+    (404, "Not Found"),
+    (404, ""),
+    (502, "Bad Gateway - no usable transport"),
+    (503, "Service Unavailable - DNSSEC validation failed"),
+    (503, "DNS failure\r\nX-Injected: 1"),
+    (504, "Server Time-out"),
+];
+/// Request-URIs of requests from the next hop when names are resolved:
+/// numbers, domain names (either scheme), IP literals (a peer, a stranger,
+/// nobody's, the element itself).
+const RESOLVING_RURIS: [&str; 11] = [
+    "sip:carol@198.51.100.10:5060",
+    "sip:carol@192.0.2.66",
+    "sip:carol@[2001:db8::5]:5062",
+    "sip:192.0.2.1:5060",
+    "sip:carol@peer.example",
+    "sip:carol@peer.example:5080;transport=udp",
+    "sips:carol@peer.example",
+    "sip:+15550003@carrier.example;user=phone",
+    "tel:+15550001",
+    "tel:+15550001",
+    "tel:5550002;phone-context=example.com",
+];
+/// Route sets of requests from the next hop when names are resolved: the
+/// first entry that is not the element is the target.
+const RESOLVING_ROUTES: [&str; 8] = [
+    "",
+    "",
+    "<sip:192.0.2.1:5060;lr>",
+    "<sip:192.0.2.1:5060;lr>, <sip:198.51.100.10;lr>",
+    "<sip:192.0.2.1:5060;lr>, <sip:edge.peer.example;lr>",
+    "<sip:edge.peer.example:5080;lr>",
+    "<sip:192.0.2.66;lr>",
+    "<tel:+15550009>",
+];
+
 /// A well-formed request a UA sent, kept to derive retransmissions, CANCEL
 /// and ACK.
 #[derive(Debug, Clone)]
@@ -2172,6 +2236,105 @@ struct Tally {
     relays: usize,
     finals: usize,
     provisionals: usize,
+    /// Finals for another method than the request's (the 487 that a
+    /// CANCEL for a parked INVITE causes); not in `finals`.
+    other_finals: usize,
+}
+
+/// How a parked request (one `Output::Resolve`) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Sent on after its resolution.
+    Forwarded { to: SocketAddr },
+    /// Answered by the element: the first copy of its final response.
+    Answered { status: u16, bytes: Vec<u8> },
+    /// An ACK refused (it takes no response).
+    Dropped,
+}
+
+impl Outcome {
+    /// Without the bytes, for messages.
+    fn label(o: Option<&Outcome>) -> String {
+        match o {
+            Some(Outcome::Answered { status, .. }) => format!("answered {status}"),
+            Some(o) => format!("{o:?}"),
+            None => "waiting".into(),
+        }
+    }
+}
+
+/// What ties a response to its request: the sender's top Via, Call-ID,
+/// CSeq number and method.
+type TxKey = (String, String, u32, String);
+
+fn tx_key(via: &Via<'_>, m: &Message<'_>) -> TxKey {
+    let c = m.core();
+    (
+        via.raw.to_owned(),
+        c.call_id.to_owned(),
+        c.cseq.seq,
+        c.cseq.method.to_owned(),
+    )
+}
+
+/// The first Route that is not the element, else the Request-URI: where a
+/// request from the next hop is going, and whether a Route said so.
+fn request_target<'a>(m: &Message<'a>) -> (Option<Uri<'a>>, bool) {
+    let is_me = |u: &Uri<'_>| {
+        u.as_sip().is_some_and(|s| {
+            s.host.ip() == Some(SBE_LOCAL.ip()) && s.port.unwrap_or(5060) == SBE_LOCAL.port()
+        })
+    };
+    match m
+        .name_addrs(HeaderName::Route)
+        .map(|na| na.uri)
+        .find(|u| !is_me(u))
+    {
+        Some(u) => (Some(u), true),
+        None => (m.request_uri().copied(), false),
+    }
+}
+
+/// A target resolved by name: a number, or a SIP URI with a domain host.
+fn by_name(target: Option<&Uri<'_>>) -> bool {
+    match target {
+        Some(Uri::Tel(_)) => true,
+        Some(Uri::Sip(s)) => s.host.ip().is_none(),
+        _ => false,
+    }
+}
+
+/// A request the element parked while its driver resolves the target.
+#[derive(Debug)]
+struct ParkedRequest {
+    id: u64,
+    from: SocketAddr,
+    method: String,
+    request: Vec<u8>,
+    ruri: String,
+    /// The target came from a Route, not the Request-URI.
+    by_route: bool,
+    deadline: Instant,
+    outcome: Option<Outcome>,
+}
+
+/// What the element must do with a parked request given the driver's answer.
+#[derive(Debug)]
+enum Expected {
+    Forward { to: SocketAddr, ruri: String },
+    Answer { status: u16, reason: Option<String> },
+}
+
+/// What the element is handling while its outputs are drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// A datagram generated by the model (`raw`: arbitrary bytes from the
+    /// next hop, which may mimic any request).
+    Datagram { from: SocketAddr, raw: bool },
+    /// The driver's answer for a resolution: the parked request, if any.
+    Driver(Option<usize>),
+    /// `handle_timeout`.
+    Timer,
 }
 
 #[derive(Debug)]
@@ -2184,20 +2347,51 @@ struct SbeRun {
     /// Requests from the peer side, for retransmissions, CANCEL and ACK.
     peer_requests: Vec<UaRequest>,
     /// (branch, method) of every request the peer or the next hop sent.
-    keys: HashSet<(String, &'static str)>,
+    /// (Raw and mutated datagrams included: a mutation may turn one
+    /// branch into another, still to come.)
+    keys: HashSet<(String, String)>,
     /// The peer's top Via of every request relayed to the next hop.
     peer_vias: HashSet<String>,
     /// Requests the element sent to the next hop / to a peer, first copies.
     to_next_hop: Vec<Vec<u8>>,
+    /// Requests sent anywhere else (a peer, a resolved hop).
     to_peer: Vec<(SocketAddr, Vec<u8>)>,
     sent: HashMap<(SocketAddr, Vec<u8>), SentRequest>,
+    /// `resolve_names` is on: requests by name are parked.
+    resolve: bool,
+    faults: Faults,
+    /// Requests from the next hop, for retransmissions, CANCEL and ACK.
+    hop_requests: Vec<UaRequest>,
+    /// Every `Output::Resolve`, in order, by id and by its request.
+    parked: Vec<ParkedRequest>,
+    parked_ids: HashMap<u64, usize>,
+    parked_keys: HashMap<TxKey, usize>,
+    /// Hops a resolved request went to: they may be sent to.
+    hop_dests: HashSet<SocketAddr>,
+    /// Raw bytes from the next hop mimicked a parked request: who answered
+    /// what can no longer be told, so the per-request checks stop.
+    lenient: bool,
+    ctx: Ctx,
+    /// The datagram being handled, and its key if it is a request.
+    datagram: Vec<u8>,
+    datagram_key: Option<TxKey>,
+    /// Parked requests of the last drain.
+    new_parked: Vec<usize>,
+    /// Events of the last drain.
+    events: Vec<Event>,
 }
 
 impl SbeRun {
-    fn new(max_transactions: usize) -> Self {
+    /// `resolve`: turn on `resolve_names`, with these faults and timeout.
+    fn new(max_transactions: usize, resolve: Option<(Faults, Duration)>) -> Self {
         let mut cfg = SbeConfig::new(SBE_LOCAL, vec![PEER_IP], NEXT_HOP);
         cfg.max_transactions = max_transactions;
-        let timers = cfg.timers;
+        if let Some((faults, timeout)) = resolve {
+            cfg.resolve_names = true;
+            cfg.faults = faults;
+            cfg.resolve_timeout = timeout;
+        }
+        let (timers, faults) = (cfg.timers, cfg.faults);
         SbeRun {
             sbe: Sbe::new(cfg),
             now: Instant::now(),
@@ -2210,12 +2404,29 @@ impl SbeRun {
             to_next_hop: Vec::new(),
             to_peer: Vec::new(),
             sent: HashMap::new(),
+            resolve: resolve.is_some(),
+            faults,
+            hop_requests: Vec::new(),
+            parked: Vec::new(),
+            parked_ids: HashMap::new(),
+            parked_keys: HashMap::new(),
+            hop_dests: HashSet::new(),
+            lenient: false,
+            ctx: Ctx::Timer,
+            datagram: Vec::new(),
+            datagram_key: None,
+            new_parked: Vec::new(),
+            events: Vec::new(),
         }
     }
 
     fn next_id(&mut self) -> u32 {
         self.id += 1;
         self.id
+    }
+
+    fn outstanding(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.parked.len()).filter(|&i| self.parked[i].outcome.is_none())
     }
 
     fn check_bounds(&self) {
@@ -2225,31 +2436,181 @@ impl SbeRun {
             "{s} server + {c} client transactions exceed max_transactions = {}",
             self.max_transactions
         );
+        // A parked request holds its server transaction: parking is bounded
+        // by the same limit.
+        let p = self.sbe.parked_len();
+        assert!(p <= s, "{p} parked requests but {s} server transactions");
+        if !self.lenient {
+            assert_eq!(
+                p,
+                self.outstanding().count(),
+                "parked requests, and resolutions neither answered nor forwarded"
+            );
+        }
     }
 
     /// Drains the outputs; `on_time` says the element was driven exactly at
     /// its deadline, so retransmission gaps must match the timers exactly.
     fn drain(&mut self, on_time: bool) -> Vec<(SocketAddr, Vec<u8>)> {
         let mut out = Vec::new();
+        self.new_parked.clear();
+        self.events.clear();
         while let Some(o) = self.sbe.poll_output() {
-            if let Output::Transmit { to, bytes } = o {
-                self.check_transmit(to, &bytes, on_time);
-                out.push((to, bytes));
+            match o {
+                Output::Transmit { to, bytes } => {
+                    self.check_transmit(to, &bytes, on_time);
+                    self.attribute(to, &bytes);
+                    out.push((to, bytes));
+                }
+                Output::Resolve { id, target } => self.on_resolve_output(id, &target),
+                Output::Event(e) => self.events.push(e),
             }
         }
         out
     }
 
+    /// An `Output::Resolve`: only for a request by name from the next hop,
+    /// with a fresh id and the target the routing rules pick.
+    fn on_resolve_output(&mut self, id: u64, target: &str) {
+        assert!(self.resolve, "a resolution asked with resolve_names off");
+        let Ctx::Datagram { from, raw } = self.ctx else {
+            panic!("a resolution asked outside a request ({:?})", self.ctx);
+        };
+        assert_eq!(
+            from.ip(),
+            NEXT_HOP.ip(),
+            "a resolution for a request from {from}"
+        );
+        assert!(
+            !self.parked_ids.contains_key(&id),
+            "resolution id {id} given twice"
+        );
+        let bytes = std::mem::take(&mut self.datagram);
+        let m = Message::parse(&bytes).expect("a parked request parses");
+        assert!(m.is_request(), "a response was parked");
+        let (uri, by_route) = request_target(&m);
+        assert!(by_name(uri.as_ref()), "{target} resolved, not a name");
+        assert_eq!(uri.map(|u| u.raw()), Some(target), "resolution target");
+        let key = tx_key(&m.core().via, &m);
+        let i = self.parked.len();
+        if let Some(&j) = self.parked_keys.get(&key) {
+            // Two live parked requests answer to the same Via, Call-ID and
+            // CSeq (RFC 2543 transactions from raw bytes): no telling apart.
+            self.lenient |= self.parked[j].outcome.is_none() || raw;
+        }
+        self.parked_keys.insert(key, i);
+        self.parked_ids.insert(id, i);
+        self.parked.push(ParkedRequest {
+            id,
+            from,
+            method: m.method().to_owned(),
+            ruri: m
+                .request_uri()
+                .map(|u| u.raw().to_owned())
+                .unwrap_or_default(),
+            by_route,
+            deadline: self.now + self.sbe.config().resolve_timeout,
+            outcome: None,
+            request: bytes.clone(),
+        });
+        self.datagram = bytes;
+        self.new_parked.push(i);
+    }
+
+    /// Ties a final response to the parked request it answers: a parked
+    /// request gets one final response (retransmitted as the same bytes)
+    /// or is forwarded, never both.
+    fn attribute(&mut self, to: SocketAddr, bytes: &[u8]) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let Ok(m) = Message::parse(bytes) else {
+            return;
+        };
+        let raw = matches!(self.ctx, Ctx::Datagram { raw: true, .. });
+        if m.is_request() {
+            // Only the driver's answer forwards a parked request.
+            let Some(via) = m.vias().nth(1) else {
+                return;
+            };
+            let Some(&i) = self.parked_keys.get(&tx_key(&via, &m)) else {
+                return;
+            };
+            if self.parked[i].outcome.is_some() {
+                return;
+            }
+            if self.ctx == Ctx::Driver(Some(i)) {
+                self.parked[i].outcome = Some(Outcome::Forwarded { to });
+            } else if to == NEXT_HOP {
+                // The peer's relays go there: its raw bytes may mimic a Via.
+            } else if raw {
+                self.lenient = true;
+            } else {
+                assert!(
+                    self.lenient,
+                    "parked request {} relayed by {:?}",
+                    self.parked[i].id, self.ctx
+                );
+            }
+            return;
+        }
+        let Some(status) = m.status().filter(|s| *s >= 200) else {
+            return;
+        };
+        let key = tx_key(&m.core().via, &m);
+        let Some(&i) = self.parked_keys.get(&key) else {
+            return;
+        };
+        if self.parked[i].from != to {
+            return;
+        }
+        let resent =
+            matches!(self.ctx, Ctx::Datagram { .. }) && self.datagram_key.as_ref() == Some(&key);
+        if resent && self.parked[i].outcome.is_some() {
+            // The request again, once it was answered: its transaction may
+            // have ended, so this copy is a new request (checked as one).
+            return;
+        }
+        match self.parked[i].outcome.clone() {
+            None => {
+                self.parked[i].outcome = Some(Outcome::Answered {
+                    status,
+                    bytes: bytes.to_vec(),
+                });
+                if raw {
+                    self.lenient = true;
+                } else if let Ctx::Driver(j) = self.ctx {
+                    assert!(
+                        self.lenient || j == Some(i),
+                        "a resolution answered another parked request"
+                    );
+                }
+            }
+            Some(Outcome::Answered { bytes: b, .. }) if b == bytes => {}
+            // Forwarded: responses from downstream, or the element's 408.
+            Some(Outcome::Forwarded { .. }) => {}
+            Some(o) => {
+                self.lenient |= raw;
+                assert!(
+                    self.lenient,
+                    "parked request {} ended as {}, then answered {status}",
+                    self.parked[i].id,
+                    Outcome::label(Some(&o))
+                );
+            }
+        }
+    }
+
     fn check_transmit(&mut self, to: SocketAddr, bytes: &[u8], on_time: bool) {
         let parsed = Message::parse(bytes);
-        if to.ip() == STRANGER_IP {
+        if to.ip() == STRANGER_IP && !self.hop_dests.contains(&to) {
             let status = parsed.as_ref().ok().and_then(Message::status);
             assert_eq!(status, Some(403), "only a 403 may go to a stranger");
             return;
         }
         assert!(
-            to.ip() == PEER_IP || to.ip() == NEXT_HOP.ip(),
-            "transmit to {to}, neither the peer nor the next hop"
+            to.ip() == PEER_IP || to.ip() == NEXT_HOP.ip() || self.hop_dests.contains(&to),
+            "transmit to {to}, neither the peer nor the next hop nor a resolved hop"
         );
         let Ok(msg) = parsed else {
             return;
@@ -2310,8 +2671,27 @@ impl SbeRun {
     }
 
     fn deliver(&mut self, from: SocketAddr, bytes: &[u8]) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.deliver_as(from, bytes, false)
+    }
+
+    /// `raw`: arbitrary bytes from the next hop.
+    fn deliver_as(
+        &mut self,
+        from: SocketAddr,
+        bytes: &[u8],
+        raw: bool,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.ctx = Ctx::Datagram { from, raw };
+        self.datagram = bytes.to_vec();
+        let request = Message::parse(bytes).ok().filter(Message::is_request);
+        self.datagram_key = request.as_ref().map(|m| tx_key(&m.core().via, m));
+        if let Some(m) = request.filter(|_| from.ip() != STRANGER_IP) {
+            let branch = m.core().via.branch().unwrap_or_default().to_owned();
+            self.keys.insert((branch, m.method().to_owned()));
+        }
         self.sbe.handle_datagram(self.now, from, bytes);
         let out = self.drain(false);
+        assert!(self.new_parked.len() <= 1, "one datagram parked twice");
         if from.ip() == PEER_IP {
             // Responses to what the peer sent come back with its Via on top.
             for (to, b) in &out {
@@ -2327,7 +2707,14 @@ impl SbeRun {
         out
     }
 
-    fn after_timeout(&self) {
+    /// `handle_timeout` at `now`, then the checks: no timer left due; a
+    /// parked request past its deadline answered 504 (an ACK dropped), one
+    /// before it untouched.
+    fn timeout(&mut self, on_time: bool) {
+        let waiting: Vec<usize> = self.outstanding().collect();
+        self.ctx = Ctx::Timer;
+        self.sbe.handle_timeout(self.now);
+        self.drain(on_time);
         if let Some(t) = self.sbe.poll_timeout() {
             assert!(
                 t > self.now,
@@ -2335,6 +2722,50 @@ impl SbeRun {
                 self.now
             );
         }
+        let refused = self
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Dropped {
+                        reason: DropReason::RefusedAck,
+                        ..
+                    }
+                )
+            })
+            .count();
+        let mut acks = 0;
+        for i in waiting {
+            let rec = &mut self.parked[i];
+            if rec.deadline > self.now {
+                assert!(
+                    self.lenient || rec.outcome.is_none(),
+                    "parked request {} ended by a timer before its deadline: {}",
+                    rec.id,
+                    Outcome::label(rec.outcome.as_ref())
+                );
+                continue;
+            }
+            match &rec.outcome {
+                None if rec.method == "ACK" => {
+                    rec.outcome = Some(Outcome::Dropped);
+                    acks += 1;
+                }
+                Some(Outcome::Answered { status: 504, .. }) => {}
+                o => assert!(
+                    self.lenient,
+                    "parked {} {} past its deadline ended as {}, not 504",
+                    rec.method,
+                    rec.id,
+                    Outcome::label(o.as_ref())
+                ),
+            }
+        }
+        assert!(
+            self.lenient || refused == acks,
+            "{refused} ACKs refused by a timer, {acks} parked ACKs timed out"
+        );
         self.check_bounds();
     }
 
@@ -2344,9 +2775,7 @@ impl SbeRun {
             match self.sbe.poll_timeout() {
                 Some(t) if t <= target => {
                     self.now = t.max(self.now);
-                    self.sbe.handle_timeout(self.now);
-                    self.drain(true);
-                    self.after_timeout();
+                    self.timeout(true);
                 }
                 _ => break,
             }
@@ -2357,9 +2786,7 @@ impl SbeRun {
     /// Jumps to `target` and calls `handle_timeout` once: timers fire late.
     fn jump(&mut self, target: Instant) {
         self.now = self.now.max(target);
-        self.sbe.handle_timeout(self.now);
-        self.drain(false);
-        self.after_timeout();
+        self.timeout(false);
     }
 
     /// A response travelling back to the element: record what it does to
@@ -2382,7 +2809,9 @@ impl SbeRun {
         } else {
             *u.choose(&PEER_METHODS)?
         };
-        let ruri = if from_next_hop {
+        let ruri = if from_next_hop && self.resolve {
+            *u.choose(&RESOLVING_RURIS)?
+        } else if from_next_hop {
             *u.choose(&[
                 "sip:carol@198.51.100.10:5060",
                 "sip:carol@198.51.100.10:5070;transport=udp",
@@ -2429,7 +2858,9 @@ impl SbeRun {
             .header("To", &to_hdr)
             .header("Call-ID", &call_id)
             .header("CSeq", format_args!("{cseq} {method}"));
-        let routes: &[&str] = if from_next_hop {
+        let routes: &[&str] = if from_next_hop && self.resolve {
+            &RESOLVING_ROUTES
+        } else if from_next_hop {
             &[
                 "",
                 "<sip:192.0.2.1:5060;lr>",
@@ -2488,19 +2919,29 @@ impl SbeRun {
 
     /// Sorts one input's transmissions: relays go `away` from the sender,
     /// answers go `back` to it. Nothing else may be addressed.
-    fn tally(out: &[(SocketAddr, Vec<u8>)], back: SocketAddr, away_ip: IpAddr) -> Tally {
+    /// Relays may also go to a resolved hop in `hops`. With `method`,
+    /// finals whose CSeq names another method count apart.
+    fn tally(
+        out: &[(SocketAddr, Vec<u8>)],
+        back: SocketAddr,
+        away_ip: IpAddr,
+        hops: &HashSet<SocketAddr>,
+        method: Option<&str>,
+    ) -> Tally {
         let mut t = Tally::default();
         for (to, bytes) in out {
             if *to == back {
-                match Message::parse(bytes).ok().and_then(|m| m.status()) {
-                    Some(c) if c >= 200 => t.finals += 1,
+                let m = Message::parse(bytes).ok();
+                let other = |m: &Message<'_>| method.is_some_and(|x| m.core().cseq.method != x);
+                match m.as_ref().and_then(|m| m.status().map(|c| (c, other(m)))) {
+                    Some((c, true)) if c >= 200 => t.other_finals += 1,
+                    Some((c, _)) if c >= 200 => t.finals += 1,
                     Some(_) => t.provisionals += 1,
                     None => t.relays += usize::from(back.ip() == away_ip),
                 }
             } else {
-                assert_eq!(
-                    to.ip(),
-                    away_ip,
+                assert!(
+                    to.ip() == away_ip || hops.contains(to),
                     "transmit to {to} for a datagram from {back}"
                 );
                 t.relays += 1;
@@ -2511,13 +2952,33 @@ impl SbeRun {
 
     /// Sends a well-formed request and checks the exactly-once rule.
     fn send_request(&mut self, req: UaRequest, away_ip: IpAddr) {
-        let fresh = self.keys.insert((req.branch.clone(), req.method));
+        let fresh = !self
+            .keys
+            .contains(&(req.branch.clone(), req.method.to_owned()));
+        let from_next_hop = req.from.ip() == NEXT_HOP.ip();
         if req.from.ip() == PEER_IP {
             self.peer_requests.push(req.clone());
+        } else if from_next_hop && self.resolve {
+            self.hop_requests.push(req.clone());
         }
+        let original = Message::parse(&req.bytes).expect("generated request parses");
+        // A CANCEL for a parked INVITE: answered 200, the INVITE 487.
+        let cancels_parked = (req.method == "CANCEL")
+            .then(|| {
+                let mut key = tx_key(&original.core().via, &original);
+                key.3 = "INVITE".into();
+                self.parked_keys.get(&key).copied()
+            })
+            .flatten()
+            .filter(|&i| self.parked[i].outcome.is_none());
         let before = self.sbe.transaction_count();
         let out = self.deliver(req.from, &req.bytes);
-        let t = Self::tally(&out, req.from, away_ip);
+        let hops = if from_next_hop {
+            self.hop_dests.clone()
+        } else {
+            HashSet::new()
+        };
+        let t = Self::tally(&out, req.from, away_ip, &hops, Some(req.method));
         let shown = || {
             String::from_utf8_lossy(&req.bytes)
                 .escape_debug()
@@ -2528,6 +2989,49 @@ impl SbeRun {
             "{t:?} for {}",
             shown()
         );
+        let parked = self.new_parked.first().copied();
+        let cancelled = cancels_parked.filter(|_| !self.lenient).map(|i| {
+            let ok = out.iter().any(|(to, b)| {
+                *to == req.from
+                    && Message::parse(b)
+                        .is_ok_and(|m| m.status() == Some(200) && m.core().cseq.method == "CANCEL")
+            });
+            let outcome = &self.parked[i].outcome;
+            if ok {
+                assert!(
+                    matches!(outcome, Some(Outcome::Answered { status: 487, .. })),
+                    "a CANCEL for a parked INVITE answered 200, the INVITE {}",
+                    Outcome::label(outcome.as_ref())
+                );
+            } else {
+                assert!(outcome.is_none(), "a refused CANCEL ended a parked INVITE");
+            }
+            ok
+        });
+        assert_eq!(
+            t.other_finals,
+            usize::from(cancelled == Some(true)),
+            "finals for another method: {t:?} for {}",
+            shown()
+        );
+        if from_next_hop && self.resolve && parked.is_none() && t.relays == 1 {
+            let (target, _) = request_target(&original);
+            assert!(
+                req.method == "CANCEL" || !by_name(target.as_ref()),
+                "a request by name relayed unresolved: {}",
+                shown()
+            );
+        }
+        if parked.is_some() {
+            // Held for the driver: nothing but an INVITE's 100 Trying yet.
+            assert_eq!(
+                (t.relays, t.finals, t.provisionals),
+                (0, 0, usize::from(req.method == "INVITE")),
+                "a parked request: {}",
+                shown()
+            );
+            return;
+        }
         match req.method {
             // An ACK takes no response (RFC 3261 §17.1.1.3, §22.1).
             "ACK" => assert_eq!(
@@ -2541,7 +3045,7 @@ impl SbeRun {
             "CANCEL" if fresh => {
                 assert_eq!(t.finals, 1, "CANCEL not answered exactly once: {}", shown());
                 for (to, bytes) in &out {
-                    if to.ip() == away_ip && *to != req.from {
+                    if (to.ip() == away_ip || hops.contains(to)) && *to != req.from {
                         let m = Message::parse(bytes).expect("relayed CANCEL parses");
                         assert_eq!(m.method(), "CANCEL");
                     }
@@ -2570,7 +3074,6 @@ impl SbeRun {
             }
             _ => {}
         }
-        let original = Message::parse(&req.bytes).expect("generated request parses");
         for (to, bytes) in &out {
             if to.ip() != away_ip || *to == req.from {
                 continue;
@@ -2608,11 +3111,230 @@ impl SbeRun {
         );
     }
 
+    /// The driver answers a resolution: for a parked request, one already
+    /// answered, forwarded or timed out, or an id nobody was given; with
+    /// hops (none to three, among the peer, a stranger, addresses nobody
+    /// configured, the next hop) and a target URI (the target itself, or
+    /// another: a `tel:` becomes a `sip:` URI), or with a failure; once, or
+    /// twice.
+    fn driver_answer(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
+        let waiting: Vec<usize> = self.outstanding().collect();
+        let id = match u.int_in_range(0..=3u8)? {
+            0 | 1 if !waiting.is_empty() => self.parked[waiting[u.choose_index(waiting.len())?]].id,
+            2 if !self.parked.is_empty() => self.parked[u.choose_index(self.parked.len())?].id,
+            _ => u.arbitrary()?,
+        };
+        let result = if u.ratio(3u8, 4)? {
+            let mut hops = Vec::new();
+            for _ in 0..u.int_in_range(0..=3u8)? {
+                hops.push(*u.choose(&HOPS)?);
+            }
+            let target_uri = match u.int_in_range(0..=7u8)? {
+                0..=2 => match self.parked_ids.get(&id) {
+                    Some(&i) => {
+                        let m = Message::parse(&self.parked[i].request).expect("parked request");
+                        let (target, _) = request_target(&m);
+                        target.map_or_else(String::new, |t| t.raw().to_owned())
+                    }
+                    None => "sip:carol@peer.example".to_owned(),
+                },
+                i => RESOLVED_URIS[usize::from(i - 3)].to_owned(),
+            };
+            Ok(Resolved { target_uri, hops })
+        } else {
+            let (status, reason) = *u.choose(&UNRESOLVED)?;
+            Err(Unresolved {
+                status,
+                reason: reason.to_owned(),
+            })
+        };
+        let times = if u.ratio(1u8, 4)? { 2 } else { 1 };
+        for _ in 0..times {
+            self.resolved(id, result.clone());
+        }
+        Ok(())
+    }
+
+    /// What the element must do with parked request `i` on `result`.
+    fn expect(&self, i: usize, result: &Result<Resolved, Unresolved>) -> Expected {
+        let rec = &self.parked[i];
+        let r = match result {
+            Err(e) => {
+                return Expected::Answer {
+                    status: e.status,
+                    reason: Some(e.reason.clone()),
+                };
+            }
+            Ok(r) => r,
+        };
+        // RFC 3263 §4.4: hops in order, the first one first (the last one
+        // under the ignore-srv-priority fault).
+        let hop = if self.faults.ignore_srv_priority {
+            r.hops.last()
+        } else {
+            r.hops.first()
+        };
+        let Some(&to) = hop else {
+            return Expected::Answer {
+                status: 404,
+                reason: None,
+            };
+        };
+        // Relaying adds a client transaction to the server one the parked
+        // request holds: without room, 503 as for any request.
+        let (s, c) = self.sbe.transaction_count();
+        if rec.method != "ACK" && s + c + 1 > self.max_transactions {
+            return Expected::Answer {
+                status: 503,
+                reason: None,
+            };
+        }
+        // RFC 3261 §16.5-16.6: the Request-URI becomes the target found,
+        // unless a Route chose it (§16.4: loose routing leaves the
+        // Request-URI alone) or the keep-tel-uri fault holds.
+        let rewrite = !self.faults.keep_tel_uri && !rec.by_route && r.target_uri != rec.ruri;
+        Expected::Forward {
+            to,
+            ruri: if rewrite {
+                r.target_uri.clone()
+            } else {
+                rec.ruri.clone()
+            },
+        }
+    }
+
+    /// `on_resolved` for `id`, and its checks: an id parked and not yet
+    /// settled has exactly the effect the rules say; any other has none.
+    fn resolved(&mut self, id: u64, result: Result<Resolved, Unresolved>) {
+        let waiting = self
+            .parked_ids
+            .get(&id)
+            .copied()
+            .filter(|&i| self.parked[i].outcome.is_none());
+        let expected = waiting
+            .filter(|_| !self.lenient)
+            .map(|i| self.expect(i, &result));
+        // The hop the rules pick may be sent to (whether or not the model
+        // expects the element to use it).
+        if let Ok(r) = &result {
+            let hop = if self.faults.ignore_srv_priority {
+                r.hops.last()
+            } else {
+                r.hops.first()
+            };
+            self.hop_dests.extend(hop);
+        }
+        let (count, parked, due) = (
+            self.sbe.transaction_count(),
+            self.sbe.parked_len(),
+            self.sbe.poll_timeout(),
+        );
+        self.ctx = Ctx::Driver(waiting);
+        self.sbe.on_resolved(self.now, id, result);
+        let out = self.drain(false);
+        assert!(
+            out.len() <= 1,
+            "{} transmissions for one resolution",
+            out.len()
+        );
+        if self.sbe.parked_len() == parked {
+            // Nothing was waiting for this id (the lenient model may not
+            // know): nothing happens.
+            assert!(
+                self.lenient || waiting.is_none(),
+                "parked request {id} ignored its resolution"
+            );
+            assert!(out.is_empty(), "an unknown or settled id {id} transmitted");
+            assert_eq!(self.sbe.transaction_count(), count, "{id} changed state");
+        } else {
+            assert_eq!(
+                self.sbe.parked_len() + 1,
+                parked,
+                "one resolution, one request"
+            );
+            assert!(self.lenient || waiting.is_some(), "id {id} was not waiting");
+        }
+        // The answer starts no timer that is already due.
+        if let Some(t) = self.sbe.poll_timeout() {
+            assert!(
+                t > self.now || due.is_some_and(|d| d <= t),
+                "on_resolved set a timer in the past"
+            );
+        }
+        if let (Some(i), Some(exp)) = (waiting, expected) {
+            self.check_resolution(i, exp, &out);
+        }
+        self.check_bounds();
+    }
+
+    fn check_resolution(&mut self, i: usize, exp: Expected, out: &[(SocketAddr, Vec<u8>)]) {
+        let rec = &mut self.parked[i];
+        match exp {
+            Expected::Forward { to, ruri } => {
+                assert!(
+                    rec.outcome == Some(Outcome::Forwarded { to }),
+                    "parked {} {} after its resolution: {}, not forwarded to {to}",
+                    rec.method,
+                    rec.id,
+                    Outcome::label(rec.outcome.as_ref())
+                );
+                let m = Message::parse(&out[0].1).expect("a resolved request parses");
+                let orig = Message::parse(&rec.request).expect("a parked request parses");
+                assert_eq!(m.method(), rec.method);
+                assert_eq!(
+                    m.request_uri().map(Uri::raw),
+                    Some(ruri.as_str()),
+                    "Request-URI of a resolved request (by Route: {}): {}",
+                    rec.by_route,
+                    String::from_utf8_lossy(&out[0].1).escape_debug()
+                );
+                assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
+                assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(orig.core().via.raw));
+                assert_eq!(m.body(), orig.body(), "relayed body changed");
+            }
+            Expected::Answer { .. } if rec.method == "ACK" => {
+                // An ACK takes no response (RFC 3261 §17.1.1.3).
+                assert!(out.is_empty(), "a parked ACK was answered");
+                assert!(
+                    self.events.iter().any(|e| matches!(
+                        e,
+                        Event::Dropped {
+                            reason: DropReason::RefusedAck,
+                            ..
+                        }
+                    )),
+                    "a parked ACK vanished without a trace"
+                );
+                rec.outcome = Some(Outcome::Dropped);
+            }
+            Expected::Answer { status, reason } => {
+                let Some(Outcome::Answered { status: s, bytes }) = &rec.outcome else {
+                    panic!(
+                        "parked {} {} ended as {}, not {status}",
+                        rec.method,
+                        rec.id,
+                        Outcome::label(rec.outcome.as_ref())
+                    );
+                };
+                assert_eq!(*s, status, "status of a failed resolution");
+                if let Some(r) = reason {
+                    let line = format!("SIP/2.0 {status} {}\r\n", sanitize_phrase(&r));
+                    assert!(
+                        bytes.starts_with(line.as_bytes()),
+                        "the answer does not start with {line:?}"
+                    );
+                }
+            }
+        }
+    }
+
     /// One operation drawn from `u`.
     fn step(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
         let peer = SocketAddr::new(PEER_IP, *u.choose(&[5060u16, 5060, 5070])?);
         let stranger = SocketAddr::new(STRANGER_IP, *u.choose(&[5060u16, 5061])?);
-        match u.int_in_range(0..=16u8)? {
+        // Inputs without resolution read as before resolution existed.
+        let last = if self.resolve { 19 } else { 16 };
+        match u.int_in_range(0..=last)? {
             // A new request from the peer.
             0..=2 => {
                 let req = self.new_request(u, peer)?;
@@ -2625,7 +3347,7 @@ impl SbeRun {
                 }
                 let r = self.peer_requests[u.choose_index(self.peer_requests.len())?].clone();
                 let out = self.deliver(r.from, &r.bytes);
-                let t = Self::tally(&out, r.from, NEXT_HOP.ip());
+                let t = Self::tally(&out, r.from, NEXT_HOP.ip(), &HashSet::new(), None);
                 assert!(t.relays <= 1 && t.finals <= 1, "{t:?} for a retransmission");
             }
             // CANCEL or ACK for an INVITE the peer sent.
@@ -2673,7 +3395,7 @@ impl SbeRun {
                     b
                 };
                 let out = self.deliver(peer, &bytes);
-                let t = Self::tally(&out, peer, NEXT_HOP.ip());
+                let t = Self::tally(&out, peer, NEXT_HOP.ip(), &HashSet::new(), None);
                 assert!(
                     t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
                     "{t:?} for one datagram from the peer"
@@ -2721,7 +3443,7 @@ impl SbeRun {
             11 => {
                 let n = u.int_in_range(0..=SBE_RAW_MAX)?;
                 let bytes = u.bytes(n.min(u.len()))?.to_vec();
-                self.deliver(NEXT_HOP, &bytes);
+                self.deliver_as(NEXT_HOP, &bytes, true);
             }
             // A response from a peer to a request relayed to it.
             12 => {
@@ -2733,7 +3455,7 @@ impl SbeRun {
                     return Ok(());
                 };
                 if u.ratio(1u8, 4)? {
-                    let wrong = SocketAddr::new(PEER_IP, dest.port().wrapping_add(1));
+                    let wrong = SocketAddr::new(dest.ip(), dest.port().wrapping_add(1));
                     let out = self.deliver(wrong, &bytes);
                     assert!(out.is_empty(), "a response from the wrong port had effects");
                 } else {
@@ -2759,6 +3481,45 @@ impl SbeRun {
                 if let Some(t) = self.sbe.poll_timeout() {
                     self.advance(t);
                 }
+            }
+            // The driver answers a resolution.
+            17 | 18 => self.driver_answer(u)?,
+            // The next hop again: a retransmission, a CANCEL or an ACK.
+            19 => {
+                if self.hop_requests.is_empty() {
+                    return Ok(());
+                }
+                // Half the time one still parked, so that CANCEL meets it.
+                let parked: Vec<usize> = (0..self.hop_requests.len())
+                    .filter(|&k| {
+                        let m = Message::parse(&self.hop_requests[k].bytes).expect("generated");
+                        let key = tx_key(&m.core().via, &m);
+                        self.parked_keys
+                            .get(&key)
+                            .is_some_and(|&i| self.parked[i].outcome.is_none())
+                    })
+                    .collect();
+                let k = if !parked.is_empty() && u.arbitrary()? {
+                    parked[u.choose_index(parked.len())?]
+                } else {
+                    u.choose_index(self.hop_requests.len())?
+                };
+                let r = self.hop_requests[k].clone();
+                let (method, to) = match u.int_in_range(0..=3u8)? {
+                    0 | 1 if r.method == "INVITE" => ("CANCEL", r.to_hdr.clone()),
+                    2 if r.method == "INVITE" => ("ACK", format!("{};tag=x", r.to_hdr)),
+                    _ => {
+                        let out = self.deliver(r.from, &r.bytes);
+                        let t = Self::tally(&out, r.from, PEER_IP, &self.hop_dests, None);
+                        assert!(
+                            t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
+                            "{t:?} for a retransmission from the next hop"
+                        );
+                        return Ok(());
+                    }
+                };
+                let req = r.derive(method, r.via.clone(), r.branch.clone(), to);
+                self.send_request(req, PEER_IP);
             }
             _ => {
                 let ms = u.int_in_range(0..=40_000u64)?;
@@ -2786,15 +3547,49 @@ impl SbeRun {
 /// and forged responses; time advancing to the next deadline, by a step
 /// with every timer fired at its deadline, or by a jump (late timers).
 ///
+/// In about half the runs (chosen by the high part of the first byte, so
+/// that inputs from before resolution read as they did) `resolve_names` is
+/// on, with `ignore-srv-priority`, `keep-tel-uri` and `resolve_timeout`
+/// drawn too. The next hop's requests then also target numbers and domain
+/// names, in the Request-URI or the Route set, and three more operations
+/// come in: the driver answers a resolution (an outstanding one, a settled
+/// one, or an id nobody was given; with zero to three hops among the peer,
+/// a stranger, addresses nobody configured and the next hop, and the target
+/// itself or another URI, `tel:` to `sip:` included; or with a failure,
+/// status and reason), once or twice; and the next hop retransmits a
+/// request, or sends CANCEL or ACK for its INVITE, parked or not.
+///
 /// Invariants:
 /// - no panic; live transactions (server + client) never exceed
-///   `max_transactions`; after `handle_timeout(now)` no timer is due at or
-///   before `now`;
+///   `max_transactions`; each parked request holds a server transaction,
+///   and the parked ones are exactly the resolutions neither answered nor
+///   forwarded; after `handle_timeout(now)` no timer is due at or before
+///   `now`, and `on_resolved` sets none in the past; at the end nothing is
+///   parked;
 /// - nothing from a stranger is relayed: a stranger's datagram causes at
 ///   most one transmission, back to it, and creates no state; the only
-///   thing ever sent to a stranger is a 403;
-/// - the element transmits only to the peer and the next hop; a response
-///   relayed to the peer carries the peer's own top Via;
+///   thing ever sent to a stranger is a 403 (or, at a port it does not
+///   send from, a request resolved there);
+/// - the element transmits only to the peer, the next hop and resolved
+///   hops; a response relayed to the peer carries the peer's own top Via;
+/// - `Output::Resolve` comes only for a request from the next hop whose
+///   target (first Route not the element, else the Request-URI) is a
+///   `tel:` URI or a domain name, names that target, carries a fresh id,
+///   and comes with nothing but an INVITE's 100 Trying; a request by name
+///   is never relayed unresolved;
+/// - each resolution has at most one effect: on an id outstanding, the
+///   request goes to the hop the rules pick (the first, or the last under
+///   `ignore-srv-priority`) with the Request-URI replaced by the target URI
+///   when it differs, unless a Route chose the target or `keep-tel-uri`
+///   holds, and with its Vias and body as for any relay; or, without a
+///   hop, 404, without room 503, on failure the driver's status and
+///   (sanitised) reason; a parked ACK is dropped instead of answered. Any
+///   other id, or the same id again, transmits nothing and changes
+///   nothing. A parked request past its deadline is answered 504 by
+///   `handle_timeout`, not before; a CANCEL for a parked INVITE gets 200
+///   and the INVITE 487. Over the whole run each parked request is
+///   answered (one final, retransmitted as the same bytes) or forwarded,
+///   exactly once;
 /// - a new well-formed request (fresh branch and method) is relayed exactly
 ///   once or answered with exactly one final response, never both (100
 ///   Trying is the only extra, and only with an INVITE relay); a CANCEL is
@@ -2810,10 +3605,29 @@ impl SbeRun {
 ///   deadlines, and never shorter when they fire late.
 pub fn sbe_sequence(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let Ok(max) = u.int_in_range(2..=8usize) else {
+    // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
+    // was read before resolution existed, and in its high part whether
+    // names are resolved (off for every earlier regression input).
+    let Ok(first) = u.arbitrary::<u8>() else {
         return;
     };
-    let mut run = SbeRun::new(max);
+    let max = 2 + usize::from(first % 7);
+    let resolve = if (first / 7) % 4 < 2 {
+        let mut faults = Faults::default();
+        let (Ok(srv), Ok(tel), Ok(timeout)) = (
+            u.ratio(1u8, 4),
+            u.ratio(1u8, 4),
+            u.choose(&[1u64, 8, 8, 40]),
+        ) else {
+            return;
+        };
+        faults.ignore_srv_priority = srv;
+        faults.keep_tel_uri = tel;
+        Some((faults, Duration::from_secs(*timeout)))
+    } else {
+        None
+    };
+    let mut run = SbeRun::new(max, resolve);
     for _ in 0..SBE_OPS {
         if u.is_empty() || run.step(&mut u).is_err() {
             break;
@@ -2831,4 +3645,8 @@ pub fn sbe_sequence(data: &[u8]) {
         (0, 0),
         "transactions without a timer outlive the run"
     );
+    assert_eq!(run.sbe.parked_len(), 0, "parked requests outlive the run");
+    if let Some(p) = run.parked.iter().find(|p| p.outcome.is_none()) {
+        assert!(run.lenient, "parked {} {} never settled", p.method, p.id);
+    }
 }

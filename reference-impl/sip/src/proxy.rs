@@ -80,6 +80,12 @@ pub struct Faults {
     /// Send to the last resolved next hop instead of the first: SRV
     /// priority and NAPTR order ignored (RFC 3263 §4.4, RFC 2782).
     pub ignore_srv_priority: bool,
+    /// Present a TLS certificate for another domain than the element's
+    /// own (read by the driver set-up, RFC 5922 §7).
+    pub wrong_certificate: bool,
+    /// Resolve a `sips:` target as `sip:` and send it over UDP: a
+    /// transport downgrade (RFC 3261 §26.2.2 forbids it; RFC 6271 #6).
+    pub prefer_udp: bool,
     /// Route by the ENUM result but leave the `tel:` Request-URI as it
     /// came, so the peer never sees the target URI (RFC 6116 §3.3).
     pub keep_tel_uri: bool,
@@ -97,7 +103,7 @@ pub struct Faults {
 
 impl Faults {
     /// Every switch by its kebab-case name, for CLIs and test tables.
-    pub const NAMES: [&'static str; 12] = [
+    pub const NAMES: [&'static str; 14] = [
         "forward-malformed",
         "accept-strangers",
         "relay-forged-responses",
@@ -110,6 +116,8 @@ impl Faults {
         "ignore-dnssec",
         "single-dns-server",
         "stale-dns",
+        "prefer-udp",
+        "wrong-certificate",
     ];
 
     /// Turns on the switch named `name`; false if there is none.
@@ -127,6 +135,8 @@ impl Faults {
             "ignore-dnssec" => &mut self.ignore_dnssec,
             "single-dns-server" => &mut self.single_dns_server,
             "stale-dns" => &mut self.stale_dns,
+            "prefer-udp" => &mut self.prefer_udp,
+            "wrong-certificate" => &mut self.wrong_certificate,
             _ => return false,
         };
         *flag = true;
@@ -394,6 +404,13 @@ impl Sbe {
         (self.server.len(), self.client.len())
     }
 
+    /// Requests waiting for [`Sbe::on_resolved`]; each holds a server
+    /// transaction (for invariants).
+    #[doc(hidden)]
+    pub fn parked_len(&self) -> usize {
+        self.parked.len()
+    }
+
     /// The next output, until `None`.
     pub fn poll_output(&mut self) -> Option<Output> {
         self.out.pop_front()
@@ -449,14 +466,37 @@ impl Sbe {
         z ^ (z >> 31)
     }
 
+    /// The parser limits, for a driver that frames streams.
+    pub fn limits(&self) -> Limits {
+        self.cfg.limits
+    }
+
     /// One datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.handle_message(now, from, bytes, Transport::Datagram);
+    }
+
+    /// One message framed from a TCP or TLS connection whose far end is
+    /// `from` (RFC 3261 §18.3: Content-Length is then mandatory). Answers
+    /// go to `from`, which the driver maps back to the connection
+    /// (§18.2.2).
+    pub fn handle_stream_message(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
+        self.handle_message(now, from, bytes, Transport::Stream);
+    }
+
+    fn handle_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        transport: Transport,
+    ) {
         if self.dead {
             self.drop_msg(from, DropReason::Dead);
             return;
         }
         let side = self.side(from);
-        match Message::parse_with(bytes, &self.cfg.limits, Transport::Datagram) {
+        match Message::parse_with(bytes, &self.cfg.limits, transport) {
             Ok(msg) if msg.is_request() => self.on_request(now, from, side, &msg),
             Ok(msg) => self.on_response(now, from, &msg),
             Err(e) => self.on_malformed(from, side, bytes, e),
@@ -648,6 +688,20 @@ impl Sbe {
         key: String,
         target: String,
     ) {
+        if self.server.contains_key(&key) {
+            // Only an ACK gets here with its key taken (it looks up its
+            // INVITE's transaction instead): a retransmission of an ACK
+            // already parked. A second entry would share its transaction.
+            self.drop_msg(from, DropReason::Retransmission);
+            return;
+        }
+        if self.server.len() + self.client.len() >= self.cfg.max_transactions {
+            // Again only an ACK: relayed at once it needs no transaction, so
+            // it skipped the room check, but parked it holds one. It takes
+            // no 503 (RFC 3261 §17.1.1.3).
+            self.drop_msg(from, DropReason::RefusedAck);
+            return;
+        }
         let invite = req.method() == "INVITE";
         let trying = invite.then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
         if let Some(t) = &trying {
@@ -706,12 +760,27 @@ impl Sbe {
             }
         });
         match routed {
+            // Relaying adds a client transaction to the server one the
+            // request held while parked: without room for it, 503, as
+            // `on_request` answers (an ACK needs none).
+            Ok(_)
+                if req.method() != "ACK"
+                    && self.server.len() + self.client.len() + 2 > self.cfg.max_transactions =>
+            {
+                let retry = [("Retry-After", "5")];
+                self.reject(now, from, &req, &key, 503, "Service Unavailable", &retry);
+            }
             Ok((uri, dest)) => {
                 // RFC 3261 §16.5-16.6: the Request-URI becomes the target
-                // the location service (here ENUM) produced.
+                // the location service (here ENUM) produced. A target taken
+                // from the Route set only says where to send: loose routing
+                // leaves the Request-URI alone (§16.4, §16.12).
+                let by_route = req
+                    .name_addrs(HeaderName::Route)
+                    .any(|na| !self.is_me(&na.uri));
                 let rewrite = req
                     .request_uri()
-                    .is_some_and(|u| u.raw() != uri && !self.cfg.faults.keep_tel_uri)
+                    .is_some_and(|u| u.raw() != uri && !by_route && !self.cfg.faults.keep_tel_uri)
                     .then_some(uri);
                 self.forward(now, from, &req, key, dest, rewrite.as_deref(), true);
             }
@@ -777,7 +846,12 @@ impl Sbe {
                 _ => false,
             };
             if let (true, Some(t)) = (by_name, &target) {
-                return Ok(Dest::Resolve(t.raw().to_owned()));
+                let raw = t.raw();
+                let target = match raw.strip_prefix("sips:") {
+                    Some(rest) if self.cfg.faults.prefer_udp => format!("sip:{rest}"),
+                    _ => raw.to_owned(),
+                };
+                return Ok(Dest::Resolve(target));
             }
         }
         let addr = target
