@@ -203,3 +203,68 @@ pub(crate) async fn serve(args: DnsArgs) -> u8 {
     running.stop().await;
     0
 }
+
+#[derive(Args)]
+pub(crate) struct DnsKeyArgs {
+    /// The key file (PKCS#8 PEM); created if it does not exist.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Write the trust anchors here instead of printing them.
+    #[arg(long, value_name = "FILE")]
+    anchors: Option<PathBuf>,
+}
+
+/// The DNS role's zone key for external runs: created once, reused, so
+/// the IUT's configured anchors keep validating (profile `[dns] key`).
+pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
+    let der = if args.key.exists() {
+        match std::fs::read(&args.key)
+            .map_err(|e| e.to_string())
+            .and_then(|b| speermint_harness::pki::pkcs8_from_pem_or_der(&b))
+        {
+            Ok(k) => k,
+            Err(e) => return crate::usage(format!("{}: {e}", args.key.display())),
+        }
+    } else {
+        let Ok(k) = speermint_dns::generate_key() else {
+            return crate::usage("cannot generate an ECDSA P-256 key");
+        };
+        if let Err(e) = std::fs::write(&args.key, speermint_harness::pki::pkcs8_pem(&k)) {
+            return crate::usage(format!("{}: {e}", args.key.display()));
+        }
+        k
+    };
+    let records = match speermint_harness::dns_role::DnsRole::anchor_records(&der) {
+        Ok(r) => r,
+        Err(e) => return crate::usage(e),
+    };
+    let text = records.join("\n") + "\n";
+    match &args.anchors {
+        Some(p) => {
+            if let Err(e) = std::fs::write(p, text) {
+                return crate::usage(format!("{}: {e}", p.display()));
+            }
+        }
+        None => print!("{text}"),
+    }
+    0
+}
+
+/// The reference SBE's LUF/LRF over `servers`, validating with `anchors`
+/// when given.
+pub(crate) async fn sbe_locator(
+    servers: &[SocketAddr],
+    anchors: Option<&std::path::Path>,
+) -> Result<Locator, String> {
+    let mut cfg = ClientConfig::new(servers.to_vec());
+    cfg.timeout = Duration::from_millis(500);
+    cfg.attempts = 1;
+    if let Some(path) = anchors {
+        cfg.trust_anchor = Some(TrustAnchor::from_file(path).map_err(|e| e.to_string())?);
+    }
+    let client = Client::new(cfg).await.map_err(|e| e.to_string())?;
+    let mut lc = LocatorConfig::default();
+    // The reference SBE originates UDP only (RFC 3263 §4.1).
+    lc.lrf.transports = vec![speermint_dns::Transport::Udp];
+    Ok(Locator::new(client, lc))
+}

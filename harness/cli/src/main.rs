@@ -57,6 +57,8 @@ enum Command {
     Resolve(dns_cmd::ResolveArgs),
     /// Serve zone files (optionally signed) until interrupted: the harness's DNS role on its own.
     Dns(dns_cmd::DnsArgs),
+    /// Make (or reuse) the zone key of the DNS role and print the trust anchors an external IUT needs.
+    DnsKey(dns_cmd::DnsKeyArgs),
 }
 
 #[derive(Args)]
@@ -104,6 +106,22 @@ struct SbeArgs {
     /// Turn on a misbehaviour switch (repeatable).
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
+    /// Resolve numbers and domain names through this DNS server
+    /// (repeatable; ENUM, then RFC 3263 over UDP).
+    #[arg(long = "dns", value_name = "ADDR:PORT")]
+    dns: Vec<SocketAddr>,
+    /// DNSSEC trust anchors (DNSKEY or DS records) for --dns.
+    #[arg(long, value_name = "FILE")]
+    trust_anchor: Option<PathBuf>,
+    /// Also accept TLS here.
+    #[arg(long, value_name = "ADDR:PORT")]
+    tls_listen: Option<SocketAddr>,
+    /// Certificate chain (PEM) for --tls-listen.
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) for --tls-listen.
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -126,6 +144,7 @@ fn main() -> ExitCode {
         Command::Sbe(args) => runtime.block_on(run_sbe(args)),
         Command::Resolve(args) => runtime.block_on(dns_cmd::resolve(args)),
         Command::Dns(args) => runtime.block_on(dns_cmd::serve(args)),
+        Command::DnsKey(args) => dns_cmd::dns_key(args),
     };
     ExitCode::from(code)
 }
@@ -417,18 +436,49 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         Ok(f) => f,
         Err(e) => return usage(e),
     };
+    let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key) {
+        (None, None, None) => None,
+        (Some(bind), Some(cert), Some(key)) => {
+            match speermint_harness::pki::server_config_from_pem(cert, key) {
+                Ok(config) => Some(speermint_border::TlsListen {
+                    bind: *bind,
+                    config,
+                }),
+                Err(e) => return usage(e),
+            }
+        }
+        _ => return usage("--tls-listen, --tls-cert and --tls-key go together"),
+    };
+    let locator = if args.dns.is_empty() {
+        None
+    } else {
+        match dns_cmd::sbe_locator(&args.dns, args.trust_anchor.as_deref()).await {
+            Ok(l) => Some(l),
+            Err(e) => return usage(e),
+        }
+    };
+    let resolve = locator.is_some();
     let (peers, next_hop) = (args.peers.clone(), args.next_hop);
-    let sbe = match speermint_border::RunningSbe::start_udp(args.listen, move |local| {
-        let mut cfg = SbeConfig::new(local, peers, next_hop);
-        cfg.faults = faults;
-        cfg
-    })
+    let sbe = match speermint_border::RunningSbe::start(
+        args.listen,
+        tls,
+        move |local| {
+            let mut cfg = SbeConfig::new(local, peers, next_hop);
+            cfg.faults = faults;
+            cfg.resolve_names = resolve;
+            cfg
+        },
+        locator,
+    )
     .await
     {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
     println!("listening on udp:{}", sbe.addr());
+    if let Some(t) = sbe.tls_addr() {
+        println!("listening on tls:{t}");
+    }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;

@@ -423,3 +423,119 @@ fn dns_refuses_a_bad_zone_naming_the_line() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.zone:4: "), "{err}");
 }
+
+/// A loopback port free for both UDP and TCP a moment ago.
+fn free_port(ip: &str) -> std::net::SocketAddr {
+    loop {
+        let t = std::net::TcpListener::bind((ip, 0)).unwrap();
+        let a = t.local_addr().unwrap();
+        if std::net::UdpSocket::bind(a).is_ok() {
+            return a;
+        }
+    }
+}
+
+/// An external SBE (a separate `speermint sbe` process) resolving through
+/// the harness's DNS role with configured anchors, and serving TLS with a
+/// certificate from an operator's CA: every check applies and passes.
+#[test]
+fn certify_an_external_target_with_dns_and_tls() {
+    use speermint_harness::pki::{TestPki, cert_pem, pkcs8_pem};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f);
+    // The zone key the IUT's anchors are made from, kept across runs.
+    let out = speermint()
+        .args(["dns-key", "--key"])
+        .arg(p("zone-key.pem"))
+        .arg("--anchors")
+        .arg(p("anchors.keys"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let anchors = std::fs::read_to_string(p("anchors.keys")).unwrap();
+    assert_eq!(anchors.matches(" DNSKEY 257 3 13 ").count(), 3, "{anchors}");
+    // The operator's CA and the SBE's certificate for its domain.
+    let pki = TestPki::new().unwrap();
+    let (chain, key) = pki.issue(&["ssp.example"]).unwrap();
+    std::fs::write(p("ca.pem"), cert_pem(&pki.ca_der())).unwrap();
+    std::fs::write(
+        p("sbe.pem"),
+        chain.iter().map(|c| cert_pem(c)).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(p("sbe.key"), pkcs8_pem(&key)).unwrap();
+
+    let (dns1, dns2) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    let next_hop = {
+        let s = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let bin = assert_cmd::cargo::cargo_bin("speermint");
+    let mut child = Killed(
+        std::process::Command::new(bin)
+            .args([
+                "sbe",
+                "--listen",
+                "127.0.0.1:0",
+                "--peer",
+                "127.0.0.5",
+                "--next-hop",
+            ])
+            .arg(next_hop.to_string())
+            .args([
+                "--dns",
+                &dns1.to_string(),
+                "--dns",
+                &dns2.to_string(),
+                "--trust-anchor",
+            ])
+            .arg(p("anchors.keys"))
+            .args(["--tls-listen", "127.0.0.1:0", "--tls-cert"])
+            .arg(p("sbe.pem"))
+            .arg("--tls-key")
+            .arg(p("sbe.key"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap());
+    let mut read = || {
+        let mut l = String::new();
+        lines.read_line(&mut l).unwrap();
+        l.trim().to_string()
+    };
+    let udp = read()
+        .strip_prefix("listening on udp:")
+        .expect("udp address")
+        .to_string();
+    let tls = read()
+        .strip_prefix("listening on tls:")
+        .expect("tls address")
+        .to_string();
+    std::fs::write(
+        p("iut.toml"),
+        format!(
+            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
+        ),
+    )
+    .unwrap();
+    let out = speermint()
+        .args(["certify", "--profile"])
+        .arg(p("iut.toml"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(table.contains("11 checks: 11 pass"), "{table}");
+    drop(child);
+}

@@ -70,8 +70,21 @@ pub struct DnsRole {
 const ALT_NAMES: usize = 6;
 
 impl DnsRole {
-    /// Signs the zones once and starts both replicas on `bind` (port 0).
+    /// Signs the zones once, with fresh keys, and starts both replicas on
+    /// `bind` (ephemeral ports).
     pub async fn start(bind: std::net::IpAddr, topo: Topology) -> Result<Self, DnsError> {
+        let any = SocketAddr::new(bind, 0);
+        Self::start_at([any, any], None, topo).await
+    }
+
+    /// Starts the replicas at `addrs`, signing every zone with `key`
+    /// (PKCS#8 DER) when given, so that an external element's trust
+    /// anchors (see [`DnsRole::anchor_records`]) stay valid across runs.
+    pub async fn start_at(
+        addrs: [SocketAddr; 2],
+        key: Option<&[u8]>,
+        topo: Topology,
+    ) -> Result<Self, DnsError> {
         let facts = DnsFacts {
             peer_domain: "peer.example".into(),
             ssp_domain: "ssp.example".into(),
@@ -87,19 +100,21 @@ impl DnsRole {
         let mut signed = Vec::new();
         for (label, text) in zones {
             let zone = Zone::from_text(&text, None, label)
-                .and_then(Zone::sign)
+                .and_then(|z| match key {
+                    Some(k) => z.sign_with(k),
+                    None => z.sign(),
+                })
                 .map_err(|e| DnsError::Zone(e.to_string()))?;
             signed.push(zone);
         }
-        let addr = SocketAddr::new(bind, 0);
         let mut a = AuthServer::new();
         let mut b = AuthServer::new();
         for z in signed {
             a = a.zone(z.clone());
             b = b.zone(z);
         }
-        let primary = a.start(addr).await?;
-        let secondary = b.start(addr).await?;
+        let primary = a.start(addrs[0]).await?;
+        let secondary = b.start(addrs[1]).await?;
         let anchors = primary.trust_anchor_records();
         Ok(Self {
             primary,
@@ -107,6 +122,31 @@ impl DnsRole {
             anchors,
             facts,
         })
+    }
+
+    /// The DNSKEY and DS records of every zone of the role when signed
+    /// with `key`: what an external element is configured to trust.
+    pub fn anchor_records(key: &[u8]) -> Result<Vec<String>, DnsError> {
+        let topo = Topology {
+            peer: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stranger: SocketAddr::from(([127, 0, 0, 1], 0)),
+            iut: SocketAddr::from(([127, 0, 0, 1], 0)),
+            iut_tls: None,
+            stale: false,
+        };
+        let mut out = Vec::new();
+        for (label, text) in [
+            ("peer.zone", peer_zone(&topo)),
+            ("enum.zone", ENUM_ZONE.to_owned()),
+            ("ssp.zone", ssp_zone(&topo)),
+        ] {
+            let zone = Zone::from_text(&text, None, label)
+                .and_then(|z| z.sign_with(key))
+                .map_err(|e| DnsError::Zone(e.to_string()))?;
+            out.extend(zone.dnskey_record());
+            out.extend(zone.ds_record().map(|ds| format!("; {ds}")));
+        }
+        Ok(out)
     }
 
     /// Both replicas' addresses, primary first.

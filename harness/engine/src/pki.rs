@@ -47,9 +47,12 @@ impl TestPki {
         self.ca.der().clone()
     }
 
-    /// A server configuration presenting a certificate for `domains`
-    /// (subjectAltName dNSNames), issued by this CA.
-    pub fn server_config(&self, domains: &[&str]) -> Result<Arc<ServerConfig>, String> {
+    /// A certificate for `domains` (subjectAltName dNSNames) issued by
+    /// this CA: the chain (leaf, CA) and the PKCS#8 key, DER.
+    pub fn issue(
+        &self,
+        domains: &[&str],
+    ) -> Result<(Vec<CertificateDer<'static>>, Vec<u8>), String> {
         let key =
             KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| e.to_string())?;
         let names: Vec<String> = domains.iter().map(|d| (*d).to_owned()).collect();
@@ -61,8 +64,14 @@ impl TestPki {
         let cert = params
             .signed_by(&key, &self.ca)
             .map_err(|e| e.to_string())?;
-        let chain = vec![cert.der().clone(), self.ca_der()];
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        Ok((vec![cert.der().clone(), self.ca_der()], key.serialize_der()))
+    }
+
+    /// A server configuration presenting a certificate for `domains`
+    /// (subjectAltName dNSNames), issued by this CA.
+    pub fn server_config(&self, domains: &[&str]) -> Result<Arc<ServerConfig>, String> {
+        let (chain, key) = self.issue(domains)?;
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
         let config = ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| e.to_string())?
@@ -83,6 +92,85 @@ impl TestPki {
             .with_no_client_auth();
         Ok(Arc::new(config))
     }
+}
+
+/// A client configuration trusting the CA certificates in a PEM file.
+pub fn client_config_from_pem(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = RootCertStore::empty();
+    let certs =
+        CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for c in certs {
+        let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
+        roots
+            .add(c)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block", path.display()));
+    }
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// A server configuration from a PEM certificate chain and a PEM key.
+pub fn server_config_from_pem(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("{}: {e}", cert.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    if chain.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block", cert.display()));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
+}
+
+/// A PKCS#8 private key from PEM (`-----BEGIN PRIVATE KEY-----`) or DER.
+pub fn pkcs8_from_pem_or_der(bytes: &[u8]) -> Result<Vec<u8>, String> {
+    use rustls::pki_types::pem::PemObject;
+    if bytes.starts_with(b"-----") {
+        PrivatePkcs8KeyDer::from_pem_slice(bytes)
+            .map(|k| k.secret_pkcs8_der().to_vec())
+            .map_err(|e| format!("not a PKCS#8 PEM key: {e}"))
+    } else {
+        Ok(bytes.to_vec())
+    }
+}
+
+/// PEM text of a PKCS#8 key.
+pub fn pkcs8_pem(der: &[u8]) -> String {
+    pem_block("PRIVATE KEY", der)
+}
+
+/// PEM text of a certificate.
+pub fn cert_pem(der: &[u8]) -> String {
+    pem_block("CERTIFICATE", der)
+}
+
+fn pem_block(label: &str, der: &[u8]) -> String {
+    let b64 = data_encoding::BASE64.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(&String::from_utf8_lossy(chunk));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
 }
 
 /// What one request over TLS came to.

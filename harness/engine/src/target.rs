@@ -9,7 +9,7 @@ use serde::Deserialize;
 use speermint_border::{RunningSbe, TlsListen};
 use speermint_sip::proxy::{Faults, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Errors of the engine.
@@ -88,6 +88,23 @@ pub struct Plan {
     pub terminating: SocketAddr,
     /// Waits.
     pub timing: Timing,
+    /// The DNS role for an external IUT: the two replica addresses it
+    /// resolves through, and the zone key file its anchors were made
+    /// from (PEM or DER PKCS#8, see `speermint dns-key`).
+    pub dns: Option<DnsPlan>,
+    /// The external IUT's TLS listener, advertised in its domain.
+    pub tls_target: Option<SocketAddr>,
+    /// The issuer of the external IUT's TLS certificate (PEM).
+    pub tls_ca: Option<PathBuf>,
+}
+
+/// Where an external IUT's DNS comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsPlan {
+    /// Primary and secondary replica addresses (UDP and TCP).
+    pub servers: [SocketAddr; 2],
+    /// Zone key; fresh keys when absent.
+    pub key_file: Option<PathBuf>,
 }
 
 impl Plan {
@@ -98,6 +115,9 @@ impl Plan {
             target: TargetKind::Embedded { faults },
             peer: "127.0.0.2:0".parse().expect("literal"),
             stranger: "127.0.0.3:0".parse().expect("literal"),
+            dns: None,
+            tls_target: None,
+            tls_ca: None,
             terminating: "127.0.0.4:0".parse().expect("literal"),
             timing: Timing::default(),
         }
@@ -136,12 +156,29 @@ struct ProfileFile {
     target: Option<TargetSection>,
     roles: Option<RolesSection>,
     timing: Option<TimingSection>,
+    dns: Option<DnsSection>,
+    tls: Option<TlsSection>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TargetSection {
     address: toml::Spanned<String>,
+    tls: Option<toml::Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DnsSection {
+    primary: toml::Spanned<String>,
+    secondary: toml::Spanned<String>,
+    key: Option<toml::Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsSection {
+    ca: toml::Spanned<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -217,6 +254,32 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             *slot = parse_role_addr(v.get_ref()).map_err(|m| bad(key, v, m))?;
         }
     }
+    // Files named in a profile are relative to the profile.
+    let base = Path::new(file).parent().unwrap_or(Path::new("."));
+    if let Some(t) = &target.tls {
+        let a = t
+            .get_ref()
+            .parse::<SocketAddr>()
+            .map_err(|_| bad("target.tls", t, format!("{:?} is not IP:PORT", t.get_ref())))?;
+        plan.tls_target = Some(a);
+    }
+    if let Some(d) = cfg.dns {
+        let addr = |key: &str, v: &toml::Spanned<String>| {
+            v.get_ref()
+                .parse::<SocketAddr>()
+                .map_err(|_| bad(key, v, format!("{:?} is not IP:PORT", v.get_ref())))
+        };
+        plan.dns = Some(DnsPlan {
+            servers: [
+                addr("dns.primary", &d.primary)?,
+                addr("dns.secondary", &d.secondary)?,
+            ],
+            key_file: d.key.map(|k| base.join(k.get_ref())),
+        });
+    }
+    if let Some(t) = cfg.tls {
+        plan.tls_ca = Some(base.join(t.ca.get_ref()));
+    }
     if let Some(t) = cfg.timing {
         if let Some(ms) = t.response_ms {
             plan.timing.response = Duration::from_millis(ms.clamp(10, 60_000));
@@ -243,6 +306,16 @@ async fn bind(role: &'static str, addr: SocketAddr, log: &EvidenceLog) -> Result
     Role::bind(role, addr, log.clone())
         .await
         .map_err(|source| Error::Bind { role, addr, source })
+}
+
+/// A zone key file: PKCS#8, PEM or DER.
+fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    crate::pki::pkcs8_from_pem_or_der(&bytes)
+        .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))
 }
 
 /// A loopback TCP port free a moment ago.
@@ -343,7 +416,32 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             };
             (sbe.addr(), Some(sbe), label)
         }
-        TargetKind::External { addr } => (*addr, None, format!("udp:{addr}")),
+        TargetKind::External { addr } => {
+            if let Some(d) = &plan.dns {
+                let key = match &d.key_file {
+                    Some(path) => Some(read_key(path)?),
+                    None => None,
+                };
+                let role = DnsRole::start_at(
+                    d.servers,
+                    key.as_deref(),
+                    Topology {
+                        peer: peer.addr(),
+                        stranger: stranger.addr(),
+                        iut: *addr,
+                        iut_tls: plan.tls_target,
+                        stale: false,
+                    },
+                )
+                .await
+                .map_err(|e| Error::Dns(e.to_string()))?;
+                dns = Some(role);
+            }
+            if let Some(ca) = &plan.tls_ca {
+                tls_client = Some(crate::pki::client_config_from_pem(ca).map_err(Error::Tls)?);
+            }
+            (*addr, None, format!("udp:{addr}"))
+        }
     };
     let mut ctx = Ctx::new(iut, peer, stranger, terminating, log);
     ctx.timing = plan.timing;
@@ -368,6 +466,21 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("iut.toml:2: target.address:"), "{e}");
+    }
+
+    #[test]
+    fn profile_names_the_dns_role_and_the_tls_issuer() {
+        let text = "[target]\naddress = \"udp:127.0.0.9:5060\"\ntls = \"127.0.0.9:5061\"\n[dns]\nprimary = \"127.0.0.1:5353\"\nsecondary = \"127.0.0.1:5354\"\nkey = \"zone.pem\"\n[tls]\nca = \"ca.pem\"\n";
+        let plan = parse_profile("conf/iut.toml", text).unwrap();
+        let dns = plan.dns.unwrap();
+        assert_eq!(dns.servers[1], "127.0.0.1:5354".parse().unwrap());
+        // Files are relative to the profile.
+        assert_eq!(dns.key_file.unwrap(), Path::new("conf/zone.pem"));
+        assert_eq!(plan.tls_ca.unwrap(), Path::new("conf/ca.pem"));
+        assert_eq!(plan.tls_target, Some("127.0.0.9:5061".parse().unwrap()));
+        let bad = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[dns]\nprimary = \"localhost\"\nsecondary = \"127.0.0.1:5354\"\n";
+        let e = parse_profile("iut.toml", bad).unwrap_err().to_string();
+        assert!(e.starts_with("iut.toml:4: dns.primary:"), "{e}");
     }
 
     #[test]

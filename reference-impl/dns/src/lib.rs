@@ -20,7 +20,7 @@ pub use client::{Client, ClientConfig, ClientError, DnsTransport, Fetched, Found
 pub use convert::Security;
 pub use locate::{Hop, LocateError, Located, Locator, LocatorConfig, TraceStep, sip_target};
 pub use server::{AuthServer, RunningAuth, Signatures, Tamper};
-pub use zone::{SIGNATURE_VALIDITY, Zone, ZoneError};
+pub use zone::{SIGNATURE_VALIDITY, Zone, ZoneError, generate_key};
 
 pub use hickory_proto::rr::RecordType;
 pub use speermint_route::Transport;

@@ -153,23 +153,34 @@ impl Zone {
     /// (algorithm 13, RFC 6605) when the server starts. One key acts as
     /// both KSK and ZSK (flags 257): a test zone has no parent to hand a
     /// DS to, so the key itself is the trust anchor.
-    pub fn sign(mut self) -> Result<Self, ZoneError> {
-        let failed = |e: String| ZoneError {
-            file: self.label.clone(),
-            line: None,
-            reason: format!("cannot sign: {e}"),
-        };
-        let pkcs8 = EcdsaSigningKey::generate_pkcs8(Algorithm::ECDSAP256SHA256)
-            .map_err(|e| failed(e.to_string()))?;
-        let key = load_key(pkcs8.secret_pkcs8_der()).map_err(|e| failed(e.to_string()))?;
-        let public = key.to_public_key().map_err(|e| failed(e.to_string()))?;
+    pub fn sign(self) -> Result<Self, ZoneError> {
+        let key = generate_key().map_err(|e| self.sign_error(e))?;
+        self.sign_with(&key)
+    }
+
+    /// Like [`Zone::sign`] with a given ECDSA P-256 key (PKCS#8 DER, see
+    /// [`generate_key`]): the zone's DNSKEY, and so the trust anchor an
+    /// external element is configured with, stays the same across runs.
+    pub fn sign_with(mut self, pkcs8: &[u8]) -> Result<Self, ZoneError> {
+        let key = load_key(pkcs8).map_err(|e| self.sign_error(e.to_string()))?;
+        let public = key
+            .to_public_key()
+            .map_err(|e| self.sign_error(e.to_string()))?;
         let dnskey = DNSKEY::new(true, true, false, public);
         self.key = Some(ZoneKey {
-            pkcs8: pkcs8.secret_pkcs8_der().to_vec(),
+            pkcs8: pkcs8.to_vec(),
             dnskey,
             validity: SIGNATURE_VALIDITY,
         });
         Ok(self)
+    }
+
+    fn sign_error(&self, e: String) -> ZoneError {
+        ZoneError {
+            file: self.label.clone(),
+            line: None,
+            reason: format!("cannot sign: {e}"),
+        }
     }
 
     /// Whether [`Zone::sign`] was called.
@@ -208,6 +219,13 @@ impl ZoneKey {
             validity,
         ))
     }
+}
+
+/// A fresh ECDSA P-256 zone key, PKCS#8 DER (RFC 6605).
+pub fn generate_key() -> Result<Vec<u8>, String> {
+    EcdsaSigningKey::generate_pkcs8(Algorithm::ECDSAP256SHA256)
+        .map(|k| k.secret_pkcs8_der().to_vec())
+        .map_err(|e| e.to_string())
 }
 
 fn load_key(pkcs8: &[u8]) -> Result<EcdsaSigningKey, hickory_proto::dnssec::DnsSecError> {
