@@ -212,6 +212,9 @@ pub(crate) struct DnsKeyArgs {
     /// Write the trust anchors here instead of printing them.
     #[arg(long, value_name = "FILE")]
     anchors: Option<PathBuf>,
+    /// The IUT's own domain, as in the profile's `target.domain`.
+    #[arg(long, default_value = "ssp.example")]
+    domain: String,
 }
 
 /// The DNS role's zone key for external runs: created once, reused, so
@@ -234,7 +237,7 @@ pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
         }
         k
     };
-    let records = match speermint_harness::dns_role::DnsRole::anchor_records(&der) {
+    let records = match speermint_harness::dns_role::DnsRole::anchor_records(&der, &args.domain) {
         Ok(r) => r,
         Err(e) => return crate::usage(e),
     };

@@ -436,8 +436,9 @@ fn free_port(ip: &str) -> std::net::SocketAddr {
 }
 
 /// An external SBE (a separate `speermint sbe` process) resolving through
-/// the harness's DNS role with configured anchors, and serving TLS with a
-/// certificate from an operator's CA: every check applies and passes.
+/// the harness's DNS role with configured anchors, and serving TLS for its
+/// own domain with a certificate from an operator's CA: every check
+/// applies and passes.
 #[test]
 fn certify_an_external_target_with_dns_and_tls() {
     use speermint_harness::pki::{TestPki, cert_pem, pkcs8_pem};
@@ -449,6 +450,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         .arg(p("zone-key.pem"))
         .arg("--anchors")
         .arg(p("anchors.keys"))
+        .args(["--domain", "sbc.operator.example"])
         .output()
         .unwrap();
     assert_eq!(
@@ -461,7 +463,7 @@ fn certify_an_external_target_with_dns_and_tls() {
     assert_eq!(anchors.matches(" DNSKEY 257 3 13 ").count(), 3, "{anchors}");
     // The operator's CA and the SBE's certificate for its domain.
     let pki = TestPki::new().unwrap();
-    let (chain, key) = pki.issue(&["ssp.example"]).unwrap();
+    let (chain, key) = pki.issue(&["sbc.operator.example"]).unwrap();
     std::fs::write(p("ca.pem"), cert_pem(&pki.ca_der())).unwrap();
     std::fs::write(
         p("sbe.pem"),
@@ -520,7 +522,7 @@ fn certify_an_external_target_with_dns_and_tls() {
     std::fs::write(
         p("iut.toml"),
         format!(
-            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
+            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\ndomain = \"sbc.operator.example\"\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
         ),
     )
     .unwrap();
@@ -537,5 +539,9 @@ fn certify_an_external_target_with_dns_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(table.contains("11 checks: 11 pass"), "{table}");
+    assert!(
+        table.contains("sips:sbc.operator.example leads to TLS"),
+        "{table}"
+    );
     drop(child);
 }

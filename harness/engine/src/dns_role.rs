@@ -11,7 +11,8 @@
 //!   has cached yet.
 //! - the ENUM branch of `+441632960083` (RFC 6116 §3.2, a number from the
 //!   Ofcom drama range) pointing at `sip:+441632960083@peer.example`.
-//! - `ssp.example`, the IUT's own domain, advertising its ingress SBE
+//! - the IUT's own domain (`ssp.example` unless the profile names it),
+//!   advertising its ingress SBE
 //!   (RFC 6271 Requirement #1).
 
 use std::net::SocketAddr;
@@ -38,7 +39,7 @@ pub struct DnsFacts {
 }
 
 /// Where the zones point: the role addresses and the IUT.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Topology {
     /// The peer role: the terminating SSP's preferred SBE.
     pub peer: SocketAddr,
@@ -52,6 +53,8 @@ pub struct Topology {
     /// Advertise a port where nothing listens for the IUT (the
     /// `stale-dns` switch).
     pub stale: bool,
+    /// The IUT's own domain.
+    pub iut_domain: String,
 }
 
 /// The running role.
@@ -87,7 +90,7 @@ impl DnsRole {
     ) -> Result<Self, DnsError> {
         let facts = DnsFacts {
             peer_domain: "peer.example".into(),
-            ssp_domain: "ssp.example".into(),
+            ssp_domain: topo.iut_domain.clone(),
             number: "+441632960083".into(),
             number_uri: "sip:+441632960083@peer.example".into(),
             alt_names: ALT_NAMES,
@@ -126,13 +129,14 @@ impl DnsRole {
 
     /// The DNSKEY and DS records of every zone of the role when signed
     /// with `key`: what an external element is configured to trust.
-    pub fn anchor_records(key: &[u8]) -> Result<Vec<String>, DnsError> {
+    pub fn anchor_records(key: &[u8], iut_domain: &str) -> Result<Vec<String>, DnsError> {
         let topo = Topology {
             peer: SocketAddr::from(([127, 0, 0, 1], 0)),
             stranger: SocketAddr::from(([127, 0, 0, 1], 0)),
             iut: SocketAddr::from(([127, 0, 0, 1], 0)),
             iut_tls: None,
             stale: false,
+            iut_domain: iut_domain.to_owned(),
         };
         let mut out = Vec::new();
         for (label, text) in [
@@ -282,7 +286,7 @@ fn ssp_zone(t: &Topology) -> String {
     // Port 9 (discard) has no SIP listener: what a stale record leads to.
     let port = if t.stale { 9 } else { t.iut.port() };
     let mut z = format!(
-        "$ORIGIN ssp.example.
+        "$ORIGIN {domain}.
 $TTL 300
 @ IN SOA ns hostmaster 1 3600 600 86400 60
 @ IN NS ns
@@ -291,7 +295,8 @@ ns IN A 127.0.0.1
 _sip._udp IN SRV 0 1 {port} sbe
 sbe IN A {ip}
 ",
-        ip = t.iut.ip()
+        ip = t.iut.ip(),
+        domain = t.iut_domain.trim_end_matches('.'),
     );
     if let Some(tls) = t.iut_tls {
         // TLS first: RFC 6406 §6.1.2.1 prefers it, and so does the order.

@@ -96,6 +96,9 @@ pub struct Plan {
     pub tls_target: Option<SocketAddr>,
     /// The issuer of the external IUT's TLS certificate (PEM).
     pub tls_ca: Option<PathBuf>,
+    /// The IUT's own SIP domain, published by the DNS role and expected
+    /// in its certificate.
+    pub iut_domain: String,
 }
 
 /// Where an external IUT's DNS comes from.
@@ -118,6 +121,7 @@ impl Plan {
             dns: None,
             tls_target: None,
             tls_ca: None,
+            iut_domain: "ssp.example".into(),
             terminating: "127.0.0.4:0".parse().expect("literal"),
             timing: Timing::default(),
         }
@@ -165,6 +169,7 @@ struct ProfileFile {
 struct TargetSection {
     address: toml::Spanned<String>,
     tls: Option<toml::Spanned<String>>,
+    domain: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -262,6 +267,23 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             .parse::<SocketAddr>()
             .map_err(|_| bad("target.tls", t, format!("{:?} is not IP:PORT", t.get_ref())))?;
         plan.tls_target = Some(a);
+    }
+    if let Some(d) = &target.domain {
+        let name = d.get_ref().trim_end_matches('.');
+        let ok = !name.is_empty()
+            && name.len() <= 253
+            && name.split('.').all(|l| {
+                (1..=63).contains(&l.len())
+                    && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            });
+        if !ok {
+            return Err(bad(
+                "target.domain",
+                d,
+                format!("{name:?} is not a domain name"),
+            ));
+        }
+        plan.iut_domain = name.to_ascii_lowercase();
     }
     if let Some(d) = cfg.dns {
         let addr = |key: &str, v: &toml::Spanned<String>| {
@@ -361,6 +383,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     iut: sbe_addr,
                     iut_tls: Some(tls_bind),
                     stale: faults.stale_dns,
+                    iut_domain: plan.iut_domain.clone(),
                 },
             )
             .await
@@ -431,6 +454,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                         iut: *addr,
                         iut_tls: plan.tls_target,
                         stale: false,
+                        iut_domain: plan.iut_domain.clone(),
                     },
                 )
                 .await
@@ -470,7 +494,7 @@ mod tests {
 
     #[test]
     fn profile_names_the_dns_role_and_the_tls_issuer() {
-        let text = "[target]\naddress = \"udp:127.0.0.9:5060\"\ntls = \"127.0.0.9:5061\"\n[dns]\nprimary = \"127.0.0.1:5353\"\nsecondary = \"127.0.0.1:5354\"\nkey = \"zone.pem\"\n[tls]\nca = \"ca.pem\"\n";
+        let text = "[target]\naddress = \"udp:127.0.0.9:5060\"\ntls = \"127.0.0.9:5061\"\ndomain = \"SBC.Operator.example.\"\n[dns]\nprimary = \"127.0.0.1:5353\"\nsecondary = \"127.0.0.1:5354\"\nkey = \"zone.pem\"\n[tls]\nca = \"ca.pem\"\n";
         let plan = parse_profile("conf/iut.toml", text).unwrap();
         let dns = plan.dns.unwrap();
         assert_eq!(dns.servers[1], "127.0.0.1:5354".parse().unwrap());
@@ -478,6 +502,7 @@ mod tests {
         assert_eq!(dns.key_file.unwrap(), Path::new("conf/zone.pem"));
         assert_eq!(plan.tls_ca.unwrap(), Path::new("conf/ca.pem"));
         assert_eq!(plan.tls_target, Some("127.0.0.9:5061".parse().unwrap()));
+        assert_eq!(plan.iut_domain, "sbc.operator.example");
         let bad = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[dns]\nprimary = \"localhost\"\nsecondary = \"127.0.0.1:5354\"\n";
         let e = parse_profile("iut.toml", bad).unwrap_err().to_string();
         assert!(e.starts_with("iut.toml:4: dns.primary:"), "{e}");
