@@ -89,6 +89,18 @@ pub(crate) const SECURE_TRANSPORT: Check = Check {
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(secure_transport(c, d)))),
 };
 
+/// RFC 6404 §4.8: with two SBEs advertised for a peer, one failing does
+/// not fail the call (RFC 3263 §4.3).
+pub(crate) const SBE_POOLING: Check = Check {
+    id: "sbe-pool-failover",
+    title: "when the first SBE advertised for peer.example answers 503, the INVITE goes to the second",
+    covers: &[Ref::Rfc6404(8)],
+    level: Level::Should,
+    requirement: "Border elements are pooled (RFC 6404 §4.8): a client that gets 503 from one of the servers RFC 3263 ranked tries the next one (RFC 3263 §4.3).",
+    fails_under: &["no-failover"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pooling(c, d)))),
+};
+
 type Scenario =
     for<'a> fn(
         &'a mut Ctx,
@@ -457,4 +469,50 @@ async fn secure_transport(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
         exchange.session,
         call.answer_text()
     ))
+}
+
+async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let ruri = format!("sip:frank@{}", dns.facts.peer_domain);
+    let invite = ctx.request(RoleId::Terminating, "INVITE", &ruri).build();
+    let cid = call_id(&invite);
+    ctx.send_to_iut(RoleId::Terminating, &invite).await;
+    let ack_final = |ctx: &mut Ctx, resp: &Received| {
+        in_dialog_from(ctx, RoleId::Terminating, &invite, resp, "ACK", true)
+    };
+    let Some(first) = ctx.expect_request(RoleId::Peer, "INVITE", &cid).await else {
+        let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
+        if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
+            ctx.send_to_iut(RoleId::Terminating, &ack).await;
+        }
+        return Outcome::inconclusive(format!(
+            "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
+        ));
+    };
+    // The first SBE of the pool is out of service.
+    ctx.answer(RoleId::Peer, &first, 503, "Service Unavailable", None)
+        .await;
+    ctx.expect_request(RoleId::Peer, "ACK", &cid).await;
+    let second = ctx.expect_request(RoleId::Stranger, "INVITE", &cid).await;
+    if let Some(req) = &second {
+        ctx.answer(RoleId::Stranger, req, 486, "Busy Here", None)
+            .await;
+        ctx.expect_request(RoleId::Stranger, "ACK", &cid).await;
+    }
+    let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
+    if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
+        ctx.send_to_iut(RoleId::Terminating, &ack).await;
+    }
+    let status = fin.as_ref().and_then(Received::status);
+    let (first_at, second_at) = (ctx.peer.addr(), ctx.stranger.addr());
+    match (second, status) {
+        (Some(_), Some(486)) => Outcome::pass(format!(
+            "after 503 from {first_at}, the INVITE went to {second_at}, the next SBE of the pool, and its 486 reached the caller"
+        )),
+        (Some(_), other) => Outcome::fail(format!(
+            "the INVITE reached the second SBE {second_at}, but the caller got {other:?} instead of its 486"
+        )),
+        (None, other) => Outcome::fail(format!(
+            "after 503 from {first_at}, the IUT did not try {second_at}, the next SBE RFC 3263 ranked; the caller got {other:?}"
+        )),
+    }
 }

@@ -2316,6 +2316,38 @@ struct ParkedRequest {
     by_route: bool,
     deadline: Instant,
     outcome: Option<Outcome>,
+    /// Once forwarded: the resolved hops not tried yet, in order, for
+    /// failover on a 503 or a timeout (RFC 3263 §4.3).
+    alternates: Vec<SocketAddr>,
+    /// Every forward (the first, then each failover): where, and the first
+    /// copy. The last one is the current attempt.
+    chain: Vec<(SocketAddr, Vec<u8>)>,
+    /// The current attempt got a final response (later ones are dropped).
+    current_final: bool,
+    /// The current attempt was cancelled: a CANCEL from upstream was
+    /// accepted, or the element sent one down (Timer C).
+    cancelled: bool,
+    /// The distinct final responses relayed or generated upstream.
+    upstream: Vec<Vec<u8>>,
+}
+
+impl ParkedRequest {
+    /// Transmissions may mean the same request again after a failover.
+    fn forwarded(&self) -> bool {
+        matches!(self.outcome, Some(Outcome::Forwarded { .. }))
+    }
+
+    /// The current attempt answers to a response with this top Via branch
+    /// and CSeq method.
+    fn current_is(&self, from: SocketAddr, branch: &str, method: &str) -> bool {
+        self.forwarded()
+            && self.method == method
+            && method != "ACK"
+            && self.chain.last().is_some_and(|(to, bytes)| {
+                *to == from
+                    && Message::parse(bytes).is_ok_and(|m| m.core().via.branch() == Some(branch))
+            })
+    }
 }
 
 /// What the element must do with a parked request given the driver's answer.
@@ -2379,6 +2411,14 @@ struct SbeRun {
     new_parked: Vec<usize>,
     /// Events of the last drain.
     events: Vec<Event>,
+    /// The hops after the chosen one in the resolution being handled: the
+    /// alternates of the request it forwards.
+    resolving_alternates: Vec<SocketAddr>,
+    /// The datagram being handled is a final response to the current
+    /// attempt of this forwarded request: its first one and a 503, or not.
+    trigger: Option<(usize, bool)>,
+    /// Forwarded requests that failed over in the last drain.
+    failed_over: Vec<usize>,
 }
 
 impl SbeRun {
@@ -2417,6 +2457,9 @@ impl SbeRun {
             datagram_key: None,
             new_parked: Vec::new(),
             events: Vec::new(),
+            resolving_alternates: Vec::new(),
+            trigger: None,
+            failed_over: Vec::new(),
         }
     }
 
@@ -2455,11 +2498,13 @@ impl SbeRun {
         let mut out = Vec::new();
         self.new_parked.clear();
         self.events.clear();
+        self.failed_over.clear();
         while let Some(o) = self.sbe.poll_output() {
             match o {
                 Output::Transmit { to, bytes } => {
-                    self.check_transmit(to, &bytes, on_time);
+                    // First: a failover makes its hop a destination.
                     self.attribute(to, &bytes);
+                    self.check_transmit(to, &bytes, on_time);
                     out.push((to, bytes));
                 }
                 Output::Resolve { id, target } => self.on_resolve_output(id, &target),
@@ -2512,6 +2557,11 @@ impl SbeRun {
             deadline: self.now + self.sbe.config().resolve_timeout,
             outcome: None,
             request: bytes.clone(),
+            alternates: Vec::new(),
+            chain: Vec::new(),
+            current_final: false,
+            cancelled: false,
+            upstream: Vec::new(),
         });
         self.datagram = bytes;
         self.new_parked.push(i);
@@ -2529,18 +2579,53 @@ impl SbeRun {
         };
         let raw = matches!(self.ctx, Ctx::Datagram { raw: true, .. });
         if m.is_request() {
-            // Only the driver's answer forwards a parked request.
+            if m.method() == "CANCEL" {
+                // The element's own CANCEL (hop by hop, one Via): the
+                // attempt it names is cancelled and may not fail over.
+                let branch = m.core().via.branch().unwrap_or_default();
+                for rec in &mut self.parked {
+                    if rec.current_is(to, branch, "INVITE") {
+                        rec.cancelled = true;
+                    }
+                }
+                return;
+            }
+            // Only the driver's answer forwards a parked request, and only
+            // a 503 or a timeout sends it again, to the next hop resolved.
             let Some(via) = m.vias().nth(1) else {
                 return;
             };
             let Some(&i) = self.parked_keys.get(&tx_key(&via, &m)) else {
                 return;
             };
+            if self.parked[i].forwarded() {
+                // (A peer may be a resolved hop: its responses count.)
+                let peer = matches!(self.ctx, Ctx::Datagram { from, .. } if from.ip() == PEER_IP)
+                    && self.datagram_key.is_some();
+                let again = self.parked[i]
+                    .chain
+                    .last()
+                    .is_some_and(|(t, b)| *t == to && b == bytes);
+                if peer || again {
+                    // The peer's requests relayed (its raw bytes may mimic
+                    // a Via), or
+                    // a retransmission of the current attempt.
+                } else if raw && self.datagram_key.is_some() {
+                    // Raw bytes from the next hop, a request like this one.
+                    self.lenient = true;
+                } else {
+                    self.check_failover(i, to, &m, bytes);
+                }
+                return;
+            }
             if self.parked[i].outcome.is_some() {
                 return;
             }
             if self.ctx == Ctx::Driver(Some(i)) {
-                self.parked[i].outcome = Some(Outcome::Forwarded { to });
+                let rec = &mut self.parked[i];
+                rec.outcome = Some(Outcome::Forwarded { to });
+                rec.alternates = std::mem::take(&mut self.resolving_alternates);
+                rec.chain = vec![(to, bytes.to_vec())];
             } else if to == NEXT_HOP {
                 // The peer's relays go there: its raw bytes may mimic a Via.
             } else if raw {
@@ -2587,8 +2672,35 @@ impl SbeRun {
                 }
             }
             Some(Outcome::Answered { bytes: b, .. }) if b == bytes => {}
-            // Forwarded: responses from downstream, or the element's 408.
-            Some(Outcome::Forwarded { .. }) => {}
+            // Forwarded: responses from downstream, or the element's 408;
+            // one final (a retransmission is the same bytes), or 2xx to an
+            // INVITE, each relayed; none for an attempt that failed over.
+            Some(Outcome::Forwarded { .. }) => {
+                let rec = &self.parked[i];
+                if rec.upstream.iter().any(|b| b == bytes) {
+                    return;
+                }
+                let ok2xx =
+                    |b: &[u8]| Message::parse(b).is_ok_and(|m| m.status().is_some_and(|s| s < 300));
+                let invite_2xx =
+                    rec.method == "INVITE" && status < 300 && rec.upstream.iter().all(|b| ok2xx(b));
+                let failed_over = self.failed_over.contains(&i);
+                let fine = (rec.upstream.is_empty() || invite_2xx) && !failed_over;
+                self.lenient |= raw && !fine;
+                assert!(
+                    self.lenient || fine,
+                    "forwarded {} {} answered {status} upstream after {} final(s){}",
+                    rec.method,
+                    rec.id,
+                    rec.upstream.len(),
+                    if failed_over {
+                        ", in the step it failed over"
+                    } else {
+                        ""
+                    }
+                );
+                self.parked[i].upstream.push(bytes.to_vec());
+            }
             Some(o) => {
                 self.lenient |= raw;
                 assert!(
@@ -2601,11 +2713,114 @@ impl SbeRun {
         }
     }
 
+    /// A final response from `from` to the current attempt of a forwarded
+    /// request: which, and whether it is the attempt's first and a 503.
+    fn final_for_attempt(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<(usize, bool)> {
+        let m = Message::parse(bytes).ok().filter(|m| !m.is_request())?;
+        let code = m.status().filter(|c| *c >= 200)?;
+        let branch = m.core().via.branch()?;
+        let method = m.core().cseq.method;
+        let i =
+            (0..self.parked.len()).find(|&i| self.parked[i].current_is(from, branch, method))?;
+        let rec = &mut self.parked[i];
+        let first = !rec.current_final;
+        rec.current_final = true;
+        Some((i, first && code == 503))
+    }
+
+    /// A forwarded request sent again, to `to`: a failover (RFC 3263
+    /// §4.3), allowed only to the next resolved hop in order, after the
+    /// first final response of the current attempt was a 503 or its Timer
+    /// B/F fired, not after a CANCEL or a final upstream, never under the
+    /// no-failover fault; the same request (Request-URI of the first
+    /// forward, Vias, body) on a fresh branch.
+    fn check_failover(&mut self, i: usize, to: SocketAddr, m: &Message<'_>, bytes: &[u8]) {
+        if self.lenient {
+            // Who is who can no longer be told: some forwarded request's
+            // alternate.
+            let rec = self
+                .parked
+                .iter_mut()
+                .find(|r| r.forwarded() && r.alternates.contains(&to))
+                .unwrap_or_else(|| panic!("a request sent again to {to}, no request's alternate"));
+            rec.alternates.retain(|a| *a != to);
+            rec.chain.push((to, bytes.to_vec()));
+            rec.current_final = false;
+            rec.cancelled = false;
+            self.hop_dests.insert(to);
+            return;
+        }
+        let rec = &self.parked[i];
+        let what = format!("{} {}", rec.method, rec.id);
+        assert!(
+            !self.faults.no_failover,
+            "{what} failed over to {to} under no-failover"
+        );
+        assert_eq!(
+            rec.alternates.first(),
+            Some(&to),
+            "{what} sent again to {to}, not its next alternate"
+        );
+        assert!(
+            rec.upstream.is_empty(),
+            "{what} failed over after a final went upstream"
+        );
+        assert!(!rec.cancelled, "{what} failed over after a CANCEL");
+        let (cur_to, cur) = rec.chain.last().expect("a forwarded request").clone();
+        match self.ctx {
+            Ctx::Datagram { .. } => assert_eq!(
+                self.trigger,
+                Some((i, true)),
+                "{what} failed over to {to} without a first final 503 from {cur_to}"
+            ),
+            Ctx::Timer => {
+                let first = self.sent.get(&(cur_to, cur)).map(|s| s.first);
+                assert!(
+                    !rec.current_final
+                        && first.is_some_and(|f| self.now - f >= 64 * self.timers.t1),
+                    "{what} failed over to {to} before Timer B/F of its attempt at {cur_to}"
+                );
+            }
+            Ctx::Driver(_) => panic!("a resolution made {what} fail over"),
+        }
+        let first = Message::parse(&rec.chain[0].1).expect("a forwarded request parses");
+        let orig = Message::parse(&rec.request).expect("a parked request parses");
+        assert_eq!(m.method(), rec.method, "method of a failover");
+        assert_eq!(
+            m.request_uri().map(Uri::raw),
+            first.request_uri().map(Uri::raw),
+            "Request-URI of a failover of {what}"
+        );
+        assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(orig.core().via.raw));
+        assert_eq!(m.vias().count(), orig.vias().count() + 1);
+        assert_eq!(m.body(), orig.body(), "body of a failover changed");
+        let branch = m.core().via.branch();
+        assert!(
+            rec.chain
+                .iter()
+                .all(|(_, b)| { Message::parse(b).is_ok_and(|x| x.core().via.branch() != branch) }),
+            "a failover of {what} reuses a branch"
+        );
+        let rec = &mut self.parked[i];
+        rec.alternates.remove(0);
+        rec.chain.push((to, bytes.to_vec()));
+        rec.current_final = false;
+        rec.cancelled = false;
+        self.failed_over.push(i);
+        self.hop_dests.insert(to);
+    }
+
     fn check_transmit(&mut self, to: SocketAddr, bytes: &[u8], on_time: bool) {
         let parsed = Message::parse(bytes);
         if to.ip() == STRANGER_IP && !self.hop_dests.contains(&to) {
             let status = parsed.as_ref().ok().and_then(Message::status);
-            assert_eq!(status, Some(403), "only a 403 may go to a stranger");
+            assert_eq!(
+                status,
+                Some(403),
+                "only a 403 may go to a stranger, not to {to}: {}",
+                String::from_utf8_lossy(bytes).escape_debug()
+            );
             return;
         }
         assert!(
@@ -2685,13 +2900,79 @@ impl SbeRun {
         self.datagram = bytes.to_vec();
         let request = Message::parse(bytes).ok().filter(Message::is_request);
         self.datagram_key = request.as_ref().map(|m| tx_key(&m.core().via, m));
+        // A CANCEL from upstream for a forwarded INVITE.
+        let cancels = request
+            .as_ref()
+            .filter(|m| m.method() == "CANCEL" && from.ip() == NEXT_HOP.ip())
+            .map(|m| {
+                let mut key = tx_key(&m.core().via, m);
+                key.3 = "INVITE".into();
+                self.parked_keys
+                    .get(&key)
+                    .copied()
+                    .filter(|&i| self.parked[i].forwarded())
+            });
         if let Some(m) = request.filter(|_| from.ip() != STRANGER_IP) {
             let branch = m.core().via.branch().unwrap_or_default().to_owned();
             self.keys.insert((branch, m.method().to_owned()));
         }
+        self.trigger = self.final_for_attempt(from, bytes);
+        self.lenient |= raw && self.trigger.is_some();
+        // What decides a failover on that 503, before it.
+        let pre = self.trigger.map(|(i, _)| {
+            let rec = &self.parked[i];
+            let (s, c) = self.sbe.transaction_count();
+            !self.faults.no_failover
+                && !rec.alternates.is_empty()
+                && !rec.cancelled
+                && rec.upstream.is_empty()
+                && s + c < self.max_transactions
+        });
         self.sbe.handle_datagram(self.now, from, bytes);
         let out = self.drain(false);
         assert!(self.new_parked.len() <= 1, "one datagram parked twice");
+        if let Some(cancelled) = cancels {
+            let accepted = out.iter().any(|(to, b)| {
+                *to == from
+                    && Message::parse(b)
+                        .is_ok_and(|m| m.status() == Some(200) && m.core().cseq.method == "CANCEL")
+            });
+            if accepted {
+                // The element matches transactions by branch and sent-by:
+                // raw bytes may cancel one the model cannot name.
+                self.lenient |= raw;
+                if let Some(i) = cancelled {
+                    self.parked[i].cancelled = true;
+                }
+            }
+        }
+        if let (Some((i, true)), Some(should), false) = (self.trigger, pre, self.lenient) {
+            // RFC 3263 §4.3: a first 503 from the current attempt fails
+            // over when a hop is left, the request is neither cancelled
+            // nor answered, and there is room; else it goes upstream.
+            let did = self.failed_over.contains(&i);
+            let rec = &self.parked[i];
+            assert_eq!(
+                did,
+                should,
+                "{} {} on a 503 with {} alternates left: failed over {did}",
+                rec.method,
+                rec.id,
+                rec.alternates.len()
+            );
+            if did && rec.method == "INVITE" {
+                let acked = out.iter().any(|(to, b)| {
+                    *to == from && Message::parse(b).is_ok_and(|m| m.method() == "ACK")
+                });
+                assert!(acked, "a 503 that failed over was not ACKed");
+            }
+            if !did {
+                assert!(
+                    !rec.upstream.is_empty(),
+                    "a 503 neither failed over nor relayed"
+                );
+            }
+        }
         if from.ip() == PEER_IP {
             // Responses to what the peer sent come back with its Via on top.
             for (to, b) in &out {
@@ -3223,6 +3504,9 @@ impl SbeRun {
                 r.hops.first()
             };
             self.hop_dests.extend(hop);
+            self.resolving_alternates = hop
+                .map(|h| r.hops.iter().copied().filter(|a| a != h).collect())
+                .unwrap_or_default();
         }
         let (count, parked, due) = (
             self.sbe.transaction_count(),
@@ -3420,11 +3704,12 @@ impl SbeRun {
                         self.note_response(NEXT_HOP, &req, code);
                         let out = self.deliver(NEXT_HOP, &bytes);
                         for (to, bytes) in &out {
-                            if to.ip() != PEER_IP {
+                            // (A request to the peer: a failover there.)
+                            let m = Message::parse(bytes).expect("relayed message parses");
+                            if to.ip() != PEER_IP || m.is_request() {
                                 continue;
                             }
                             // Relayed upstream with our Via removed.
-                            let m = Message::parse(bytes).expect("relayed response parses");
                             assert!(
                                 self.peer_vias.contains(m.core().via.raw),
                                 "response to the peer with top Via {}",
@@ -3623,6 +3908,8 @@ pub fn sbe_sequence(data: &[u8]) {
         };
         faults.ignore_srv_priority = srv;
         faults.keep_tel_uri = tel;
+        // From the first byte too, so that earlier inputs read as before.
+        faults.no_failover = (first / 28) % 4 == 3;
         Some((faults, Duration::from_secs(*timeout)))
     } else {
         None
@@ -3648,5 +3935,17 @@ pub fn sbe_sequence(data: &[u8]) {
     assert_eq!(run.sbe.parked_len(), 0, "parked requests outlive the run");
     if let Some(p) = run.parked.iter().find(|p| p.outcome.is_none()) {
         assert!(run.lenient, "parked {} {} never settled", p.method, p.id);
+    }
+    // A forward chain ends with exactly one final upstream (or 2xx).
+    if let Some(p) = run
+        .parked
+        .iter()
+        .find(|p| p.forwarded() && p.method != "ACK" && p.upstream.is_empty())
+    {
+        assert!(
+            run.lenient,
+            "forwarded {} {} never answered",
+            p.method, p.id
+        );
     }
 }

@@ -80,6 +80,9 @@ pub struct Faults {
     /// Send to the last resolved next hop instead of the first: SRV
     /// priority and NAPTR order ignored (RFC 3263 §4.4, RFC 2782).
     pub ignore_srv_priority: bool,
+    /// Never try the next resolved hop after a 503 or a timeout: the
+    /// caller gets the failure (RFC 3263 §4.3, RFC 6404 §4.8).
+    pub no_failover: bool,
     /// Present a TLS certificate for another domain than the element's
     /// own (read by the driver set-up, RFC 5922 §7).
     pub wrong_certificate: bool,
@@ -103,7 +106,7 @@ pub struct Faults {
 
 impl Faults {
     /// Every switch by its kebab-case name, for CLIs and test tables.
-    pub const NAMES: [&'static str; 14] = [
+    pub const NAMES: [&'static str; 15] = [
         "forward-malformed",
         "accept-strangers",
         "relay-forged-responses",
@@ -118,6 +121,7 @@ impl Faults {
         "stale-dns",
         "prefer-udp",
         "wrong-certificate",
+        "no-failover",
     ];
 
     /// Turns on the switch named `name`; false if there is none.
@@ -137,6 +141,7 @@ impl Faults {
             "stale-dns" => &mut self.stale_dns,
             "prefer-udp" => &mut self.prefer_udp,
             "wrong-certificate" => &mut self.wrong_certificate,
+            "no-failover" => &mut self.no_failover,
             _ => return false,
         };
         *flag = true;
@@ -336,6 +341,10 @@ struct ServerTx {
     retransmit: Option<Retransmit>,
     /// Timers H, I, J, L: the transaction ends.
     end_at: Option<Instant>,
+    /// Next hops not tried yet, in RFC 3263 order, for failover on 503 or
+    /// timeout (§4.3), and the Request-URI they are sent with.
+    alternates: Vec<SocketAddr>,
+    rewrite: Option<String>,
 }
 
 #[derive(Debug)]
@@ -718,6 +727,8 @@ impl Sbe {
                 client: None,
                 retransmit: None,
                 end_at: None,
+                alternates: Vec::new(),
+                rewrite: None,
             },
         );
         let id = self.next_id();
@@ -745,12 +756,16 @@ impl Sbe {
             return;
         };
         let (from, key) = (tx.source, parked.key);
+        let mut alternates = Vec::new();
         let routed = result.and_then(|r| {
             let hop = if self.cfg.faults.ignore_srv_priority {
                 r.hops.last()
             } else {
                 r.hops.first()
             };
+            if let Some(h) = hop {
+                alternates = r.hops.iter().copied().filter(|a| a != h).collect();
+            }
             match hop {
                 Some(&h) => Ok((r.target_uri, h)),
                 None => Err(Unresolved {
@@ -782,10 +797,52 @@ impl Sbe {
                     .request_uri()
                     .is_some_and(|u| u.raw() != uri && !by_route && !self.cfg.faults.keep_tel_uri)
                     .then_some(uri);
-                self.forward(now, from, &req, key, dest, rewrite.as_deref(), true);
+                self.forward(now, from, &req, key.clone(), dest, rewrite.as_deref(), true);
+                if let Some(stx) = self.server.get_mut(&key) {
+                    stx.alternates = alternates;
+                    stx.rewrite = rewrite;
+                }
             }
             Err(u) => self.reject(now, from, &req, &key, u.status, &u.reason, &[]),
         }
+    }
+
+    /// RFC 3263 §4.3: after a 503 or a timeout from one resolved hop, the
+    /// request goes to the next (a new branch; the failed client
+    /// transaction stays to absorb retransmissions). False when there is
+    /// no next hop, no room, or the request is over.
+    fn fail_over(&mut self, now: Instant, skey: &str) -> bool {
+        if self.cfg.faults.no_failover
+            || self.server.len() + self.client.len() + 1 > self.cfg.max_transactions
+        {
+            return false;
+        }
+        let Some(stx) = self.server.get_mut(skey) else {
+            return false;
+        };
+        if stx.alternates.is_empty() || !matches!(stx.state, State::Trying | State::Proceeding) {
+            return false;
+        }
+        let next = stx.alternates.remove(0);
+        let (rest, rewrite) = (std::mem::take(&mut stx.alternates), stx.rewrite.take());
+        let (source, bytes) = (stx.source, stx.request.clone());
+        let Ok(req) = Message::parse_with(&bytes, &self.cfg.limits, Transport::Datagram) else {
+            return false;
+        };
+        self.forward(
+            now,
+            source,
+            &req,
+            skey.to_owned(),
+            next,
+            rewrite.as_deref(),
+            true,
+        );
+        if let Some(stx) = self.server.get_mut(skey) {
+            stx.alternates = rest;
+            stx.rewrite = rewrite;
+        }
+        true
     }
 
     /// Answers a request with a final response from a new server transaction,
@@ -823,6 +880,8 @@ impl Sbe {
                     interval: t.t1,
                 }),
                 end_at: Some(now + 64 * t.t1), // Timer H or J
+                alternates: Vec::new(),
+                rewrite: None,
             },
         );
     }
@@ -959,6 +1018,8 @@ impl Sbe {
                 client: Some(branch.clone()),
                 retransmit: None,
                 end_at: None,
+                alternates: Vec::new(),
+                rewrite: None,
             },
         );
         self.client.insert(
@@ -1138,6 +1199,7 @@ impl Sbe {
             }
         }
         let ack = ctx.ack.clone().filter(|_| code >= 300);
+        let cancelled = ctx.cancelled || ctx.cancel_pending;
         let pending_cancel = ctx.cancel_pending && code < 200;
         if pending_cancel {
             ctx.cancel_pending = false;
@@ -1170,6 +1232,9 @@ impl Sbe {
             return;
         };
         if code == 100 {
+            return;
+        }
+        if code == 503 && !cancelled && self.fail_over(now, &skey) {
             return;
         }
         let mut ed = Editor::new(resp);
@@ -1263,7 +1328,9 @@ impl Sbe {
                     cancels.push((key.clone(), tx.dest, tx.request.clone()));
                     return true;
                 }
-                timeouts.push((key.clone(), tx.server.clone()));
+                // A cancelled branch is not retried (§16.10).
+                let cancelled = tx.cancelled || tx.cancel_pending;
+                timeouts.push((key.clone(), tx.server.clone(), cancelled));
                 return false;
             }
             if let Some(r) = &mut tx.retransmit {
@@ -1307,11 +1374,14 @@ impl Sbe {
                 self.send(dest, cancel);
             }
         }
-        for (key, server) in timeouts {
+        for (key, server, cancelled) in timeouts {
             let branch = key.split('|').next().unwrap_or_default().to_string();
             self.emit(Event::TimedOut { branch });
             // §16.8: no final response from downstream: answer 408 upstream.
             if let Some(skey) = server {
+                if !cancelled && self.fail_over(now, &skey) {
+                    continue;
+                }
                 let Some(stx) = self.server.get(&skey) else {
                     continue;
                 };

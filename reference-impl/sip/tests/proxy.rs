@@ -528,3 +528,66 @@ fn without_resolution_a_name_is_not_found() {
     );
     assert_eq!(status(&tx[0].1), 404);
 }
+
+#[test]
+fn a_503_from_the_first_hop_sends_the_request_to_the_next() {
+    for no_failover in [false, true] {
+        let mut cfg = SbeConfig::new(a(SBE), vec![a(PEER).ip()], a(NEXT));
+        cfg.resolve_names = true;
+        cfg.faults.no_failover = no_failover;
+        let mut s = Sbe::new(cfg);
+        let now = Instant::now();
+        s.handle_datagram(
+            now,
+            a(NEXT),
+            &outbound("z9hG4bKpool", "sip:bob@peer.example"),
+        );
+        let (_, res) = drain_resolving(&mut s);
+        let second = a("127.0.0.2:5070");
+        s.on_resolved(
+            now,
+            res[0].0,
+            Ok(Resolved {
+                target_uri: "sip:bob@peer.example".into(),
+                hops: vec![a(PEER), second],
+            }),
+        );
+        let (tx, _) = drain_resolving(&mut s);
+        assert_eq!(tx[0].0, a(PEER));
+        let first_branch = Message::parse(&tx[0].1)
+            .unwrap()
+            .core()
+            .via
+            .branch()
+            .unwrap()
+            .to_owned();
+        s.handle_datagram(now, a(PEER), &answer(&tx[0].1, 503));
+        let (tx, _) = drain_resolving(&mut s);
+        // The 503 is ACKed hop by hop either way.
+        assert!(
+            tx.iter()
+                .any(|(t, b)| *t == a(PEER) && b.starts_with(b"ACK "))
+        );
+        let upstream: Vec<u16> = tx
+            .iter()
+            .filter(|(t, _)| *t == a(NEXT))
+            .map(|(_, b)| status(b))
+            .collect();
+        let retried: Vec<_> = tx.iter().filter(|(t, _)| *t == second).collect();
+        if no_failover {
+            assert_eq!(upstream, vec![503]);
+            assert!(retried.is_empty());
+            continue;
+        }
+        // RFC 3263 §4.3: the next hop gets the request on a new branch; the
+        // caller hears nothing yet.
+        assert!(upstream.is_empty(), "{upstream:?}");
+        assert_eq!(retried.len(), 1);
+        let again = Message::parse(&retried[0].1).unwrap();
+        assert_eq!(again.method(), "INVITE");
+        assert_ne!(again.core().via.branch().unwrap(), first_branch);
+        s.handle_datagram(now, second, &answer(&retried[0].1, 486));
+        let (tx, _) = drain_resolving(&mut s);
+        assert!(tx.iter().any(|(t, b)| *t == a(NEXT) && status(b) == 486));
+    }
+}

@@ -10,6 +10,8 @@
 //!   transaction without a room check;
 //! - `resolved-relay-exceeds-max-transactions`: the relay after a
 //!   resolution started a client transaction without a room check.
+//! - `cancelled-invite-fails-over-on-timeout`: a resolved INVITE cancelled
+//!   upstream failed over to the next resolved hop when Timer B fired.
 
 use speermint_sip::proxy::{DropReason, Event, Output, Resolved, Sbe, SbeConfig};
 use speermint_sip::{HeaderName, Message, MessageBuilder};
@@ -212,4 +214,63 @@ fn the_relay_after_a_resolution_needs_room() {
     assert_eq!((tx[0].0, status(&tx[0].1)), (a(NEXT), Some(503)));
     assert!(total(&s) <= 3);
     assert_eq!(s.parked_len(), 0);
+}
+
+/// RFC 3261 §16.10: once the caller cancels, the proxy starts no new
+/// branch. A resolved INVITE cancelled while its first hop was silent
+/// (the CANCEL waits for a provisional) used to fail over to the next
+/// resolved hop when Timer B fired, an INVITE nobody would cancel; a 503
+/// after the CANCEL was already relayed instead. Now the timeout is
+/// answered 408 upstream too.
+#[test]
+fn a_cancelled_invite_does_not_fail_over_on_timeout() {
+    let mut s = resolving(64);
+    let t0 = Instant::now();
+    let inv = request(NEXT, "INVITE", "sip:bob@peer.example", "cf1", None);
+    let (_, _, res) = feed(&mut s, t0, NEXT, &inv);
+    assert_eq!(res.len(), 1);
+    let alt = a("127.0.0.9:5060");
+    s.on_resolved(
+        t0,
+        res[0].0,
+        Ok(Resolved {
+            target_uri: "sip:bob@peer.example".into(),
+            hops: vec![a(PEER), alt],
+        }),
+    );
+    let (tx, _, _) = drain(&mut s);
+    assert_eq!(tx.len(), 1);
+    assert_eq!(tx[0].0, a(PEER));
+    // The caller gives up before the first hop says anything.
+    let cancel = request(NEXT, "CANCEL", "sip:bob@peer.example", "cf1", None);
+    let (tx, _, _) = feed(&mut s, t0, NEXT, &cancel);
+    assert!(
+        tx.iter()
+            .any(|(to, b)| *to == a(NEXT) && status(b) == Some(200))
+    );
+    // Timer B: the INVITE times out; nothing goes to the alternate.
+    let mut now = t0;
+    let mut upstream = Vec::new();
+    while let Some(t) = s.poll_timeout() {
+        if t > t0 + std::time::Duration::from_secs(40) {
+            break;
+        }
+        now = t;
+        s.handle_timeout(now);
+        let (tx, _, _) = drain(&mut s);
+        assert!(
+            tx.iter().all(|(to, _)| *to != alt),
+            "a cancelled INVITE failed over at {:?}",
+            now - t0
+        );
+        upstream.extend(
+            tx.into_iter()
+                .filter(|(to, _)| *to == a(NEXT))
+                .filter_map(|(_, b)| status(&b)),
+        );
+    }
+    assert!(now - t0 >= std::time::Duration::from_secs(32));
+    // (Timer G retransmits it.)
+    upstream.dedup();
+    assert_eq!(upstream, [408]);
 }
