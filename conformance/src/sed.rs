@@ -101,6 +101,17 @@ pub(crate) const SBE_POOLING: Check = Check {
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pooling(c, d)))),
 };
 
+/// RFC 6271 #8: routing to a peer needs no knowledge of its users.
+pub(crate) const ANY_USER: Check = Check {
+    id: "any-user-routed",
+    title: "an INVITE for a user the IUT cannot know at peer.example is routed by the domain alone",
+    covers: &[Ref::Rfc6271(8)],
+    level: Level::Must,
+    requirement: "An SSP must not need to know which users of a peer are valid (RFC 6271 #8): a request for any user at a peer's domain is routed by the domain (RFC 3263 §4), and the peer answers for its users.",
+    fails_under: &["known-users-only"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(any_user(c, d)))),
+};
+
 type Scenario =
     for<'a> fn(
         &'a mut Ctx,
@@ -513,6 +524,26 @@ async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
         )),
         (None, other) => Outcome::fail(format!(
             "after 503 from {first_at}, the IUT did not try {second_at}, the next SBE RFC 3263 ranked; the caller got {other:?}"
+        )),
+    }
+}
+
+async fn any_user(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    // A user part no provisioning could hold: fresh on every run.
+    let user = format!("u{}", ctx.token());
+    let ruri = format!("sip:{user}@{}", dns.facts.peer_domain);
+    let call = place_call(ctx, &ruri).await;
+    match call.landed {
+        Some((RoleId::Peer, at, r)) if request_uri(&r) == ruri => Outcome::pass(format!(
+            "the INVITE for {ruri}, a user the IUT could not know, reached the peer's SBE at {at} unchanged"
+        )),
+        Some((_, at, r)) => Outcome::fail(format!(
+            "the INVITE for {ruri} went to {at} with Request-URI {}",
+            request_uri(&r)
+        )),
+        None => Outcome::fail(format!(
+            "the INVITE for {ruri} was not routed to the peer; {}: routing depended on knowing the user",
+            call.answer_text()
         )),
     }
 }

@@ -80,6 +80,10 @@ pub struct Faults {
     /// Send to the last resolved next hop instead of the first: SRV
     /// priority and NAPTR order ignored (RFC 3263 §4.4, RFC 2782).
     pub ignore_srv_priority: bool,
+    /// Route outbound requests only to users on a provisioned list
+    /// ([`Faults::KNOWN_USERS`]), others get 404: per-user knowledge of
+    /// the peer, which RFC 6271 #8 says an SSP must not need.
+    pub known_users_only: bool,
     /// Never try the next resolved hop after a 503 or a timeout: the
     /// caller gets the failure (RFC 3263 §4.3, RFC 6404 §4.8).
     pub no_failover: bool,
@@ -105,8 +109,19 @@ pub struct Faults {
 }
 
 impl Faults {
+    /// The provisioned users of `known_users_only`.
+    pub const KNOWN_USERS: [&'static str; 7] = [
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+        "erin",
+        "frank",
+        "+441632960083",
+    ];
+
     /// Every switch by its kebab-case name, for CLIs and test tables.
-    pub const NAMES: [&'static str; 15] = [
+    pub const NAMES: [&'static str; 16] = [
         "forward-malformed",
         "accept-strangers",
         "relay-forged-responses",
@@ -122,6 +137,7 @@ impl Faults {
         "prefer-udp",
         "wrong-certificate",
         "no-failover",
+        "known-users-only",
     ];
 
     /// Turns on the switch named `name`; false if there is none.
@@ -142,6 +158,7 @@ impl Faults {
             "prefer-udp" => &mut self.prefer_udp,
             "wrong-certificate" => &mut self.wrong_certificate,
             "no-failover" => &mut self.no_failover,
+            "known-users-only" => &mut self.known_users_only,
             _ => return false,
         };
         *flag = true;
@@ -904,6 +921,16 @@ impl Sbe {
                 Some(Uri::Sip(s)) => s.host.ip().is_none(),
                 _ => false,
             };
+            if self.cfg.faults.known_users_only {
+                let user = match &target {
+                    Some(Uri::Sip(s)) => s.user.unwrap_or(""),
+                    Some(Uri::Tel(t)) => t.number,
+                    _ => "",
+                };
+                if by_name && !Faults::KNOWN_USERS.contains(&user) {
+                    return Err("Not Found - unknown user");
+                }
+            }
             if let (true, Some(t)) = (by_name, &target) {
                 let raw = t.raw();
                 let target = match raw.strip_prefix("sips:") {
