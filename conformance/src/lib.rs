@@ -57,7 +57,7 @@ pub fn uncovered() -> &'static [Uncovered] {
         Uncovered {
             reference: Ref::Rfc6271(7),
             status: "planned",
-            reason: "planned: sip: and tel: targets are routed (luf-lrf-target-and-hop, lrf-rfc3263-routing); sips: needs TLS transport, and the FQDN check of Contact/Via is not written yet",
+            reason: "planned: sip:, sips: and tel: targets are handled (lrf-rfc3263-routing, tls-advertised-and-kept, luf-lrf-target-and-hop); FQDNs in the IUT's Contact, Record-Route and Via are a SHOULD that wants a warn verdict the report does not have yet",
         },
         Uncovered {
             reference: Ref::Rfc6271(10),
@@ -107,7 +107,7 @@ pub fn uncovered() -> &'static [Uncovered] {
         Uncovered {
             reference: Ref::Rfc6404(5),
             status: "planned",
-            reason: "planned: needs TCP/TLS transports with mutual authentication",
+            reason: "planned: the SBE accepts TLS with a certificate for its domain (tls-advertised-and-kept); mutual authentication of peers and refusal of plaintext where policy requires TLS are not checked yet",
         },
         Uncovered {
             reference: Ref::Rfc6404(7),
