@@ -902,12 +902,20 @@ mod tests {
     fn arb_extension() -> impl Strategy<Value = Option<RtpExtension>> {
         prop_oneof![
             Just(None),
-            (any::<u16>(), prop::collection::vec(any::<[u8; 4]>(), 0..8)).prop_map(|(p, w)| {
-                Some(RtpExtension {
-                    profile: p,
-                    data: w.concat(),
-                })
-            }),
+            // Opaque extensions: any profile but the RFC 8285 ones, whose
+            // data the elements check below must be able to read.
+            (
+                any::<u16>().prop_filter("not an RFC 8285 profile", |p| {
+                    *p != ONE_BYTE_PROFILE && p & 0xfff0 != TWO_BYTE_PROFILE
+                }),
+                prop::collection::vec(any::<[u8; 4]>(), 0..8)
+            )
+                .prop_map(|(p, w)| {
+                    Some(RtpExtension {
+                        profile: p,
+                        data: w.concat(),
+                    })
+                }),
             prop::collection::vec((1u8..=14, prop::collection::vec(any::<u8>(), 1..=16)), 0..5)
                 .prop_map(|els| {
                     let els: Vec<(u8, &[u8])> =
