@@ -101,9 +101,15 @@ pub(crate) async fn ack_failure(ctx: &mut Ctx, invite: &[u8], resp: &Received) {
     }
 }
 
-/// The Call-ID of a message we built.
+/// The Call-ID of a message we built. Some are deliberately malformed
+/// elsewhere (a hostile Request-URI), so the header line is read
+/// directly when the message does not parse.
 pub(crate) fn call_id(bytes: &[u8]) -> String {
-    Message::parse(bytes)
-        .map(|m| m.core().call_id.to_string())
+    if let Ok(m) = Message::parse(bytes) {
+        return m.core().call_id.to_string();
+    }
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID:").map(|v| v.trim().to_string()))
         .unwrap_or_default()
 }

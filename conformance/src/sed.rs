@@ -112,6 +112,21 @@ pub(crate) const ANY_USER: Check = Check {
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(any_user(c, d)))),
 };
 
+/// RFC 6404 §4.1: hostile input to the LUF is refused, not passed on.
+pub(crate) const LUF_INPUT: Check = Check {
+    id: "luf-hostile-numbers",
+    title: "tel: targets carrying SQL comment runs, over-long digit strings and stray characters never reach DNS as such: every ENUM query is digits only, and the IUT keeps answering",
+    covers: &[
+        Ref::Rfc6404(1),
+        Ref::Rfc6404Threat("LUF-sql-injection"),
+        Ref::Rfc6404Threat("LUF-dos"),
+    ],
+    level: Level::Must,
+    requirement: "The LUF follows database security practice (RFC 6404 §4.1): input that is not an E.164 number never reaches a query; ENUM domains are one digit per label, at most 15 (RFC 6116 §3.2, ITU-T E.164).",
+    fails_under: &["raw-enum-query"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_input(c, d)))),
+};
+
 type Scenario =
     for<'a> fn(
         &'a mut Ctx,
@@ -545,5 +560,97 @@ async fn any_user(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
             "the INVITE for {ruri} was not routed to the peer; {}: routing depended on knowing the user",
             call.answer_text()
         )),
+    }
+}
+
+/// Labels of an ENUM query name below e164.arpa that RFC 6116 §3.2 does
+/// not allow: anything but single digits, or more than 15 of them.
+pub(crate) fn bad_enum_query(logged: &str) -> bool {
+    // Entries read `dns-N: name class type from ...`.
+    let entry = logged.split_once(": ").map_or(logged, |(_, e)| e);
+    let name = entry.split(' ').next().unwrap_or("").to_ascii_lowercase();
+    let Some(labels) = name
+        .strip_suffix("e164.arpa.")
+        .or(name.strip_suffix("e164.arpa"))
+    else {
+        return false;
+    };
+    let labels: Vec<&str> = labels.split('.').filter(|l| !l.is_empty()).collect();
+    labels.len() > 15
+        || labels
+            .iter()
+            .any(|l| l.len() != 1 || !l.as_bytes()[0].is_ascii_digit())
+}
+
+async fn luf_input(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let payloads = [
+        // An SQL comment run hidden in RFC 3966 visual separators.
+        "tel:+44--1632--960099",
+        // Longer than any E.164 number (15 digits).
+        "tel:+44163296008300000000000000000000000000",
+        // Visual separators and a phone-context a naive LUF copies through.
+        "tel:+44(1632).960083;phone-context=+44",
+        // Characters no number has; the SIP layer may refuse it first.
+        "tel:+44'1632",
+    ];
+    let mut notes = Vec::new();
+    for ruri in payloads {
+        // Where the call goes is the IUT's policy (a number not in ENUM
+        // may go to a PSTN gateway); what it asks of DNS is not.
+        let call = place_call(ctx, ruri).await;
+        notes.push(match call.landed {
+            Some((_, at, _)) => format!("{ruri}: routed to {at} as a number"),
+            None => format!("{ruri}: {}", call.answer_text()),
+        });
+    }
+    let asked = dns.take_queries();
+    for q in &asked {
+        ctx.log.note("dns", q.clone());
+    }
+    if let Some(bad) = asked.iter().find(|q| bad_enum_query(q)) {
+        return Outcome::fail(format!(
+            "the IUT sent hostile input to DNS: {bad} (ENUM labels are single digits, at most 15, RFC 6116 §3.2)"
+        ));
+    }
+    // Still alive and serving.
+    let iut = ctx.iut;
+    let probe = probe(ctx, &format!("sip:{iut}"), "UDP");
+    let cid = call_id(&probe);
+    ctx.send_to_iut(RoleId::Peer, &probe).await;
+    if ctx
+        .expect_final(RoleId::Peer, &cid, "OPTIONS")
+        .await
+        .is_none()
+    {
+        return Outcome::fail(format!(
+            "after the hostile numbers the IUT no longer answers OPTIONS ({})",
+            notes.join("; ")
+        ));
+    }
+    Outcome::pass(format!(
+        "no ENUM query carried them, and the IUT still answers: {}",
+        notes.join("; ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bad_enum_query;
+
+    #[test]
+    fn enum_queries_are_judged_by_their_labels() {
+        let ok = "dns-1: 3.8.0.0.6.9.2.3.6.1.4.4.e164.arpa. IN NAPTR from 127.0.0.1:5 over udp";
+        assert!(!bad_enum_query(ok));
+        assert!(!bad_enum_query(
+            "dns-2: peer.example. IN NAPTR from 127.0.0.1:5 over udp"
+        ));
+        let long = format!(
+            "dns-1: {}e164.arpa. IN NAPTR from x over udp",
+            "0.".repeat(16)
+        );
+        assert!(bad_enum_query(&long));
+        assert!(bad_enum_query(
+            "dns-1: 3.-.-.4.4.e164.arpa. IN NAPTR from x over udp"
+        ));
     }
 }

@@ -242,9 +242,13 @@ async fn drive(
                 }
                 Output::Resolve { id, target } => {
                     let done = done_tx.clone();
+                    let raw_enum = sbe.faults().raw_enum_query;
                     match locator.clone() {
                         Some(l) => {
                             tokio::spawn(async move {
+                                if raw_enum {
+                                    raw_enum_query(&l, &target).await;
+                                }
                                 let _ = done.send((id, resolve(&l, &target).await));
                             });
                         }
@@ -279,6 +283,28 @@ async fn resolve(locator: &Locator, target: &str) -> Result<Resolved, Unresolved
         }),
         Err(e) => Err(unresolved(&e)),
     }
+}
+
+/// The `raw-enum-query` fault: the ENUM domain of the unfiltered `tel:`
+/// text, one character per label, as a LUF without input validation
+/// would ask it (RFC 6404 §4.1).
+async fn raw_enum_query(locator: &Locator, target: &str) {
+    let Some(raw) = target.strip_prefix("tel:") else {
+        return;
+    };
+    // Characters a host name may hold go through as labels; the rest
+    // would not even make a query name.
+    let labels: Vec<String> = raw
+        .chars()
+        .rev()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .map(String::from)
+        .collect();
+    let name = format!("{}.e164.arpa", labels.join("."));
+    let _ = locator
+        .client()
+        .query(&name, speermint_dns::RecordType::NAPTR)
+        .await;
 }
 
 fn unresolved(e: &LocateError) -> Unresolved {

@@ -84,6 +84,10 @@ pub struct Faults {
     /// ([`Faults::KNOWN_USERS`]), others get 404: per-user knowledge of
     /// the peer, which RFC 6271 #8 says an SSP must not need.
     pub known_users_only: bool,
+    /// Ask DNS for the ENUM domain built from the raw `tel:` text, every
+    /// character a label, before the real lookup (read by the driver): a
+    /// LUF that passes hostile input through (RFC 6404 §4.1).
+    pub raw_enum_query: bool,
     /// Never try the next resolved hop after a 503 or a timeout: the
     /// caller gets the failure (RFC 3263 §4.3, RFC 6404 §4.8).
     pub no_failover: bool,
@@ -121,7 +125,7 @@ impl Faults {
     ];
 
     /// Every switch by its kebab-case name, for CLIs and test tables.
-    pub const NAMES: [&'static str; 16] = [
+    pub const NAMES: [&'static str; 17] = [
         "forward-malformed",
         "accept-strangers",
         "relay-forged-responses",
@@ -138,6 +142,7 @@ impl Faults {
         "wrong-certificate",
         "no-failover",
         "known-users-only",
+        "raw-enum-query",
     ];
 
     /// Turns on the switch named `name`; false if there is none.
@@ -159,6 +164,7 @@ impl Faults {
             "wrong-certificate" => &mut self.wrong_certificate,
             "no-failover" => &mut self.no_failover,
             "known-users-only" => &mut self.known_users_only,
+            "raw-enum-query" => &mut self.raw_enum_query,
             _ => return false,
         };
         *flag = true;
@@ -490,6 +496,11 @@ impl Sbe {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
+    }
+
+    /// The misbehaviour switches, for drivers that play some of them.
+    pub fn faults(&self) -> Faults {
+        self.cfg.faults
     }
 
     /// The parser limits, for a driver that frames streams.
