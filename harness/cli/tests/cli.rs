@@ -472,7 +472,12 @@ fn certify_an_external_target_with_dns_and_tls() {
     .unwrap();
     std::fs::write(p("sbe.key"), pkcs8_pem(&key)).unwrap();
 
-    let (dns1, dns2) = (free_port("127.0.0.1"), free_port("127.0.0.1"));
+    // An address of their own: no other test binds 127.0.0.8, so the ports
+    // stay free until the harness binds them.
+    let dns1 = free_port("127.0.0.8");
+    let dns2 = std::iter::repeat_with(|| free_port("127.0.0.8"))
+        .find(|a| *a != dns1)
+        .unwrap();
     let next_hop = {
         let s = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
         s.local_addr().unwrap()

@@ -6,7 +6,7 @@ use crate::dns_role::{DnsRole, Topology};
 use crate::pki::TestPki;
 use crate::role::{EvidenceLog, Role};
 use serde::Deserialize;
-use speermint_border::{RunningSbe, TlsListen};
+use speermint_border::RunningSbe;
 use speermint_sip::proxy::{Faults, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -340,16 +340,6 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))
 }
 
-/// A loopback TCP port free a moment ago.
-fn free_tcp_port() -> std::io::Result<SocketAddr> {
-    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()
-}
-
-/// A loopback UDP port free a moment ago.
-fn free_udp_port() -> std::io::Result<SocketAddr> {
-    std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr()
-}
-
 /// Binds the roles and starts the embedded SBE if asked.
 pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let log = EvidenceLog::default();
@@ -363,18 +353,23 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             let faults = *faults;
             let peer_ip = peer.addr().ip();
             let next = terminating.addr();
-            // The SBE's own domain must name its port before it starts, and
-            // its resolver needs the DNS role: reserve a port first.
-            let sbe_addr = free_udp_port().map_err(|source| Error::Bind {
-                role: "sbe",
-                addr: "127.0.0.1:0".parse().expect("literal"),
+            // The SBE's own domain must name its ports before it starts,
+            // and its resolver needs the DNS role: bind first, publish,
+            // then start on the bound sockets.
+            let any: SocketAddr = "127.0.0.1:0".parse().expect("literal");
+            let bind_err = |role, source| Error::Bind {
+                role,
+                addr: any,
                 source,
-            })?;
-            let tls_bind = free_tcp_port().map_err(|source| Error::Bind {
-                role: "sbe-tls",
-                addr: "127.0.0.1:0".parse().expect("literal"),
-                source,
-            })?;
+            };
+            let udp = tokio::net::UdpSocket::bind(any)
+                .await
+                .map_err(|e| bind_err("sbe", e))?;
+            let sbe_addr = udp.local_addr().map_err(|e| bind_err("sbe", e))?;
+            let tcp = tokio::net::TcpListener::bind(any)
+                .await
+                .map_err(|e| bind_err("sbe-tls", e))?;
+            let tls_bind = tcp.local_addr().map_err(|e| bind_err("sbe-tls", e))?;
             let role = DnsRole::start(
                 sbe_addr.ip(),
                 Topology {
@@ -395,18 +390,15 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             } else {
                 &[role.facts.ssp_domain.as_str()]
             };
-            let tls = TlsListen {
-                bind: tls_bind,
-                config: pki.server_config(names).map_err(Error::Tls)?,
-            };
+            let tls_config = pki.server_config(names).map_err(Error::Tls)?;
             tls_client = Some(pki.client_config().map_err(Error::Tls)?);
             let locator = role
                 .locator(!faults.ignore_dnssec, faults.single_dns_server)
                 .await;
             dns = Some(role);
-            let sbe = RunningSbe::start(
-                sbe_addr,
-                Some(tls),
+            let sbe = RunningSbe::start_bound(
+                udp,
+                Some((tcp, tls_config)),
                 move |local| {
                     let mut cfg = SbeConfig::new(local, vec![peer_ip], next);
                     cfg.faults = faults;
@@ -414,8 +406,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     cfg
                 },
                 Some(locator),
-            )
-            .await?;
+            )?;
             let on: Vec<&str> = Faults::NAMES
                 .iter()
                 .copied()

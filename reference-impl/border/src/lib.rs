@@ -94,22 +94,43 @@ impl RunningSbe {
         let socket = UdpSocket::bind(bind)
             .await
             .map_err(|source| Error::Bind { addr: bind, source })?;
-        let addr = socket
-            .local_addr()
-            .map_err(|source| Error::Bind { addr: bind, source })?;
         let listener = match &tls {
-            Some(t) => {
-                let l = TcpListener::bind(t.bind)
+            Some(t) => Some((
+                TcpListener::bind(t.bind)
                     .await
                     .map_err(|source| Error::Bind {
                         addr: t.bind,
                         source,
-                    })?;
+                    })?,
+                t.config.clone(),
+            )),
+            None => None,
+        };
+        Self::start_bound(socket, listener, config, locator)
+    }
+
+    /// Like [`RunningSbe::start`] on sockets the caller bound already, so
+    /// that their addresses can be published (in DNS, say) before the
+    /// element starts, with no window in which another process could
+    /// take the port.
+    pub fn start_bound(
+        socket: UdpSocket,
+        tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
+        let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
+        let addr = socket.local_addr().map_err(|source| Error::Bind {
+            addr: unknown,
+            source,
+        })?;
+        let listener = match tls {
+            Some((l, config)) => {
                 let a = l.local_addr().map_err(|source| Error::Bind {
-                    addr: t.bind,
+                    addr: unknown,
                     source,
                 })?;
-                Some((l, a, TlsAcceptor::from(t.config.clone())))
+                Some((l, a, TlsAcceptor::from(config)))
             }
             None => None,
         };
