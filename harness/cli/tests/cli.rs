@@ -479,7 +479,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         .find(|a| *a != dns1)
         .unwrap();
     let next_hop = {
-        let s = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
+        let s = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
         s.local_addr().unwrap()
     };
     let bin = assert_cmd::cargo::cargo_bin("speermint");
