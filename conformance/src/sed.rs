@@ -374,7 +374,10 @@ async fn dns_replication(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
 
 async fn ingress_discovery(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     let target = format!("sip:{}", dns.facts.ssp_domain);
-    let locator = dns.locator(true, false).await;
+    let locator = match dns.locator(true, false).await {
+        Ok(l) => l,
+        Err(e) => return Outcome::inconclusive(format!("the harness cannot resolve: {e}")),
+    };
     let found = match locator.locate(&target).await {
         Ok(f) => {
             for step in &f.steps {
@@ -425,7 +428,11 @@ async fn secure_transport(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     let domain = dns.facts.ssp_domain.clone();
     let target = format!("sips:{domain}");
     // 1. The IUT's domain says how to reach it securely.
-    let found = match dns.tls_locator().await.locate(&target).await {
+    let locator = match dns.tls_locator().await {
+        Ok(l) => l,
+        Err(e) => return Outcome::inconclusive(format!("the harness cannot resolve: {e}")),
+    };
+    let found = match locator.locate(&target).await {
         Ok(f) => f,
         Err(e) => {
             return Outcome::fail(format!(

@@ -82,10 +82,15 @@ pub(crate) async fn resolve(args: ResolveArgs) -> u8 {
     let client = match Client::new(cfg).await {
         Ok(c) => c,
         Err(e) => {
+            // Only a DS anchor no key matches is about DNSSEC.
+            let kind = match e {
+                speermint_dns::ClientError::Anchor(_) => "dnssec",
+                _ => "dns",
+            };
             return report_error(
                 args.json,
                 &LocateError {
-                    kind: "dnssec",
+                    kind,
                     message: e.to_string(),
                     steps: Vec::new(),
                 },
@@ -253,21 +258,21 @@ pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
     0
 }
 
-/// The reference SBE's LUF/LRF over `servers`, validating with `anchors`
-/// when given.
+/// The reference SBE's LUF/LRF over `servers` (it originates UDP only),
+/// validating with `anchors` when given.
 pub(crate) async fn sbe_locator(
     servers: &[SocketAddr],
     anchors: Option<&std::path::Path>,
 ) -> Result<Locator, String> {
-    let mut cfg = ClientConfig::new(servers.to_vec());
-    cfg.timeout = Duration::from_millis(500);
-    cfg.attempts = 1;
-    if let Some(path) = anchors {
-        cfg.trust_anchor = Some(TrustAnchor::from_file(path).map_err(|e| e.to_string())?);
-    }
-    let client = Client::new(cfg).await.map_err(|e| e.to_string())?;
-    let mut lc = LocatorConfig::default();
-    // The reference SBE originates UDP only (RFC 3263 §4.1).
-    lc.lrf.transports = vec![speermint_dns::Transport::Udp];
-    Ok(Locator::new(client, lc))
+    let anchor = match anchors {
+        Some(path) => Some(TrustAnchor::from_file(path).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    speermint_harness::dns_role::locator(
+        servers.to_vec(),
+        anchor,
+        vec![speermint_dns::Transport::Udp],
+    )
+    .await
+    .map_err(|e| e.to_string())
 }

@@ -225,14 +225,19 @@ impl Drop for Killed {
     }
 }
 
-/// `--target` against the reference SBE running as a separate process,
-/// with roles on their own loopback addresses.
-#[test]
-fn certify_an_external_target() {
-    let next_hop = {
-        let s = std::net::UdpSocket::bind("127.0.0.6:0").unwrap();
-        s.local_addr().unwrap()
-    };
+/// `speermint sbe` as a separate process, its peer 127.0.0.5 and its next
+/// hop a free port on `next_ip`, with `extra` arguments. Returns the next
+/// hop, the process (killed on drop) and the first `lines` lines it prints
+/// (its `listening on ...` addresses).
+fn spawn_sbe(
+    next_ip: &str,
+    extra: &[std::ffi::OsString],
+    lines: usize,
+) -> (std::net::SocketAddr, Killed, Vec<String>) {
+    let next_hop = std::net::UdpSocket::bind((next_ip, 0))
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let bin = assert_cmd::cargo::cargo_bin("speermint");
     let mut child = Killed(
         std::process::Command::new(bin)
@@ -245,16 +250,28 @@ fn certify_an_external_target() {
                 "--next-hop",
             ])
             .arg(next_hop.to_string())
+            .args(extra)
             .stdout(Stdio::piped())
             .spawn()
             .unwrap(),
     );
-    let mut first = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let target = first
-        .trim()
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let printed = (0..lines)
+        .map(|_| {
+            let mut l = String::new();
+            out.read_line(&mut l).unwrap();
+            l.trim().to_string()
+        })
+        .collect();
+    (next_hop, child, printed)
+}
+
+/// `--target` against the reference SBE running as a separate process,
+/// with roles on their own loopback addresses.
+#[test]
+fn certify_an_external_target() {
+    let (next_hop, _child, listening) = spawn_sbe("127.0.0.6", &[], 1);
+    let target = listening[0]
         .strip_prefix("listening on ")
         .expect("prints its address")
         .to_string();
@@ -478,49 +495,27 @@ fn certify_an_external_target_with_dns_and_tls() {
     let dns2 = std::iter::repeat_with(|| free_port("127.0.0.8"))
         .find(|a| *a != dns1)
         .unwrap();
-    let next_hop = {
-        let s = std::net::UdpSocket::bind("127.0.0.9:0").unwrap();
-        s.local_addr().unwrap()
-    };
-    let bin = assert_cmd::cargo::cargo_bin("speermint");
-    let mut child = Killed(
-        std::process::Command::new(bin)
-            .args([
-                "sbe",
-                "--listen",
-                "127.0.0.1:0",
-                "--peer",
-                "127.0.0.5",
-                "--next-hop",
-            ])
-            .arg(next_hop.to_string())
-            .args([
-                "--dns",
-                &dns1.to_string(),
-                "--dns",
-                &dns2.to_string(),
-                "--trust-anchor",
-            ])
-            .arg(p("anchors.keys"))
-            .args(["--tls-listen", "127.0.0.1:0", "--tls-cert"])
-            .arg(p("sbe.pem"))
-            .arg("--tls-key")
-            .arg(p("sbe.key"))
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(child.0.stdout.take().unwrap());
-    let mut read = || {
-        let mut l = String::new();
-        lines.read_line(&mut l).unwrap();
-        l.trim().to_string()
-    };
-    let udp = read()
+    let args: Vec<std::ffi::OsString> = [
+        "--dns".into(),
+        dns1.to_string().into(),
+        "--dns".into(),
+        dns2.to_string().into(),
+        "--trust-anchor".into(),
+        p("anchors.keys").into(),
+        "--tls-listen".into(),
+        "127.0.0.1:0".into(),
+        "--tls-cert".into(),
+        p("sbe.pem").into(),
+        "--tls-key".into(),
+        p("sbe.key").into(),
+    ]
+    .into();
+    let (next_hop, child, listening) = spawn_sbe("127.0.0.9", &args, 2);
+    let udp = listening[0]
         .strip_prefix("listening on udp:")
         .expect("udp address")
         .to_string();
-    let tls = read()
+    let tls = listening[1]
         .strip_prefix("listening on tls:")
         .expect("tls address")
         .to_string();

@@ -19,8 +19,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use speermint_dns::{
-    AuthServer, Client, ClientConfig, DnsError, Locator, LocatorConfig, RecordType, RunningAuth,
-    Tamper, TrustAnchor, Zone,
+    AuthServer, Client, ClientConfig, ClientError, DnsError, Locator, LocatorConfig, RecordType,
+    RunningAuth, Tamper, Transport, TrustAnchor, Zone,
 };
 
 /// Names and numbers the zones define, for checks to use.
@@ -95,21 +95,7 @@ impl DnsRole {
             number_uri: "sip:+441632960083@peer.example".into(),
             alt_names: ALT_NAMES,
         };
-        let zones = [
-            ("peer.zone", peer_zone(&topo)),
-            ("enum.zone", ENUM_ZONE.to_owned()),
-            ("ssp.zone", ssp_zone(&topo)),
-        ];
-        let mut signed = Vec::new();
-        for (label, text) in zones {
-            let zone = Zone::from_text(&text, None, label)
-                .and_then(|z| match key {
-                    Some(k) => z.sign_with(k),
-                    None => z.sign(),
-                })
-                .map_err(|e| DnsError::Zone(e.to_string()))?;
-            signed.push(zone);
-        }
+        let signed = signed_zones(&topo, key)?;
         let mut a = AuthServer::new();
         let mut b = AuthServer::new();
         for z in signed {
@@ -139,14 +125,7 @@ impl DnsRole {
             iut_domain: iut_domain.to_owned(),
         };
         let mut out = Vec::new();
-        for (label, text) in [
-            ("peer.zone", peer_zone(&topo)),
-            ("enum.zone", ENUM_ZONE.to_owned()),
-            ("ssp.zone", ssp_zone(&topo)),
-        ] {
-            let zone = Zone::from_text(&text, None, label)
-                .and_then(|z| z.sign_with(key))
-                .map_err(|e| DnsError::Zone(e.to_string()))?;
+        for zone in signed_zones(&topo, Some(key))? {
             out.extend(zone.dnskey_record());
             out.extend(zone.ds_record().map(|ds| format!("; {ds}")));
         }
@@ -198,52 +177,67 @@ impl DnsRole {
     /// SBE uses, and what the harness uses to reach the IUT over UDP.
     /// `validating` adds the anchors; with `only_primary` the secondary is
     /// not asked.
-    pub async fn locator(&self, validating: bool, only_primary: bool) -> Locator {
-        self.locator_for(
-            validating,
-            only_primary,
-            vec![speermint_dns::Transport::Udp],
-        )
-        .await
-    }
-
-    /// A validating LUF/LRF over both replicas for UDP, TCP and TLS, with
-    /// TLS preferred (RFC 6406 §6.1.2.1).
-    pub async fn tls_locator(&self) -> Locator {
-        use speermint_dns::Transport as T;
-        self.locator_for(true, false, vec![T::Tls, T::Tcp, T::Udp])
-            .await
-    }
-
-    async fn locator_for(
+    pub async fn locator(
         &self,
         validating: bool,
         only_primary: bool,
-        transports: Vec<speermint_dns::Transport>,
-    ) -> Locator {
+    ) -> Result<Locator, ClientError> {
         let mut servers = self.servers();
         if only_primary {
             servers.truncate(1);
         }
-        let mut cfg = ClientConfig::new(servers);
-        cfg.timeout = Duration::from_millis(500);
-        cfg.attempts = 1;
-        cfg.trust_anchor = validating.then(|| self.trust_anchor());
-        let client = match Client::new(cfg.clone()).await {
-            Ok(c) => c,
-            // Only DS anchors can fail here, and ours are DNSKEYs.
-            Err(_) => {
-                cfg.trust_anchor = None;
-                Client::new(cfg)
-                    .await
-                    .expect("a client without anchors always builds")
-            }
-        };
-        let mut lc = LocatorConfig::default();
-        // RFC 3263 §4.1: only the transports the client supports.
-        lc.lrf.transports = transports;
-        Locator::new(client, lc)
+        let anchor = validating.then(|| self.trust_anchor());
+        locator(servers, anchor, vec![Transport::Udp]).await
     }
+
+    /// A validating LUF/LRF over both replicas for UDP, TCP and TLS, with
+    /// TLS preferred (RFC 6406 §6.1.2.1).
+    pub async fn tls_locator(&self) -> Result<Locator, ClientError> {
+        let anchor = Some(self.trust_anchor());
+        locator(
+            self.servers(),
+            anchor,
+            vec![Transport::Tls, Transport::Tcp, Transport::Udp],
+        )
+        .await
+    }
+}
+
+/// The role's zones for `topo`, signed with `key`, or fresh keys.
+fn signed_zones(topo: &Topology, key: Option<&[u8]>) -> Result<Vec<Zone>, DnsError> {
+    [
+        ("peer.zone", peer_zone(topo)),
+        ("enum.zone", ENUM_ZONE.to_owned()),
+        ("ssp.zone", ssp_zone(topo)),
+    ]
+    .into_iter()
+    .map(|(label, text)| {
+        Zone::from_text(&text, None, label)
+            .and_then(|z| match key {
+                Some(k) => z.sign_with(k),
+                None => z.sign(),
+            })
+            .map_err(|e| DnsError::Zone(e.to_string()))
+    })
+    .collect()
+}
+
+/// A LUF/LRF over `servers` for an element speaking `transports` (RFC
+/// 3263 §4.1: only those), validating against `anchor` when given. Short
+/// timeouts: the servers are on the same host.
+pub async fn locator(
+    servers: Vec<SocketAddr>,
+    anchor: Option<TrustAnchor>,
+    transports: Vec<Transport>,
+) -> Result<Locator, ClientError> {
+    let mut cfg = ClientConfig::new(servers);
+    cfg.timeout = Duration::from_millis(500);
+    cfg.attempts = 1;
+    cfg.trust_anchor = anchor;
+    let client = Client::new(cfg).await?;
+    let mut lc = LocatorConfig::default();
+    lc.lrf.transports = transports;
+    Ok(Locator::new(client, lc))
 }
 
 const ENUM_ZONE: &str = "$ORIGIN 4.4.e164.arpa.

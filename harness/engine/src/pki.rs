@@ -71,50 +71,59 @@ impl TestPki {
     /// (subjectAltName dNSNames), issued by this CA.
     pub fn server_config(&self, domains: &[&str]) -> Result<Arc<ServerConfig>, String> {
         let (chain, key) = self.issue(domains)?;
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key));
-        let config = ServerConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_no_client_auth()
-            .with_single_cert(chain, key)
-            .map_err(|e| e.to_string())?;
-        Ok(Arc::new(config))
+        server_config(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
     }
 
     /// A client configuration trusting this CA only.
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca_der()).map_err(|e| e.to_string())?;
-        let config = ClientConfig::builder_with_provider(provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        Ok(Arc::new(config))
+        client_config(vec![self.ca_der()])
     }
 }
 
-/// A client configuration trusting the CA certificates in a PEM file.
-pub fn client_config_from_pem(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = RootCertStore::empty();
-    let certs =
-        CertificateDer::pem_file_iter(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for c in certs {
-        let c = c.map_err(|e| format!("{}: {e}", path.display()))?;
-        roots
-            .add(c)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!("{}: no CERTIFICATE block", path.display()));
+/// TLS 1.2/1.3 server settings (ring) presenting `chain`.
+fn server_config(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<Arc<ServerConfig>, String> {
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    Ok(Arc::new(config))
+}
+
+/// TLS 1.2/1.3 client settings (ring) trusting `roots` and nothing else.
+fn client_config(roots: Vec<CertificateDer<'static>>) -> Result<Arc<ClientConfig>, String> {
+    let mut store = RootCertStore::empty();
+    for c in roots {
+        store.add(c).map_err(|e| e.to_string())?;
     }
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
+        .with_root_certificates(store)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// The CERTIFICATE blocks of a PEM file, at least one.
+fn pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no CERTIFICATE block", path.display()));
+    }
+    Ok(certs)
+}
+
+/// A client configuration trusting the CA certificates in a PEM file.
+pub fn client_config_from_pem(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
+    client_config(pem_certs(path)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 /// A server configuration from a PEM certificate chain and a PEM key.
@@ -123,21 +132,9 @@ pub fn server_config_from_pem(
     key: &std::path::Path,
 ) -> Result<Arc<ServerConfig>, String> {
     use rustls::pki_types::pem::PemObject;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| format!("{}: {e}", cert.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{}: {e}", cert.display()))?;
-    if chain.is_empty() {
-        return Err(format!("{}: no CERTIFICATE block", cert.display()));
-    }
+    let chain = pem_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
-    let config = ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .map_err(|e| e.to_string())?;
-    Ok(Arc::new(config))
+    server_config(chain, key)
 }
 
 /// A PKCS#8 private key from PEM (`-----BEGIN PRIVATE KEY-----`) or DER.

@@ -394,7 +394,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             tls_client = Some(pki.client_config().map_err(Error::Tls)?);
             let locator = role
                 .locator(!faults.ignore_dnssec, faults.single_dns_server)
-                .await;
+                .await
+                .map_err(|e| Error::Dns(e.to_string()))?;
             dns = Some(role);
             let sbe = RunningSbe::start_bound(
                 udp,

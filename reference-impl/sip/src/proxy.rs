@@ -370,6 +370,24 @@ struct ServerTx {
     rewrite: Option<String>,
 }
 
+impl ServerTx {
+    /// A transaction for `req` from `source`, in `state`, nothing sent yet.
+    fn new(req: &Message<'_>, source: SocketAddr, state: State) -> Self {
+        Self {
+            invite: req.method() == "INVITE",
+            source,
+            request: req.as_bytes().to_vec(),
+            state,
+            last_response: None,
+            client: None,
+            retransmit: None,
+            end_at: None,
+            alternates: Vec::new(),
+            rewrite: None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct ClientTx {
     invite: bool,
@@ -739,24 +757,12 @@ impl Sbe {
             self.drop_msg(from, DropReason::RefusedAck);
             return;
         }
-        let invite = req.method() == "INVITE";
-        let trying = invite.then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
-        if let Some(t) = &trying {
-            self.send(from, t.clone());
-        }
+        let trying = self.trying(from, req, false);
         self.server.insert(
             key.clone(),
             ServerTx {
-                invite,
-                source: from,
-                request: req.as_bytes().to_vec(),
-                state: State::Proceeding,
                 last_response: trying,
-                client: None,
-                retransmit: None,
-                end_at: None,
-                alternates: Vec::new(),
-                rewrite: None,
+                ..ServerTx::new(req, from, State::Proceeding)
             },
         );
         let id = self.next_id();
@@ -768,6 +774,18 @@ impl Sbe {
             },
         );
         self.out.push_back(Output::Resolve { id, target });
+    }
+
+    /// §16.2: a stateful proxy answers an INVITE with 100 at once; the
+    /// 100 is kept as the last response for retransmissions. `sent`: it
+    /// went already (the request was parked while its route was found).
+    fn trying(&mut self, to: SocketAddr, req: &Message<'_>, sent: bool) -> Option<Vec<u8>> {
+        let trying = (req.method() == "INVITE")
+            .then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
+        if let Some(t) = trying.as_ref().filter(|_| !sent) {
+            self.send(to, t.clone());
+        }
+        trying
     }
 
     /// The driver's answer to [`Output::Resolve`]. Unknown or late ids
@@ -897,19 +915,13 @@ impl Sbe {
         self.server.insert(
             key.to_string(),
             ServerTx {
-                invite,
-                source: from,
-                request: req.as_bytes().to_vec(),
-                state: State::Completed,
                 last_response: Some(bytes),
-                client: None,
                 retransmit: invite.then_some(Retransmit {
                     at: now + t.t1,
                     interval: t.t1,
                 }),
                 end_at: Some(now + 64 * t.t1), // Timer H or J
-                alternates: Vec::new(),
-                rewrite: None,
+                ..ServerTx::new(req, from, State::Completed)
             },
         );
     }
@@ -1036,28 +1048,18 @@ impl Sbe {
             return; // ACK for 2xx: no transaction (§17.1.1.3).
         }
         let t = self.cfg.timers;
-        // §16.2: a stateful proxy answers INVITE with 100 at once.
-        let trying = invite.then(|| MessageBuilder::response_to(req, 100, "Trying", None).build());
-        if let Some(t) = trying.as_ref().filter(|_| !trying_sent) {
-            self.send(from, t.clone());
-        }
+        let trying = self.trying(from, req, trying_sent);
+        let state = if invite {
+            State::Proceeding
+        } else {
+            State::Trying
+        };
         self.server.insert(
             key.clone(),
             ServerTx {
-                invite,
-                source: from,
-                request: req.as_bytes().to_vec(),
-                state: if invite {
-                    State::Proceeding
-                } else {
-                    State::Trying
-                },
                 last_response: trying,
                 client: Some(branch.clone()),
-                retransmit: None,
-                end_at: None,
-                alternates: Vec::new(),
-                rewrite: None,
+                ..ServerTx::new(req, from, state)
             },
         );
         self.client.insert(
