@@ -19,6 +19,7 @@ use hickory_proto::dnssec::Verifier;
 use hickory_proto::dnssec::rdata::{DNSKEY, DNSSECRData, DS, RRSIG};
 use hickory_proto::op::{Edns, Message, MessageType, OpCode, Query};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
+use speermint_net::Network;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The keys of `zone` the validator may trust, given the anchor `anchor`
@@ -28,6 +29,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// does not sign will fail validation with their own cause). Errors only
 /// when no key can be named: a DS matching nothing, or no answer.
 pub(crate) async fn zone_keys(
+    net: &Network,
     servers: &[SocketAddr],
     timeout: Duration,
     zone: &Name,
@@ -35,7 +37,7 @@ pub(crate) async fn zone_keys(
 ) -> Result<Vec<DNSKEY>, String> {
     let mut last = String::from("no server answered");
     for &server in servers {
-        match dnskey_rrset(server, timeout, zone).await {
+        match dnskey_rrset(net, server, timeout, zone).await {
             Ok((keys, sigs)) => return verify_rrset(zone, &keys, &sigs, anchor),
             Err(e) => last = format!("{server}: {e}"),
         }
@@ -123,6 +125,7 @@ fn rrset_signed_by(zone: &Name, keys: &[Record], sigs: &[RRSIG], key: &DNSKEY) -
 /// Asks `server` for the DNSKEY RRset of `zone` with DO set (RFC 3225),
 /// over UDP and then TCP if truncated.
 async fn dnskey_rrset(
+    net: &Network,
     server: SocketAddr,
     timeout: Duration,
     zone: &Name,
@@ -133,11 +136,11 @@ async fn dnskey_rrset(
     edns.set_dnssec_ok(true).set_max_payload(1232);
     msg.set_edns(edns);
     let query = msg.to_vec().map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(timeout, udp(server, &query))
+    let resp = tokio::time::timeout(timeout, udp(net, server, &query))
         .await
         .map_err(|_| "timed out over UDP".to_string())??;
     let resp = if resp.metadata.truncation {
-        tokio::time::timeout(timeout, tcp(server, &query))
+        tokio::time::timeout(timeout, tcp(net, server, &query))
             .await
             .map_err(|_| "timed out over TCP".to_string())??
     } else {
@@ -174,24 +177,30 @@ async fn dnskey_rrset(
     Ok((keys, sigs))
 }
 
-async fn udp(server: SocketAddr, query: &[u8]) -> Result<Message, String> {
+async fn udp(net: &Network, server: SocketAddr, query: &[u8]) -> Result<Message, String> {
     let bind: SocketAddr = if server.is_ipv4() {
         "0.0.0.0:0".parse().expect("literal")
     } else {
         "[::]:0".parse().expect("literal")
     };
-    let sock = tokio::net::UdpSocket::bind(bind)
+    let sock = net.bind_udp(bind).await.map_err(|e| e.to_string())?;
+    sock.send_to(query, server)
         .await
         .map_err(|e| e.to_string())?;
-    sock.connect(server).await.map_err(|e| e.to_string())?;
-    sock.send(query).await.map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 65_535];
-    let n = sock.recv(&mut buf).await.map_err(|e| e.to_string())?;
-    Message::from_vec(&buf[..n]).map_err(|e| e.to_string())
+    // Only the server's answer counts (RFC 5452 §9.1); anything else
+    // arriving on the port is ignored.
+    loop {
+        let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| e.to_string())?;
+        if from == server {
+            return Message::from_vec(&buf[..n]).map_err(|e| e.to_string());
+        }
+    }
 }
 
-async fn tcp(server: SocketAddr, query: &[u8]) -> Result<Message, String> {
-    let mut s = tokio::net::TcpStream::connect(server)
+async fn tcp(net: &Network, server: SocketAddr, query: &[u8]) -> Result<Message, String> {
+    let mut s = net
+        .connect_tcp(None, server, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
     let len = u16::try_from(query.len()).map_err(|_| "query too long")?;

@@ -15,13 +15,17 @@ use std::time::Duration;
 use hickory_proto::dnssec::{Proof, TrustAnchors};
 use hickory_proto::op::ResponseCode;
 use hickory_proto::rr::{LowerName, Name, Record, RecordType};
+use hickory_resolver::Resolver;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
     ServerOrderingStrategy,
 };
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError as HickoryDnsError, NetError};
-use hickory_resolver::{Resolver, TokioResolver};
+use speermint_net::Network;
+
+use crate::net_runtime::NetRuntime;
+
+type NetResolver = Resolver<NetRuntime>;
 
 use crate::anchor::{Anchor, TrustAnchor};
 use crate::bootstrap::AnchorRef;
@@ -53,6 +57,8 @@ pub struct ClientConfig {
     /// Advertise a 1232-octet EDNS(0) buffer (RFC 6891). Off, answers over
     /// 512 octets come back truncated and go to TCP.
     pub edns: bool,
+    /// Where the servers are: loopback sockets, or the simulated network.
+    pub network: Network,
 }
 
 impl ClientConfig {
@@ -65,6 +71,7 @@ impl ClientConfig {
             trust_anchor: None,
             transport: DnsTransport::UdpThenTcp,
             edns: true,
+            network: Network::Sockets,
         }
     }
 
@@ -176,7 +183,7 @@ pub enum ClientError {
 /// A DNS client. Cheap to clone; clones share the cache.
 #[derive(Clone)]
 pub struct Client {
-    resolver: TokioResolver,
+    resolver: NetResolver,
     validating: bool,
     config: Arc<ClientConfig>,
 }
@@ -430,7 +437,7 @@ fn mentions_dnssec(detail: &str) -> bool {
 fn build(
     config: &ClientConfig,
     anchors: Option<Arc<TrustAnchors>>,
-) -> Result<TokioResolver, ClientError> {
+) -> Result<NetResolver, ClientError> {
     let servers = config
         .servers
         .iter()
@@ -459,7 +466,7 @@ fn build(
     opts.ndots = 0;
     let mut builder = Resolver::builder_with_config(
         ResolverConfig::from_parts(None, vec![], servers),
-        TokioRuntimeProvider::default(),
+        NetRuntime::new(config.network.clone()),
     )
     .with_options(opts);
     if let Some(a) = anchors {
@@ -484,6 +491,7 @@ async fn resolve_anchors(
         let zone = a.zone();
         let found = match a {
             Anchor::Key { dnskey, .. } => crate::bootstrap::zone_keys(
+                &config.network,
                 &config.servers,
                 config.timeout,
                 zone,
@@ -492,6 +500,7 @@ async fn resolve_anchors(
             .await
             .unwrap_or_else(|_| vec![dnskey.clone()]),
             Anchor::Digest { ds, .. } => crate::bootstrap::zone_keys(
+                &config.network,
                 &config.servers,
                 config.timeout,
                 zone,

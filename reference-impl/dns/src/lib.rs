@@ -12,6 +12,7 @@ mod client;
 pub mod convert;
 pub mod fuzzing;
 mod locate;
+mod net_runtime;
 mod server;
 mod zone;
 

@@ -15,14 +15,19 @@ use std::time::Duration;
 use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
+use hickory_proto::serialize::binary::BinEncoder;
 use hickory_proto::serialize::txt::Parser;
-use hickory_server::Server;
 use hickory_server::dnssec::NxProofKind;
-use hickory_server::net::runtime::Time;
+use hickory_server::net::NetError;
+use hickory_server::net::runtime::{Time, TokioTime};
+use hickory_server::net::xfer::Protocol;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
+use hickory_server::zone_handler::MessageResponse;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
+use speermint_net::{Listener, Network, Stream, UdpSock};
 use time::OffsetDateTime;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::DnsError;
 use crate::zone::{Zone, ZoneKey};
@@ -158,8 +163,14 @@ impl AuthServer {
     }
 
     /// Signs the zones that asked for it and serves them on UDP and TCP
-    /// at `addr` (port 0 picks one free for both).
+    /// sockets at `addr` (port 0 picks one free for both).
     pub async fn start(self, addr: SocketAddr) -> Result<RunningAuth, DnsError> {
+        self.start_on(&Network::Sockets, addr).await
+    }
+
+    /// Like [`AuthServer::start`], on `net`: loopback sockets, or the
+    /// simulated network where a check can silence or impair a replica.
+    pub async fn start_on(self, net: &Network, addr: SocketAddr) -> Result<RunningAuth, DnsError> {
         let mut catalog = Catalog::new();
         let mut served = Vec::new();
         for zone in self.zones {
@@ -201,30 +212,156 @@ impl AuthServer {
                 ds_record,
             });
         }
-        let udp = tokio::net::UdpSocket::bind(addr)
+        let udp = net
+            .bind_udp(addr)
             .await
             .map_err(|e| DnsError::Io(format!("bind udp {addr}: {e}")))?;
         let addr = udp.local_addr().map_err(|e| DnsError::Io(e.to_string()))?;
-        let tcp = tokio::net::TcpListener::bind(addr)
+        let tcp = net
+            .listen_tcp(addr)
             .await
             .map_err(|e| DnsError::Io(format!("bind tcp {addr}: {e}")))?;
         let silent = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(Mutex::new(VecDeque::new()));
-        let mut server = Server::new(Switchable {
+        let handler = Arc::new(Switchable {
             catalog,
             silent: silent.clone(),
             queries: queries.clone(),
         });
-        server.register_socket(udp);
-        server.register_listener(tcp, TCP_IDLE, 64);
+        let tasks = vec![
+            tokio::spawn(serve_udp(udp, handler.clone())),
+            tokio::spawn(serve_tcp(tcp, handler)),
+        ];
         Ok(RunningAuth {
             addr,
             zones: served,
             originals: Mutex::new(HashMap::new()),
             silent,
             queries,
-            server,
+            tasks,
         })
+    }
+}
+
+/// Collects the encoded answer instead of writing it: the serve loops
+/// own the sockets, so the same handler serves either network.
+#[derive(Clone, Default)]
+struct Capture {
+    protocol: Option<Protocol>,
+    out: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+#[async_trait::async_trait]
+impl ResponseHandler for Capture {
+    async fn send_response<'a>(
+        &mut self,
+        response: MessageResponse<
+            '_,
+            'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+            impl Iterator<Item = &'a Record> + Send + 'a,
+        >,
+    ) -> Result<ResponseInfo, NetError> {
+        // UDP answers fit the requester's buffer, 512 octets without EDNS
+        // (RFC 1035 §4.2.1, RFC 6891 §6.2.3); what does not fit is
+        // truncated with TC set.
+        let max = match (self.protocol, response.edns()) {
+            (Some(Protocol::Udp) | None, Some(edns)) => edns.max_payload(),
+            (Some(Protocol::Udp) | None, None) => 512,
+            _ => u16::MAX,
+        };
+        let mut bytes = Vec::with_capacity(512);
+        let mut encoder = BinEncoder::new(&mut bytes);
+        encoder.set_max_size(max);
+        let info = response.destructive_emit(&mut encoder)?;
+        self.out
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(bytes);
+        Ok(info)
+    }
+}
+
+/// Answers one query; what comes back is zero (silent, or unparseable)
+/// or one encoded message.
+async fn answer(
+    handler: &Switchable,
+    bytes: Vec<u8>,
+    from: SocketAddr,
+    p: Protocol,
+) -> Vec<Vec<u8>> {
+    let Ok(request) = Request::from_bytes(bytes, from, p) else {
+        return Vec::new();
+    };
+    let capture = Capture {
+        protocol: Some(p),
+        out: Arc::default(),
+    };
+    handler
+        .handle_request::<Capture, TokioTime>(&request, capture.clone())
+        .await;
+    std::mem::take(&mut *capture.out.lock().unwrap_or_else(|e| e.into_inner()))
+}
+
+async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, from) = match socket.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors from earlier sends surface here: not fatal.
+            Err(_) => continue,
+        };
+        for reply in answer(&handler, buf[..n].to_vec(), from, Protocol::Udp).await {
+            let _ = socket.send_to(&reply, from).await;
+        }
+    }
+}
+
+/// Connections served at once (RFC 7766 §6.2.2 lets a server bound them).
+const TCP_CONNECTIONS: usize = 64;
+
+async fn serve_tcp(mut listener: Listener, handler: Arc<Switchable>) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    loop {
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
+        if open.load(Ordering::Relaxed) >= TCP_CONNECTIONS {
+            continue; // dropped: closes it
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let (handler, open) = (handler.clone(), open.clone());
+        tokio::spawn(async move {
+            let _ = tokio::time::timeout(TCP_IDLE * 6, serve_conn(stream, from, &handler)).await;
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// RFC 1035 §4.2.2 framing: a two-octet length before each message.
+async fn serve_conn(mut stream: Stream, from: SocketAddr, handler: &Switchable) {
+    loop {
+        let mut len = [0u8; 2];
+        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
+            Ok(Ok(_)) => {}
+            _ => return,
+        }
+        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        if stream.read_exact(&mut msg).await.is_err() {
+            return;
+        }
+        for reply in answer(handler, msg, from, Protocol::Tcp).await {
+            let Ok(n) = u16::try_from(reply.len()) else {
+                continue;
+            };
+            if stream.write_all(&n.to_be_bytes()).await.is_err()
+                || stream.write_all(&reply).await.is_err()
+            {
+                return;
+            }
+        }
     }
 }
 
@@ -236,7 +373,7 @@ pub struct RunningAuth {
     originals: Mutex<HashMap<RrKey, Arc<RecordSet>>>,
     silent: Arc<AtomicBool>,
     queries: Arc<Mutex<VecDeque<String>>>,
-    server: Server<Switchable>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for RunningAuth {
@@ -389,8 +526,10 @@ impl RunningAuth {
     }
 
     /// Stops answering and closes the sockets.
-    pub async fn stop(mut self) {
-        let _ = self.server.shutdown_gracefully().await;
+    pub async fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
     }
 }
 

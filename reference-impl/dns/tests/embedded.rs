@@ -245,3 +245,64 @@ async fn ds_anchor_resolves_to_the_zone_key() {
     assert_eq!(a.security, Security::Secure);
     server.stop().await;
 }
+
+/// The same server and client on the simulated network: answers validate,
+/// a forgery is bogus, and with one replica silent the other answers, all
+/// in virtual time (the dead replica's timeouts cost no wall time).
+#[test]
+fn on_the_simulated_network_a_silent_replica_costs_nothing() {
+    use speermint_net::{Network, SimNet};
+    let rt = SimNet::runtime().unwrap();
+    rt.block_on(async {
+        let sim = SimNet::new(11);
+        let net = Network::Sim(sim.clone());
+        let zone = Zone::from_text(PEER_ZONE, None, "peer.zone")
+            .unwrap()
+            .sign()
+            .unwrap();
+        let a = AuthServer::new()
+            .zone(zone.clone())
+            .start_on(&net, "127.0.0.1:53".parse().unwrap())
+            .await
+            .unwrap();
+        let b = AuthServer::new()
+            .zone(zone)
+            .start_on(&net, "127.0.0.5:53".parse().unwrap())
+            .await
+            .unwrap();
+        let mut cfg = ClientConfig::new(vec![a.addr(), b.addr()]);
+        cfg.trust_anchor = Some(TrustAnchor::from_records(&a.trust_anchor_records()).unwrap());
+        cfg.network = net.clone();
+        let client = Client::new(cfg).await.unwrap();
+        let ok = client
+            .query("sbe.peer.example", RecordType::A)
+            .await
+            .unwrap();
+        assert_eq!(ok.security, Security::Secure);
+        // Every query crossed the simulated network, none a socket.
+        assert!(sim.tap().iter().any(|r| r.to == a.addr()));
+        sim.set_silent(a.addr(), true);
+        client.clear_cache();
+        let again = client
+            .query("sbe.peer.example", RecordType::A)
+            .await
+            .unwrap();
+        assert_eq!(again.security, Security::Secure);
+        assert!(!b.take_queries().is_empty(), "the live replica answered");
+        b.tamper(
+            "sbe.peer.example",
+            RecordType::A,
+            Tamper::forge(&["127.0.0.66"]),
+        )
+        .await
+        .unwrap();
+        client.clear_cache();
+        assert!(
+            client
+                .query("sbe.peer.example", RecordType::A)
+                .await
+                .is_err(),
+            "a forged answer validates on the simulated network"
+        );
+    });
+}
