@@ -462,6 +462,7 @@ async fn secure_transport(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
         format!("sent to {to}: {}", String::from_utf8_lossy(&probe)),
     );
     let exchange = match speermint_harness::pki::tls_exchange(
+        &ctx.net,
         config,
         ctx.peer.addr().ip(),
         to,

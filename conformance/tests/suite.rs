@@ -6,7 +6,7 @@
 use speermint_conformance::{registry, uncovered};
 use speermint_harness::refs::must_cover;
 use speermint_harness::runner::run_checks;
-use speermint_harness::target::{Plan, start};
+use speermint_harness::target::{NetworkKind, Plan, start};
 use speermint_harness::{Check, CheckResult, Verdict};
 use speermint_sip::proxy::Faults;
 use std::collections::HashSet;
@@ -68,21 +68,28 @@ fn checks_are_well_declared() {
     }
 }
 
-async fn run(faults: Faults, checks: &[Check]) -> Vec<CheckResult> {
-    let mut session = start(&Plan::embedded(faults))
-        .await
-        .expect("roles bind on loopback");
-    let results = run_checks(&mut session.ctx, checks, |_, _| {}).await;
-    if let Some(sbe) = session.sbe.take() {
-        sbe.stop().await;
-    }
-    results
+/// Runs `checks` against the embedded stack with `faults`, on `network`,
+/// each run on its own runtime (the simulated network needs its own).
+fn run_on(network: NetworkKind, faults: Faults, checks: &[Check]) -> Vec<CheckResult> {
+    let mut plan = Plan::embedded(faults);
+    plan.network = network;
+    let rt = plan.runtime().expect("runtime");
+    rt.block_on(async {
+        let mut session = start(&plan).await.expect("roles bind");
+        let results = run_checks(&mut session.ctx, checks, |_, _| {}).await;
+        if let Some(sbe) = session.sbe.take() {
+            sbe.stop().await;
+        }
+        results
+    })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reference_stack_passes_every_check() {
-    let results = run(Faults::default(), registry()).await;
-    for r in &results {
+fn run(faults: Faults, checks: &[Check]) -> Vec<CheckResult> {
+    run_on(NetworkKind::Simulated { seed: 1 }, faults, checks)
+}
+
+fn assert_all_pass(results: &[CheckResult]) {
+    for r in results {
         assert_eq!(
             r.verdict,
             Verdict::Pass,
@@ -96,13 +103,23 @@ async fn reference_stack_passes_every_check() {
     assert_eq!(results.len(), registry().len());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_check_fails_under_each_of_its_switches() {
+#[test]
+fn reference_stack_passes_every_check_over_loopback_sockets() {
+    assert_all_pass(&run_on(NetworkKind::Sockets, Faults::default(), registry()));
+}
+
+#[test]
+fn reference_stack_passes_every_check() {
+    assert_all_pass(&run(Faults::default(), registry()));
+}
+
+#[test]
+fn every_check_fails_under_each_of_its_switches() {
     for check in registry() {
         for sw in check.fails_under {
             let mut faults = Faults::default();
             faults.enable(sw);
-            let results = run(faults, std::slice::from_ref(check)).await;
+            let results = run(faults, std::slice::from_ref(check));
             let r = &results[0];
             assert_eq!(
                 r.verdict,

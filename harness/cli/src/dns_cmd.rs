@@ -269,6 +269,7 @@ pub(crate) async fn sbe_locator(
         None => None,
     };
     speermint_harness::dns_role::locator(
+        &speermint_net::Network::Sockets,
         servers.to_vec(),
         anchor,
         vec![speermint_dns::Transport::Udp],

@@ -90,6 +90,11 @@ struct CertifyArgs {
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Run the embedded target over loopback sockets and the real clock
+    /// instead of the simulated network (an external target always uses
+    /// sockets).
+    #[arg(long)]
+    sockets: bool,
 }
 
 #[derive(Args)]
@@ -138,7 +143,7 @@ fn main() -> ExitCode {
         }
     };
     let code = match cli.command {
-        Command::Certify(args) => runtime.block_on(certify(args)),
+        Command::Certify(args) => certify_on_its_network(args),
         Command::Parse { json, files } => parse_files(json, &files),
         Command::Matrix { json, report } => matrix(json, report),
         Command::Sbe(args) => runtime.block_on(run_sbe(args)),
@@ -192,6 +197,9 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             *slot = parse_role_addr(v).map_err(|m| usage(format!("{flag}: {m}")))?;
         }
     }
+    if args.sockets || matches!(plan.target, TargetKind::External { .. }) {
+        plan.network = target::NetworkKind::Sockets;
+    }
     if matches!(plan.target, TargetKind::External { .. }) && plan.terminating.port() == 0 {
         return Err(usage("an external target needs --next-hop IP:PORT (or roles.terminating in the profile): the address the IUT forwards to".into()));
     }
@@ -213,11 +221,20 @@ fn select(only: &[String]) -> Result<Vec<Check>, String> {
         .collect()
 }
 
-async fn certify(args: CertifyArgs) -> u8 {
+/// The embedded target runs on the simulated network by default, which
+/// needs its own runtime (one thread, virtual clock).
+fn certify_on_its_network(args: CertifyArgs) -> u8 {
     let plan = match plan_from(&args) {
         Ok(p) => p,
         Err(e) => return usage(e),
     };
+    match plan.runtime() {
+        Ok(rt) => rt.block_on(certify(args, plan)),
+        Err(e) => usage(format!("cannot start the runtime: {e}")),
+    }
+}
+
+async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
     let checks = match select(&args.only) {
         Ok(c) => c,
         Err(e) => return usage(e),

@@ -2,6 +2,7 @@
 //! and helpers that build well-formed SIP traffic for each role.
 
 use crate::role::{EvidenceLog, Received, Role};
+use speermint_net::Network;
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -54,12 +55,15 @@ pub struct Ctx {
     pub dns: Option<crate::dns_role::DnsRole>,
     /// TLS client settings trusting the IUT's certificate issuer, when known.
     pub tls_client: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The network the roles are on (simulated, or sockets).
+    pub net: Network,
     seq: u64,
 }
 
 impl Ctx {
     /// Assembles a context from bound roles.
     pub fn new(
+        net: Network,
         iut: SocketAddr,
         peer: Role,
         stranger: Role,
@@ -75,6 +79,7 @@ impl Ctx {
             log,
             dns: None,
             tls_client: None,
+            net,
             seq: 0,
         }
     }

@@ -15,6 +15,7 @@
 //!   advertising its ingress SBE
 //!   (RFC 6271 Requirement #1).
 
+use speermint_net::Network;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -68,6 +69,8 @@ pub struct DnsRole {
     pub anchors: Vec<String>,
     /// What the zones define.
     pub facts: DnsFacts,
+    /// The network the replicas serve on; locators made here use it too.
+    pub net: Network,
 }
 
 const ALT_NAMES: usize = 6;
@@ -75,15 +78,20 @@ const ALT_NAMES: usize = 6;
 impl DnsRole {
     /// Signs the zones once, with fresh keys, and starts both replicas on
     /// `bind` (ephemeral ports).
-    pub async fn start(bind: std::net::IpAddr, topo: Topology) -> Result<Self, DnsError> {
+    pub async fn start(
+        net: &Network,
+        bind: std::net::IpAddr,
+        topo: Topology,
+    ) -> Result<Self, DnsError> {
         let any = SocketAddr::new(bind, 0);
-        Self::start_at([any, any], None, topo).await
+        Self::start_at(net, [any, any], None, topo).await
     }
 
     /// Starts the replicas at `addrs`, signing every zone with `key`
     /// (PKCS#8 DER) when given, so that an external element's trust
     /// anchors (see [`DnsRole::anchor_records`]) stay valid across runs.
     pub async fn start_at(
+        net: &Network,
         addrs: [SocketAddr; 2],
         key: Option<&[u8]>,
         topo: Topology,
@@ -102,14 +110,15 @@ impl DnsRole {
             a = a.zone(z.clone());
             b = b.zone(z);
         }
-        let primary = a.start(addrs[0]).await?;
-        let secondary = b.start(addrs[1]).await?;
+        let primary = a.start_on(net, addrs[0]).await?;
+        let secondary = b.start_on(net, addrs[1]).await?;
         let anchors = primary.trust_anchor_records();
         Ok(Self {
             primary,
             secondary,
             anchors,
             facts,
+            net: net.clone(),
         })
     }
 
@@ -187,7 +196,7 @@ impl DnsRole {
             servers.truncate(1);
         }
         let anchor = validating.then(|| self.trust_anchor());
-        locator(servers, anchor, vec![Transport::Udp]).await
+        locator(&self.net, servers, anchor, vec![Transport::Udp]).await
     }
 
     /// A validating LUF/LRF over both replicas for UDP, TCP and TLS, with
@@ -195,6 +204,7 @@ impl DnsRole {
     pub async fn tls_locator(&self) -> Result<Locator, ClientError> {
         let anchor = Some(self.trust_anchor());
         locator(
+            &self.net,
             self.servers(),
             anchor,
             vec![Transport::Tls, Transport::Tcp, Transport::Udp],
@@ -226,6 +236,7 @@ fn signed_zones(topo: &Topology, key: Option<&[u8]>) -> Result<Vec<Zone>, DnsErr
 /// 3263 §4.1: only those), validating against `anchor` when given. Short
 /// timeouts: the servers are on the same host.
 pub async fn locator(
+    net: &Network,
     servers: Vec<SocketAddr>,
     anchor: Option<TrustAnchor>,
     transports: Vec<Transport>,
@@ -234,6 +245,7 @@ pub async fn locator(
     cfg.timeout = Duration::from_millis(500);
     cfg.attempts = 1;
     cfg.trust_anchor = anchor;
+    cfg.network = net.clone();
     let client = Client::new(cfg).await?;
     let mut lc = LocatorConfig::default();
     lc.lrf.transports = transports;

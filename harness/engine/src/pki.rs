@@ -183,6 +183,7 @@ pub struct TlsExchange {
 /// (RFC 5922 §7.2: the SIP domain, not the host the SRV record named),
 /// sends `request` and waits up to `wait` for one framed SIP message back.
 pub async fn tls_exchange(
+    net: &speermint_net::Network,
     config: Arc<ClientConfig>,
     local: std::net::IpAddr,
     addr: std::net::SocketAddr,
@@ -193,19 +194,13 @@ pub async fn tls_exchange(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
         .map_err(|e| format!("{server_name:?} is not a server name: {e}"))?;
-    let socket = if local.is_ipv4() {
-        tokio::net::TcpSocket::new_v4()
-    } else {
-        tokio::net::TcpSocket::new_v6()
-    }
-    .map_err(|e| format!("TCP socket: {e}"))?;
-    socket
-        .bind(std::net::SocketAddr::new(local, 0))
-        .map_err(|e| format!("binding {local}: {e}"))?;
-    let tcp = tokio::time::timeout(wait, socket.connect(addr))
+    let tcp = net
+        .connect_tcp(Some(std::net::SocketAddr::new(local, 0)), addr, wait)
         .await
-        .map_err(|_| format!("TCP connection to {addr} timed out"))?
-        .map_err(|e| format!("TCP connection to {addr}: {e}"))?;
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::TimedOut => format!("TCP connection to {addr} timed out"),
+            _ => format!("TCP connection to {addr}: {e}"),
+        })?;
     let connector = tokio_rustls::TlsConnector::from(config);
     let mut tls = tokio::time::timeout(wait, connector.connect(name, tcp))
         .await

@@ -1,14 +1,16 @@
 //! A role the harness plays (peer, stranger, terminating peer): a UDP socket
-//! on its own loopback address, recording every message it sends or
-//! receives as evidence.
+//! of the run's network on its own address, recording every message it
+//! sends or receives as evidence. Times are the network's: virtual on the
+//! simulated network.
 
 use serde::Serialize;
+use speermint_net::{Network, UdpSock};
 use speermint_sip::Message;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// One message exchanged during a check.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -123,31 +125,51 @@ impl Received {
     }
 }
 
-/// A harness role bound to its own address.
+/// Datagrams a role holds for the scenario before it drops more (and
+/// says so in the evidence): a flooding IUT cannot grow the harness.
+const ROLE_QUEUE: usize = 1024;
+
+/// A harness role bound to its own address. A reader task takes every
+/// datagram off the socket as it arrives and records it then, so the
+/// evidence shows arrival order and arrival times, not when the scenario
+/// got round to reading.
 #[derive(Debug)]
 pub struct Role {
     name: &'static str,
-    socket: UdpSocket,
+    socket: std::sync::Arc<UdpSock>,
     addr: SocketAddr,
     log: EvidenceLog,
+    inbox: tokio::sync::mpsc::Receiver<Received>,
+    reader: tokio::task::JoinHandle<()>,
     /// Datagrams received but not yet consumed by a matching wait.
     backlog: VecDeque<Received>,
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
 }
 
 impl Role {
     /// Binds the role.
     pub async fn bind(
+        net: &Network,
         name: &'static str,
         addr: SocketAddr,
         log: EvidenceLog,
     ) -> std::io::Result<Self> {
-        let socket = UdpSocket::bind(addr).await?;
+        let socket = std::sync::Arc::new(net.bind_udp(addr).await?);
         let addr = socket.local_addr()?;
+        let (tx, inbox) = tokio::sync::mpsc::channel(ROLE_QUEUE);
+        let reader = tokio::spawn(read_loop(name, socket.clone(), log.clone(), tx));
         Ok(Self {
             name,
             socket,
             addr,
             log,
+            inbox,
+            reader,
             backlog: VecDeque::new(),
         })
     }
@@ -172,20 +194,10 @@ impl Role {
     }
 
     async fn recv_raw(&mut self, deadline: tokio::time::Instant) -> Option<Received> {
-        let mut buf = vec![0u8; 65_535];
-        match tokio::time::timeout_at(deadline, self.socket.recv_from(&mut buf)).await {
-            Ok(Ok((n, from))) => {
-                buf.truncate(n);
-                self.log.record(self.name, "received", from, &buf);
-                Some(Received { from, bytes: buf })
-            }
-            Ok(Err(e)) => {
-                // ICMP unreachable from an earlier send: note it and carry on.
-                self.log.note(self.name, format!("receive error: {e}"));
-                None
-            }
-            Err(_) => None,
-        }
+        tokio::time::timeout_at(deadline, self.inbox.recv())
+            .await
+            .ok()
+            .flatten()
     }
 
     /// Waits up to `timeout` for a datagram matching `pred`; others are kept
@@ -231,11 +243,35 @@ impl Role {
     /// Forgets anything pending (between checks).
     pub async fn clear(&mut self) {
         self.backlog.clear();
-        let mut buf = vec![0u8; 65_535];
-        for _ in 0..4096 {
-            match self.socket.try_recv_from(&mut buf) {
-                Ok(_) => {}
-                Err(_) => break,
+        while self.inbox.try_recv().is_ok() {}
+    }
+}
+
+/// Takes datagrams off the role's socket as they arrive, records each, and
+/// queues it for the scenario.
+async fn read_loop(
+    name: &'static str,
+    socket: std::sync::Arc<UdpSock>,
+    log: EvidenceLog,
+    inbox: tokio::sync::mpsc::Sender<Received>,
+) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let bytes = buf[..n].to_vec();
+                log.record(name, "received", from, &bytes);
+                if inbox.try_send(Received { from, bytes }).is_err() {
+                    log.note(
+                        name,
+                        format!("queue full: a datagram from {from} was dropped unread"),
+                    );
+                }
+            }
+            // ICMP unreachable from an earlier send: note it and carry on.
+            Err(e) => {
+                log.note(name, format!("receive error: {e}"));
+                tokio::task::yield_now().await;
             }
         }
     }

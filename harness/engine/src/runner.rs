@@ -1,9 +1,11 @@
-//! Runs checks one after the other against a prepared session.
+//! Runs checks one after the other against a prepared session. Durations
+//! are on the network's clock: virtual time on the simulated network.
 
 use crate::check::{Check, Outcome};
 use crate::ctx::Ctx;
 use crate::report::CheckResult;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use tokio::time::Instant;
 
 /// No scenario may run longer than this; past it the check is inconclusive.
 pub const SCENARIO_LIMIT: Duration = Duration::from_secs(120);

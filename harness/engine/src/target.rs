@@ -7,6 +7,7 @@ use crate::pki::TestPki;
 use crate::role::{EvidenceLog, Role};
 use serde::Deserialize;
 use speermint_border::RunningSbe;
+use speermint_net::{Network, SimNet};
 use speermint_sip::proxy::{Faults, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -99,6 +100,23 @@ pub struct Plan {
     /// The IUT's own SIP domain, published by the DNS role and expected
     /// in its certificate.
     pub iut_domain: String,
+    /// Which network the run uses.
+    pub network: NetworkKind,
+}
+
+/// Which network a run uses. An external IUT is only reachable over
+/// sockets; the embedded stack runs on either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// Everything in process on the simulated network, in virtual time
+    /// (run it on [`speermint_net::SimNet::runtime`]); the seed draws any
+    /// impairment a check asks for.
+    Simulated {
+        /// Seed of the network's generator.
+        seed: u64,
+    },
+    /// Loopback sockets and the real clock.
+    Sockets,
 }
 
 /// Where an external IUT's DNS comes from.
@@ -124,6 +142,19 @@ impl Plan {
             iut_domain: "ssp.example".into(),
             terminating: "127.0.0.4:0".parse().expect("literal"),
             timing: Timing::default(),
+            network: NetworkKind::Simulated { seed: 0x5eed },
+        }
+    }
+
+    /// The runtime this plan runs on: one thread with a paused clock for
+    /// the simulated network, two worker threads for sockets.
+    pub fn runtime(&self) -> std::io::Result<tokio::runtime::Runtime> {
+        match self.network {
+            NetworkKind::Simulated { .. } => speermint_net::SimNet::runtime(),
+            NetworkKind::Sockets => tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build(),
         }
     }
 }
@@ -245,6 +276,7 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
         .map_err(|m| bad("target.address", &target.address, m))?;
     let mut plan = Plan::embedded(Faults::default());
     plan.target = TargetKind::External { addr };
+    plan.network = NetworkKind::Sockets;
     let roles = cfg.roles.unwrap_or_default();
     for (key, field, slot) in [
         ("roles.peer", &roles.peer, &mut plan.peer),
@@ -324,8 +356,13 @@ pub struct Session {
     pub label: String,
 }
 
-async fn bind(role: &'static str, addr: SocketAddr, log: &EvidenceLog) -> Result<Role, Error> {
-    Role::bind(role, addr, log.clone())
+async fn bind(
+    net: &Network,
+    role: &'static str,
+    addr: SocketAddr,
+    log: &EvidenceLog,
+) -> Result<Role, Error> {
+    Role::bind(net, role, addr, log.clone())
         .await
         .map_err(|source| Error::Bind { role, addr, source })
 }
@@ -340,12 +377,17 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))
 }
 
-/// Binds the roles and starts the embedded SBE if asked.
+/// Binds the roles and starts the embedded SBE if asked. On the simulated
+/// network this must run on [`Plan::runtime`].
 pub async fn start(plan: &Plan) -> Result<Session, Error> {
+    let net = match plan.network {
+        NetworkKind::Simulated { seed } => Network::Sim(SimNet::new(seed)),
+        NetworkKind::Sockets => Network::Sockets,
+    };
     let log = EvidenceLog::default();
-    let peer = bind("peer", plan.peer, &log).await?;
-    let stranger = bind("stranger", plan.stranger, &log).await?;
-    let terminating = bind("terminating", plan.terminating, &log).await?;
+    let peer = bind(&net, "peer", plan.peer, &log).await?;
+    let stranger = bind(&net, "stranger", plan.stranger, &log).await?;
+    let terminating = bind(&net, "terminating", plan.terminating, &log).await?;
     let mut dns = None;
     let mut tls_client = None;
     let (iut, sbe, label) = match &plan.target {
@@ -362,15 +404,15 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 addr: any,
                 source,
             };
-            let udp = tokio::net::UdpSocket::bind(any)
-                .await
-                .map_err(|e| bind_err("sbe", e))?;
+            let udp = net.bind_udp(any).await.map_err(|e| bind_err("sbe", e))?;
             let sbe_addr = udp.local_addr().map_err(|e| bind_err("sbe", e))?;
-            let tcp = tokio::net::TcpListener::bind(any)
+            let tcp = net
+                .listen_tcp(any)
                 .await
                 .map_err(|e| bind_err("sbe-tls", e))?;
             let tls_bind = tcp.local_addr().map_err(|e| bind_err("sbe-tls", e))?;
             let role = DnsRole::start(
+                &net,
                 sbe_addr.ip(),
                 Topology {
                     peer: peer.addr(),
@@ -420,11 +462,16 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     g == faults && f != Faults::default()
                 })
                 .collect();
+            let place = if net.is_simulated() {
+                "simulated network"
+            } else {
+                "loopback sockets"
+            };
             let label = if on.is_empty() {
-                format!("embedded reference SBE (udp:{})", sbe.addr())
+                format!("embedded reference SBE (udp:{}, {place})", sbe.addr())
             } else {
                 format!(
-                    "embedded reference SBE (udp:{}) misbehaving: {}",
+                    "embedded reference SBE (udp:{}, {place}) misbehaving: {}",
                     sbe.addr(),
                     on.join(", ")
                 )
@@ -438,6 +485,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     None => None,
                 };
                 let role = DnsRole::start_at(
+                    &net,
                     d.servers,
                     key.as_deref(),
                     Topology {
@@ -459,7 +507,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             (*addr, None, format!("udp:{addr}"))
         }
     };
-    let mut ctx = Ctx::new(iut, peer, stranger, terminating, log);
+    let mut ctx = Ctx::new(net, iut, peer, stranger, terminating, log);
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 use speermint_dns::{LocateError, Locator};
+use speermint_net::{Listener, Network, Stream, UdpSock};
 use speermint_sip::proxy::{Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
 use speermint_sip::{Framing, Limits};
 use std::collections::HashMap;
@@ -14,7 +15,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -91,17 +91,17 @@ impl RunningSbe {
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
-        let socket = UdpSocket::bind(bind)
+        let net = Network::Sockets;
+        let socket = net
+            .bind_udp(bind)
             .await
             .map_err(|source| Error::Bind { addr: bind, source })?;
         let listener = match &tls {
             Some(t) => Some((
-                TcpListener::bind(t.bind)
-                    .await
-                    .map_err(|source| Error::Bind {
-                        addr: t.bind,
-                        source,
-                    })?,
+                net.listen_tcp(t.bind).await.map_err(|source| Error::Bind {
+                    addr: t.bind,
+                    source,
+                })?,
                 t.config.clone(),
             )),
             None => None,
@@ -114,8 +114,8 @@ impl RunningSbe {
     /// element starts, with no window in which another process could
     /// take the port.
     pub fn start_bound(
-        socket: UdpSocket,
-        tls: Option<(TcpListener, Arc<rustls::ServerConfig>)>,
+        socket: UdpSock,
+        tls: Option<(Listener, Arc<rustls::ServerConfig>)>,
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
@@ -199,7 +199,7 @@ impl Drop for RunningSbe {
 /// drain outputs. Resolutions run as tasks of their own so a slow DNS
 /// server holds up only the request that needs it.
 async fn drive(
-    socket: UdpSocket,
+    socket: UdpSock,
     mut sbe: Sbe,
     mut stop: oneshot::Receiver<()>,
     events: mpsc::UnboundedSender<Event>,
@@ -216,11 +216,11 @@ async fn drive(
         tokio::select! {
             _ = &mut stop => return,
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => sbe.handle_datagram(Instant::now(), from, &buf[..n]),
+                Ok((n, from)) => sbe.handle_datagram(now(), from, &buf[..n]),
                 // ICMP port unreachable surfaces here on some systems: not fatal.
                 Err(e) => tracing::debug!("recv: {e}"),
             },
-            Some((id, result)) = done_rx.recv() => sbe.on_resolved(Instant::now(), id, result),
+            Some((id, result)) = done_rx.recv() => sbe.on_resolved(now(), id, result),
             Some(ev) = conns.recv() => match ev {
                 ConnEvent::Open(from, writer) => {
                     // Bounded like the core's state: beyond it, the oldest
@@ -233,13 +233,13 @@ async fn drive(
                     writers.insert(from, writer);
                 }
                 ConnEvent::Message(from, bytes) => {
-                    sbe.handle_stream_message(Instant::now(), from, &bytes)
+                    sbe.handle_stream_message(now(), from, &bytes)
                 }
                 ConnEvent::Closed(from) => {
                     writers.remove(&from);
                 }
             },
-            _ = sleep_until(deadline) => sbe.handle_timeout(Instant::now()),
+            _ = sleep_until(deadline) => sbe.handle_timeout(now()),
         }
         while let Some(out) = sbe.poll_output() {
             match out {
@@ -359,7 +359,7 @@ enum ConnEvent {
 /// Accepts TLS connections; each gets a task that frames messages in and
 /// writes the core's output out.
 async fn accept_tls(
-    listener: TcpListener,
+    mut listener: Listener,
     acceptor: TlsAcceptor,
     to_core: mpsc::Sender<ConnEvent>,
     limits: Limits,
@@ -394,7 +394,7 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 async fn serve_tls(
-    stream: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+    stream: tokio_rustls::server::TlsStream<Stream>,
     from: SocketAddr,
     to_core: &mpsc::Sender<ConnEvent>,
     limits: &Limits,
@@ -449,6 +449,12 @@ async fn serve_tls(
     }
 }
 
+/// The time on the driver's network: tokio's clock, which is virtual on the
+/// simulated network.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d.into()).await,
@@ -464,8 +470,8 @@ mod tests {
 
     #[tokio::test]
     async fn relays_over_real_udp_sockets() {
-        let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let next = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let peer = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let next = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let next_addr = next.local_addr().unwrap();
         let sbe = RunningSbe::start_udp("127.0.0.1:0".parse().unwrap(), |local| {
             SbeConfig::new(local, vec![peer.local_addr().unwrap().ip()], next_addr)
