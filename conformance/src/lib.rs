@@ -18,7 +18,7 @@ use speermint_harness::{Check, Ref, Uncovered};
 
 /// Every check, in run order.
 pub fn registry() -> &'static [Check] {
-    static CHECKS: [Check; 14] = [
+    static CHECKS: [Check; 15] = [
         rfc6404::INGRESS_FILTERING,
         rfc6404::PEER_REGISTER_REJECTED,
         rfc3261::MAX_FORWARDS,
@@ -31,6 +31,7 @@ pub fn registry() -> &'static [Check] {
         sed::DNS_REPLICATION,
         sed::SECURE_TRANSPORT,
         sed::SBE_POOLING,
+        sed::SBE_POOL_SILENT,
         sed::ANY_USER,
         sed::LUF_INPUT,
     ];

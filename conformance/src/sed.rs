@@ -101,6 +101,18 @@ pub(crate) const SBE_POOLING: Check = Check {
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pooling(c, d)))),
 };
 
+/// RFC 6404 §4.8 as the RFC means it: one SBE of the pool falls silent,
+/// and the IUT must move on when its transaction times out.
+pub(crate) const SBE_POOL_SILENT: Check = Check {
+    id: "sbe-pool-silent-failover",
+    title: "when the first SBE advertised for peer.example falls silent, the INVITE goes to the second within Timer B",
+    covers: &[Ref::Rfc6404(8)],
+    level: Level::Should,
+    requirement: "Border elements are pooled so that one failing does not fail the service (RFC 6404 §4.8): when an INVITE to the first server RFC 3263 ranked times out (Timer B, 64·T1, RFC 3261 §17.1.1.2), the client tries the next one (RFC 3263 §4.3).",
+    fails_under: &["no-failover"],
+    scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pool_silent(c, d)))),
+};
+
 /// RFC 6271 #8: routing to a peer needs no knowledge of its users.
 pub(crate) const ANY_USER: Check = Check {
     id: "any-user-routed",
@@ -547,6 +559,78 @@ async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
         )),
         (None, other) => Outcome::fail(format!(
             "after 503 from {first_at}, the IUT did not try {second_at}, the next SBE RFC 3263 ranked; the caller got {other:?}"
+        )),
+    }
+}
+
+async fn sbe_pool_silent(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let ruri = format!("sip:grace@{}", dns.facts.peer_domain);
+    let invite = ctx.request(RoleId::Terminating, "INVITE", &ruri).build();
+    let cid = call_id(&invite);
+    ctx.send_to_iut(RoleId::Terminating, &invite).await;
+    let ack_final = |ctx: &mut Ctx, resp: &Received| {
+        in_dialog_from(ctx, RoleId::Terminating, &invite, resp, "ACK", true)
+    };
+    let Some(_first) = ctx.expect_request(RoleId::Peer, "INVITE", &cid).await else {
+        let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
+        if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
+            ctx.send_to_iut(RoleId::Terminating, &ack).await;
+        }
+        return Outcome::inconclusive(format!(
+            "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
+        ));
+    };
+    let silent_since = ctx.net.now();
+    let (first_at, second_at) = (ctx.peer.addr(), ctx.stranger.addr());
+    ctx.log.note(
+        "peer",
+        format!("{first_at} is silent from now on: it answers nothing, retransmissions included"),
+    );
+    // Timer B plus the usual wait for a message in flight.
+    let wait = ctx.timing.timer_b + ctx.timing.response;
+    let c = cid.clone();
+    let second = ctx
+        .stranger
+        .recv_matching(wait, move |r| {
+            r.msg()
+                .is_some_and(|m| m.is_request() && m.method() == "INVITE" && m.core().call_id == c)
+        })
+        .await;
+    let took = ctx.net.now().saturating_duration_since(silent_since);
+    // What the silent SBE was sent meanwhile: the IUT's retransmissions
+    // (RFC 3261 §17.1.1.2) or, once it gave up, a CANCEL.
+    let c = cid.clone();
+    let retransmits = ctx
+        .peer
+        .drain(std::time::Duration::ZERO)
+        .await
+        .iter()
+        .filter(|r| {
+            r.msg()
+                .is_some_and(|m| m.method() == "INVITE" && m.core().call_id == c)
+        })
+        .count();
+    if let Some(req) = &second {
+        ctx.answer(RoleId::Stranger, req, 486, "Busy Here", None)
+            .await;
+        ctx.expect_request(RoleId::Stranger, "ACK", &cid).await;
+    }
+    let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
+    if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
+        ctx.send_to_iut(RoleId::Terminating, &ack).await;
+    }
+    let status = fin.as_ref().and_then(Received::status);
+    let secs = took.as_secs_f64();
+    let b = ctx.timing.timer_b.as_secs_f64();
+    match (second, status) {
+        (Some(_), Some(486)) => Outcome::pass(format!(
+            "{first_at} stayed silent ({retransmits} retransmissions reached it); {secs:.1} s later (Timer B is {b:.0} s) the INVITE went to {second_at}, the next SBE of the pool, and its 486 reached the caller"
+        )),
+        (Some(_), other) => Outcome::fail(format!(
+            "the INVITE reached the second SBE {second_at} after {secs:.1} s, but the caller got {other:?} instead of its 486"
+        )),
+        (None, other) => Outcome::fail(format!(
+            "{first_at} stayed silent for {secs:.1} s (Timer B is {b:.0} s) and the IUT never tried {second_at}, the next SBE RFC 3263 ranked; the caller got {other:?}"
         )),
     }
 }

@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("14 checks: 14 pass, 0 fail"), "{table}");
+    assert!(table.contains("15 checks: 15 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 14, "fail": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 15, "fail": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"14\"")
+            && xml.contains("tests=\"15\"")
             && xml.contains("failures=\"0\""),
         "{xml}"
     );
@@ -300,7 +300,7 @@ fn certify_an_external_target() {
     );
     assert!(
         table.contains(&format!("target: {target}"))
-            && table.contains("14 checks: 5 pass, 0 fail, 9 inconclusive"),
+            && table.contains("15 checks: 5 pass, 0 fail, 10 inconclusive"),
         "{table}"
     );
     assert!(
@@ -538,7 +538,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         "{table}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(table.contains("14 checks: 14 pass"), "{table}");
+    assert!(table.contains("15 checks: 15 pass"), "{table}");
     assert!(
         table.contains("sips:sbc.operator.example leads to TLS"),
         "{table}"

@@ -25,6 +25,9 @@ pub struct Timing {
     pub response: Duration,
     /// For a message that must *not* arrive.
     pub silence: Duration,
+    /// The IUT's INVITE transaction timeout, 64·T1 (RFC 3261 §17.1.1.2):
+    /// how long a check waits for it to give up on a silent server.
+    pub timer_b: Duration,
 }
 
 impl Default for Timing {
@@ -32,6 +35,7 @@ impl Default for Timing {
         Self {
             response: Duration::from_secs(2),
             silence: Duration::from_millis(300),
+            timer_b: Duration::from_secs(32),
         }
     }
 }

@@ -230,6 +230,7 @@ struct RolesSection {
 struct TimingSection {
     response_ms: Option<u64>,
     silence_ms: Option<u64>,
+    timer_b_ms: Option<u64>,
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
@@ -340,6 +341,9 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
         }
         if let Some(ms) = t.silence_ms {
             plan.timing.silence = Duration::from_millis(ms.clamp(10, 60_000));
+        }
+        if let Some(ms) = t.timer_b_ms {
+            plan.timing.timer_b = Duration::from_millis(ms.clamp(100, 300_000));
         }
     }
     Ok(plan)
