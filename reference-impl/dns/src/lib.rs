@@ -13,6 +13,7 @@ pub mod convert;
 pub mod fuzzing;
 mod locate;
 mod net_runtime;
+mod nx_proof;
 mod server;
 mod zone;
 

@@ -88,6 +88,8 @@ impl Tamper {
 /// through this server, and what it asked.
 struct Switchable {
     catalog: Catalog,
+    /// The served zones, to complete name-error proofs ([`crate::nx_proof`]).
+    zones: Vec<(LowerName, Arc<InMemoryZoneHandler>)>,
     silent: Arc<AtomicBool>,
     queries: Arc<Mutex<VecDeque<String>>>,
 }
@@ -223,8 +225,13 @@ impl AuthServer {
             .map_err(|e| DnsError::Io(format!("bind tcp {addr}: {e}")))?;
         let silent = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(Mutex::new(VecDeque::new()));
+        let zones = served
+            .iter()
+            .map(|z| (z.origin.clone(), z.handler.clone()))
+            .collect();
         let handler = Arc::new(Switchable {
             catalog,
+            zones,
             silent: silent.clone(),
             queries: queries.clone(),
         });
@@ -302,7 +309,19 @@ async fn answer(
     handler
         .handle_request::<Capture, TokioTime>(&request, capture.clone())
         .await;
-    std::mem::take(&mut *capture.out.lock().unwrap_or_else(|e| e.into_inner()))
+    let replies = std::mem::take(&mut *capture.out.lock().unwrap_or_else(|e| e.into_inner()));
+    let max = match p {
+        Protocol::Udp => request
+            .edns
+            .as_ref()
+            .map_or(512, |e| e.max_payload().max(512)),
+        _ => u16::MAX,
+    };
+    let mut out = Vec::with_capacity(replies.len());
+    for r in replies {
+        out.push(crate::nx_proof::complete(&handler.zones, r, max).await);
+    }
+    out
 }
 
 async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {

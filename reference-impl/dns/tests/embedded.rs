@@ -306,3 +306,46 @@ fn on_the_simulated_network_a_silent_replica_costs_nothing() {
         );
     });
 }
+
+/// A number missing from a signed ENUM zone is a name error, proven
+/// (RFC 4035 §3.1.3.2), wherever it branches off the empty non-terminals
+/// of the one number the zone holds: never a DNSSEC failure.
+#[tokio::test]
+async fn missing_numbers_under_empty_non_terminals_are_secure_name_errors() {
+    const ENUM_ZONE: &str = include_str!("../../../corpora/dns/4.4.e164.arpa.zone");
+    let zone = Zone::from_text(ENUM_ZONE, None, "enum.zone")
+        .unwrap()
+        .sign()
+        .unwrap();
+    let server = AuthServer::new()
+        .zone(zone)
+        .start(loopback())
+        .await
+        .unwrap();
+    let client = validating_client(&server).await;
+    // +441632960083 exists; the others leave its branch at each depth.
+    for missing in [
+        "4.8.0.0.6.9.2.3.6.1.4.4.e164.arpa",
+        "9.9.0.0.6.9.2.3.6.1.4.4.e164.arpa",
+        "1.9.0.0.6.9.2.3.6.1.4.4.e164.arpa",
+        "0.0.1.0.6.9.2.3.6.1.4.4.e164.arpa",
+        "1.2.3.4.5.6.7.8.9.0.4.4.e164.arpa",
+        "2.8.0.0.6.9.2.3.6.1.4.4.e164.arpa",
+    ] {
+        let got = client
+            .query(missing, RecordType::NAPTR)
+            .await
+            .unwrap_or_else(|e| panic!("{missing}: {e}"));
+        assert_eq!(
+            (got.found, got.security),
+            (Found::NxDomain, Security::Secure),
+            "{missing}"
+        );
+    }
+    let there = client
+        .query("3.8.0.0.6.9.2.3.6.1.4.4.e164.arpa", RecordType::NAPTR)
+        .await
+        .unwrap();
+    assert!(matches!(there.found, Found::Records(_)));
+    server.stop().await;
+}

@@ -112,6 +112,7 @@ _sip._udp IN SRV 0 1 5060 sbe
 sbe IN A {TRUE_ADDRESS}
 sbe IN A 192.0.2.11
 sbe IN AAAA 2001:db8::10
+3.8.0.0.6.9.2.3.6.1.e164 IN NAPTR 100 10 \"u\" \"E2U+sip\" \"!^.*$!sip:bob@{origin}!\" .
 "
     )
 }
@@ -790,4 +791,28 @@ async fn truncated_udp_answer_is_fetched_whole_over_tcp() {
         last.replacement,
         format!("_sip._udp.sbe{}.{zone}", BIG_RRSET - 1)
     );
+}
+
+/// The same shape as an ENUM zone (one number, empty non-terminals for
+/// every digit above it), signed by knot: a name that branches off two
+/// levels up is a secure name error for hickory's validator. The embedded
+/// server got this wrong (see `nx_proof` in the crate); knot tells the
+/// server from the validator.
+#[tokio::test]
+async fn enum_ent_name_error_is_secure_from_knot() {
+    let knot = Knot::start();
+    let anchor = anchor(&knot.dnskey_anchor(CSK));
+    let client = client(knot.addr(), Some(anchor)).await;
+    for missing in ["9.9.0.0.6.9.2.3.6.1.e164", "4.8.0.0.6.9.2.3.6.1.e164"] {
+        let name = format!("{missing}.{CSK}");
+        let got = client
+            .query(&name, RecordType::NAPTR)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            (got.found, got.security),
+            (Found::NxDomain, Security::Secure),
+            "{name}"
+        );
+    }
 }
