@@ -1,0 +1,168 @@
+//! A real third-party IUT: Kamailio from Debian, configured as a peering
+//! SBE by `iuts/kamailio/peering.cfg`, certified over loopback. Every
+//! verdict must match `iuts/kamailio/expected.toml`, where each is argued.
+
+use serde_json::Value;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `kamailio` from the Debian package, or a failure saying what to install.
+fn kamailio() -> PathBuf {
+    ["/usr/sbin/kamailio", "/usr/local/sbin/kamailio"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "kamailio not found: this test needs the Debian package `kamailio`; \
+                 `.ci/test` installs it"
+            )
+        })
+}
+
+fn modules() -> PathBuf {
+    let dirs = [
+        "/usr/lib/x86_64-linux-gnu/kamailio/modules",
+        "/usr/lib/aarch64-linux-gnu/kamailio/modules",
+        "/usr/lib/kamailio/modules",
+    ];
+    dirs.iter()
+        .map(PathBuf::from)
+        .find(|p| p.join("tm.so").is_file())
+        .expect("kamailio's modules (tm.so) in a Debian module directory")
+}
+
+struct Kamailio {
+    child: Child,
+    addr: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port free for UDP on `ip` right now.
+fn free_udp(ip: &str) -> SocketAddr {
+    UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap()
+}
+
+/// Starts Kamailio for a peer at `peer` forwarding to `next_hop`, and
+/// waits until it answers an OPTIONS (a 403: the prober is no peer).
+fn start(peer: &str, inside: &str, next_hop: SocketAddr) -> Kamailio {
+    for _ in 0..3 {
+        let addr = free_udp("127.0.0.1");
+        let dir = tempfile::tempdir().unwrap();
+        let child = Command::new(kamailio())
+            .arg("-f")
+            .arg(repo().join("iuts/kamailio/peering.cfg"))
+            .arg("-L")
+            .arg(modules())
+            .arg("-Y")
+            .arg(dir.path())
+            .args(["-D", "-E", "-A"])
+            .arg(format!("LISTEN=udp:{addr}"))
+            .arg("-A")
+            .arg(format!("PEER_IP=\"{peer}\""))
+            .arg("-A")
+            .arg(format!("INSIDE_IP=\"{inside}\""))
+            .arg("-A")
+            .arg(format!("NEXT_HOP=\"sip:{next_hop}\""))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kamailio starts");
+        let k = Kamailio {
+            child,
+            addr,
+            _dir: dir,
+        };
+        if answers(addr) {
+            return k;
+        }
+    }
+    panic!("kamailio did not answer OPTIONS on three ports in a row");
+}
+
+fn answers(addr: SocketAddr) -> bool {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let me = s.local_addr().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 4096];
+    while Instant::now() < deadline {
+        let probe = format!(
+            "OPTIONS sip:{addr} SIP/2.0\r\nVia: SIP/2.0/UDP {me};branch=z9hG4bKkamprobe{}\r\nMax-Forwards: 70\r\nFrom: <sip:probe@{me}>;tag=p\r\nTo: <sip:{addr}>\r\nCall-ID: kamprobe@{me}\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+            Instant::now().elapsed().as_nanos()
+        );
+        let _ = s.send_to(probe.as_bytes(), addr);
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            if buf[..n].starts_with(b"SIP/2.0 ") {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[test]
+fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
+    let expected: toml::Table = toml::from_str(
+        &std::fs::read_to_string(repo().join("iuts/kamailio/expected.toml")).unwrap(),
+    )
+    .unwrap();
+    let expected = expected["checks"].as_table().unwrap();
+    let (peer, stranger, inside) = ("127.0.0.12", "127.0.0.13", "127.0.0.14");
+    let next_hop = free_udp(inside);
+    let kam = start(peer, inside, next_hop);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("kamailio.json");
+    let out = assert_cmd::Command::cargo_bin("speermint")
+        .unwrap()
+        .arg("certify")
+        .arg("--target")
+        .arg(format!("udp:{}", kam.addr))
+        .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
+        .arg(next_hop.to_string())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
+        .unwrap_or_else(|e| panic!("no report ({e}):\n{table}"));
+    let checks = report["checks"].as_array().unwrap();
+    let mut wrong = Vec::new();
+    for c in checks {
+        let id = c["id"].as_str().unwrap();
+        let got = c["verdict"].as_str().unwrap();
+        let Some(want) = expected.get(id) else {
+            wrong.push(format!(
+                "{id}: {got}, but expected.toml has no entry for it"
+            ));
+            continue;
+        };
+        let want = want["verdict"].as_str().unwrap();
+        if got != want {
+            wrong.push(format!("{id}: {got} ({}), expected {want}", c["reason"]));
+        }
+    }
+    assert_eq!(
+        checks.len(),
+        expected.len(),
+        "expected.toml lists checks that did not run\n{table}"
+    );
+    assert!(wrong.is_empty(), "{}\n\n{table}", wrong.join("\n"));
+    drop(kam);
+}
