@@ -1,4 +1,4 @@
-//! DNS throughput of the LUF and LRF drivers of `speermint-dns`, in process
+//! DNS throughput of the LUF and LRF drivers of `speermint-resolver`, in process
 //! against the embedded authoritative server on 127.0.0.1 (one signed ENUM
 //! zone, one signed SIP domain), over real UDP sockets.
 //!
@@ -27,10 +27,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use speermint_dns::{
-    AuthServer, Client, ClientConfig, Locator, LocatorConfig, RunningAuth, TrustAnchor, Zone,
-    sip_target,
-};
+use speermint_dns_role::{AuthServer, RunningAuth, Zone};
+use speermint_resolver::{Client, ClientConfig, Locator, LocatorConfig, TrustAnchor, sip_target};
 use speermint_route::Target;
 use tokio::runtime::Runtime;
 

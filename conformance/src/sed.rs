@@ -1,17 +1,18 @@
 //! Session establishment data (RFC 6406 §4 steps 1-2, §6.1): the IUT's
 //! Lookup and Location Routing Functions, observed from the wire. The
 //! harness's DNS role publishes the world (see
-//! `speermint_harness::dns_role`); the checks ask the IUT to reach names
+//! `speermint_dns_role`); the checks ask the IUT to reach names
 //! and numbers in it and watch where the INVITE lands. The peer role is
 //! the SBE the records rank first, the stranger role the one they rank
 //! second and the address forged answers point at.
 
 use crate::dialog::{call_id, in_dialog_from};
-use speermint_dns::{RecordType, Signatures, Tamper};
+use speermint_dns_role::DnsRole;
+use speermint_dns_role::{Signatures, Tamper};
 use speermint_harness::ctx::mentions_call;
-use speermint_harness::dns_role::DnsRole;
 use speermint_harness::role::Received;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_resolver::RecordType;
 use speermint_sip::MessageBuilder;
 
 /// RFC 6271 #9 and RFC 3263 §4: the peer's SBE is found from the URI's

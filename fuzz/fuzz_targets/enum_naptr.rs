@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| speermint_dns::fuzzing::enum_naptr(data));
+fuzz_target!(|data: &[u8]| speermint_resolver::fuzzing::enum_naptr(data));

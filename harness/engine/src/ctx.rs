@@ -56,7 +56,7 @@ pub struct Ctx {
     /// The evidence of the running check.
     pub log: EvidenceLog,
     /// The DNS role, when the plan has one (the embedded topology).
-    pub dns: Option<crate::dns_role::DnsRole>,
+    pub dns: Option<speermint_dns_role::DnsRole>,
     /// TLS client settings trusting the IUT's certificate issuer, when known.
     pub tls_client: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// The network the roles are on (simulated, or sockets).

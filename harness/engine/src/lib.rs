@@ -8,7 +8,6 @@
 
 pub mod check;
 pub mod ctx;
-pub mod dns_role;
 pub mod pki;
 pub mod refs;
 pub mod report;

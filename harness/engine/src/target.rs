@@ -2,11 +2,11 @@
 //! described by options or a TOML profile; binding each role.
 
 use crate::ctx::{Ctx, Timing};
-use crate::dns_role::{DnsRole, Topology};
 use crate::pki::TestPki;
 use crate::role::{EvidenceLog, Role};
 use serde::Deserialize;
 use speermint_border::RunningSbe;
+use speermint_dns_role::{DnsRole, Topology};
 use speermint_net::{Network, SimNet};
 use speermint_sip::proxy::{Faults, SbeConfig};
 use std::net::{IpAddr, SocketAddr};

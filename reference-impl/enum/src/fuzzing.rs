@@ -1,8 +1,8 @@
 //! Invariants of [`Lookup`], for fuzz entry points and property tests.
 //! Each is an assertion, so a panic here is a real defect.
 //!
-//! The `enum_naptr` fuzz target lives in speermint-dns
-//! (`speermint_dns::fuzzing::enum_naptr`), because its input is raw DNS
+//! The `enum_naptr` fuzz target lives in speermint-resolver
+//! (`speermint_resolver::fuzzing::enum_naptr`), because its input is raw DNS
 //! responses and this crate has no DNS codec. It answers the lookup's
 //! queries from those responses through [`check_lookup`], so the invariants
 //! stay here, next to the state machine they check.

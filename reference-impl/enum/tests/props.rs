@@ -71,7 +71,7 @@ proptest! {
 
     /// Random zones keep the lookup's invariants (`fuzzing::check_lookup`),
     /// and two runs over the same zone agree. The `enum_naptr` fuzz target
-    /// (speermint-dns) reaches the same checks from raw DNS responses.
+    /// (speermint-resolver) reaches the same checks from raw DNS responses.
     #[test]
     fn random_zones_keep_lookup_invariants(
         digits in "[0-9]{1,15}",

@@ -5,7 +5,7 @@
 //! [`LrfCase`]: a target, a configuration, a routing table and a zone of
 //! answers. Every byte string is a case (short ones give small cases), so
 //! libFuzzer mutates cases rather than syntax. Raw DNS messages are the
-//! `enum_naptr` target's job (speermint-dns); the answers here are already
+//! `enum_naptr` target's job (speermint-resolver); the answers here are already
 //! decoded, which keeps the fuzzer on the RFC 3263 logic.
 
 use std::collections::BTreeMap;

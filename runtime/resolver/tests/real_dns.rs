@@ -70,7 +70,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::dnssec::{Algorithm, PublicKey};
-use speermint_dns::{
+use speermint_resolver::{
     Anchor, Client, ClientConfig, Found, QueryError, RecordType, Security, TrustAnchor,
 };
 use speermint_route::Srv;

@@ -2,9 +2,10 @@
 
 use std::net::SocketAddr;
 
-use speermint_dns::{
-    AuthServer, Client, ClientConfig, Found, QueryError, RecordType, Security, Signatures, Tamper,
-    TrustAnchor, Zone,
+use speermint_dns_role::{AuthServer, RunningAuth, Signatures, Tamper, Zone};
+use speermint_resolver::{
+    Anchor, Client, ClientConfig, Found, Locator, LocatorConfig, QueryError, RecordType, Security,
+    TrustAnchor,
 };
 
 const PEER_ZONE: &str = include_str!("../../../corpora/dns/peer.example.zone");
@@ -13,7 +14,7 @@ fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
-async fn signed_server() -> speermint_dns::RunningAuth {
+async fn signed_server() -> RunningAuth {
     let zone = Zone::from_text(PEER_ZONE, None, "peer.zone")
         .unwrap()
         .sign()
@@ -25,7 +26,7 @@ async fn signed_server() -> speermint_dns::RunningAuth {
         .unwrap()
 }
 
-async fn validating_client(server: &speermint_dns::RunningAuth) -> Client {
+async fn validating_client(server: &RunningAuth) -> Client {
     let mut cfg = ClientConfig::new(vec![server.addr()]);
     cfg.trust_anchor = Some(TrustAnchor::from_records(&server.trust_anchor_records()).unwrap());
     Client::new(cfg).await.unwrap()
@@ -103,7 +104,7 @@ async fn forgeries_are_bogus() {
 
 const ENUM_ZONE: &str = include_str!("../../../corpora/dns/4.4.e164.arpa.zone");
 
-async fn topology() -> speermint_dns::RunningAuth {
+async fn topology() -> RunningAuth {
     let peer = Zone::from_text(PEER_ZONE, None, "peer.zone")
         .unwrap()
         .sign()
@@ -124,7 +125,7 @@ async fn topology() -> speermint_dns::RunningAuth {
 async fn number_to_next_hops_validated() {
     let server = topology().await;
     let client = validating_client(&server).await;
-    let locator = speermint_dns::Locator::new(client, speermint_dns::LocatorConfig::default());
+    let locator = Locator::new(client, LocatorConfig::default());
     let got = locator.locate("+44 1632 960083").await.unwrap();
     assert_eq!(got.target_uri, "sip:+441632960083@peer.example");
     assert!(got.secure);
@@ -220,8 +221,8 @@ fn anchors_read_dnskey_and_ds_with_lines() {
     let text = "; anchors\nexample.com. 3600 IN DNSKEY 257 3 13 (\n  mdsswUyr3DPW132mOi8V9xESWE8jTo0d\n  xCjjnopKl+GqJxpVXckHAeF+KkxLbxILfDLUT0rAK9iUzy1L53eKGQ== )\nexample.com. IN DS 2371 13 2 1F987CC6583E92DF0890718C42 05DDB62F42DB9A3B7C6A3B2A8B0E85F3D6E0E1\n";
     let a = TrustAnchor::parse(text, "a.keys").unwrap();
     assert_eq!(a.anchors.len(), 2);
-    assert!(matches!(a.anchors[0], speermint_dns::Anchor::Key { .. }));
-    assert!(matches!(a.anchors[1], speermint_dns::Anchor::Digest { .. }));
+    assert!(matches!(a.anchors[0], Anchor::Key { .. }));
+    assert!(matches!(a.anchors[1], Anchor::Digest { .. }));
     let bad = TrustAnchor::parse(
         "example.com. IN DNSKEY 257 3 13 AAAA\nexample.com. IN A 1.2.3.4\n",
         "b.keys",

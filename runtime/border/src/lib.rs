@@ -5,8 +5,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use speermint_dns::{LocateError, Locator};
 use speermint_net::{Listener, Network, Stream, UdpSock};
+use speermint_resolver::{LocateError, Locator};
 use speermint_sip::proxy::{Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
 use speermint_sip::{Framing, Limits};
 use std::collections::HashMap;
@@ -324,7 +324,7 @@ async fn raw_enum_query(locator: &Locator, target: &str) {
     let name = format!("{}.e164.arpa", labels.join("."));
     let _ = locator
         .client()
-        .query(&name, speermint_dns::RecordType::NAPTR)
+        .query(&name, speermint_resolver::RecordType::NAPTR)
         .await;
 }
 

@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use speermint_dns::{
-    AuthServer, Client, ClientConfig, DnsTransport, LocateError, Located, Locator, LocatorConfig,
-    TrustAnchor, Zone,
+use speermint_dns_role::{AuthServer, Zone};
+use speermint_resolver::{
+    Client, ClientConfig, DnsTransport, LocateError, Located, Locator, LocatorConfig, TrustAnchor,
 };
 
 #[derive(Args)]
@@ -84,7 +84,7 @@ pub(crate) async fn resolve(args: ResolveArgs) -> u8 {
         Err(e) => {
             // Only a DS anchor no key matches is about DNSSEC.
             let kind = match e {
-                speermint_dns::ClientError::Anchor(_) => "dnssec",
+                speermint_resolver::ClientError::Anchor(_) => "dnssec",
                 _ => "dns",
             };
             return report_error(
@@ -234,7 +234,7 @@ pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
             Err(e) => return crate::usage(format!("{}: {e}", args.key.display())),
         }
     } else {
-        let Ok(k) = speermint_dns::generate_key() else {
+        let Ok(k) = speermint_dns_role::generate_key() else {
             return crate::usage("cannot generate an ECDSA P-256 key");
         };
         if let Err(e) = std::fs::write(&args.key, speermint_harness::pki::pkcs8_pem(&k)) {
@@ -242,7 +242,7 @@ pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
         }
         k
     };
-    let records = match speermint_harness::dns_role::DnsRole::anchor_records(&der, &args.domain) {
+    let records = match speermint_dns_role::DnsRole::anchor_records(&der, &args.domain) {
         Ok(r) => r,
         Err(e) => return crate::usage(e),
     };
@@ -268,11 +268,11 @@ pub(crate) async fn sbe_locator(
         Some(path) => Some(TrustAnchor::from_file(path).map_err(|e| e.to_string())?),
         None => None,
     };
-    speermint_harness::dns_role::locator(
+    speermint_dns_role::role::locator(
         &speermint_net::Network::Sockets,
         servers.to_vec(),
         anchor,
-        vec![speermint_dns::Transport::Udp],
+        vec![speermint_resolver::Transport::Udp],
     )
     .await
     .map_err(|e| e.to_string())

@@ -2,7 +2,7 @@
 //! and the seeds in corpora/enum/ through the entry point the fuzz target
 //! uses.
 
-use speermint_dns::fuzzing::enum_naptr;
+use speermint_resolver::fuzzing::enum_naptr;
 use speermint_test_support::replay;
 
 #[test]

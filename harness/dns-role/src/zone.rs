@@ -18,27 +18,7 @@ use hickory_proto::dnssec::{Algorithm, DigestType, DnssecSigner, SigningKey};
 use hickory_proto::rr::{Name, RecordSet, RecordType, RrKey};
 use hickory_proto::serialize::txt::Parser;
 use rustls_pki_types::PrivatePkcs8KeyDer;
-
-/// A zone file that could not be used: where and why.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}", self.render())]
-pub struct ZoneError {
-    /// The file, or a label for zones given as text.
-    pub file: String,
-    /// 1-based line of the fault, when it is on one line.
-    pub line: Option<usize>,
-    /// What is wrong.
-    pub reason: String,
-}
-
-impl ZoneError {
-    fn render(&self) -> String {
-        match self.line {
-            Some(l) => format!("{}:{}: {}", self.file, l, self.reason),
-            None => format!("{}: {}", self.file, self.reason),
-        }
-    }
-}
+pub use speermint_resolver::ZoneError;
 
 /// A parsed zone: its origin and RRSets, and, once signed, its key.
 /// A clone keeps the key: a secondary serving it signs with the same key.

@@ -309,15 +309,16 @@ fn certify_an_external_target() {
     );
 }
 
-const PEER_ZONE: &str = include_str!("../../../corpora/dns/peer.example.zone");
+const PEER_ZONE: &str = include_str!("../../corpora/dns/peer.example.zone");
 
-const ENUM_ZONE: &str = include_str!("../../../corpora/dns/4.4.e164.arpa.zone");
+const ENUM_ZONE: &str = include_str!("../../corpora/dns/4.4.e164.arpa.zone");
 
 /// `speermint resolve` against the embedded server, signed, with the
 /// anchors in a file: text, JSON, a failure and a forged answer.
 #[test]
 fn resolve_a_number_and_a_uri() {
-    use speermint_dns::{AuthServer, RecordType, Tamper, Zone};
+    use speermint_dns_role::{AuthServer, Tamper, Zone};
+    use speermint_resolver::RecordType;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let server = rt.block_on(async {
         let peer = Zone::from_text(PEER_ZONE, None, "peer")

@@ -16,7 +16,7 @@ use hickory_proto::dnssec::rdata::{DNSKEY, DS};
 use hickory_proto::dnssec::{Algorithm, DigestType, PublicKeyBuf};
 use hickory_proto::rr::Name;
 
-use crate::zone::ZoneError;
+use crate::file_error::ZoneError;
 
 /// One configured anchor.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,7 @@ impl TrustAnchor {
     }
 
     /// Anchors from DNSKEY records in zone syntax (e.g. from
-    /// [`crate::Zone::dnskey_record`]).
+    /// `Zone::dnskey_record` of the DNS role).
     pub fn from_records(lines: &[String]) -> Result<Self, ZoneError> {
         Self::parse(&lines.join("\n"), "anchors")
     }

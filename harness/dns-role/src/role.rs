@@ -19,9 +19,9 @@ use speermint_net::Network;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use speermint_dns::{
-    AuthServer, Client, ClientConfig, ClientError, DnsError, Locator, LocatorConfig, RecordType,
-    RunningAuth, Tamper, Transport, TrustAnchor, Zone,
+use crate::{AuthServer, DnsError, RunningAuth, Tamper, Zone};
+use speermint_resolver::{
+    Client, ClientConfig, ClientError, Locator, LocatorConfig, RecordType, Transport, TrustAnchor,
 };
 
 /// Names and numbers the zones define, for checks to use.

@@ -1,13 +1,13 @@
 //! The `enum_naptr` seeds in corpora/enum/: real DNS responses built with
-//! hickory, framed as `speermint_dns::fuzzing::EnumInput`. Each seed is
+//! hickory, framed as `speermint_resolver::fuzzing::EnumInput`. Each seed is
 //! defined here with the outcome it must reach, and the files must match
 //! the definitions. After changing a definition or the input layout,
 //! rewrite the files with
 //! `cargo test -p speermint-dns --test enum_seeds -- --ignored write_seed_files`.
 
 use hickory_proto::op::ResponseCode;
-use speermint_dns::fuzzing::{EnumInput, NumberChoice, ResponseBuilder, Settings};
 use speermint_enum::{LoopKind, LufError, Naptr};
+use speermint_resolver::fuzzing::{EnumInput, NumberChoice, ResponseBuilder, Settings};
 
 /// The RFC 3761 §4.1 example number, +441632960083.
 const KEY: &str = "3.8.0.0.6.9.2.3.6.1.4.4.e164.arpa";

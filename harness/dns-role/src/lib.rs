@@ -1,0 +1,34 @@
+//! `speermint-dns-role`: the harness's DNS. An authoritative server built
+//! on hickory-server that signs its zones (ECDSA P-256) and can forge an
+//! answer or fall silent on demand (RFC 6404 §4.2, §4.3), and the `dns`
+//! role built from it: two replicas of the zones that describe the world
+//! around the IUT. It serves on a [`speermint_net::Network`].
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod nx_proof;
+pub mod role;
+mod server;
+mod zone;
+
+pub use role::{DnsFacts, DnsRole, Topology};
+pub use server::{AuthServer, RunningAuth, Signatures, Tamper};
+pub use zone::{SIGNATURE_VALIDITY, Zone, ZoneError, generate_key};
+
+/// Failure of the embedded server.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsError {
+    /// A socket could not be bound.
+    #[error("{0}")]
+    Io(String),
+    /// A zone could not be loaded.
+    #[error("{0}")]
+    Zone(String),
+    /// A zone could not be signed.
+    #[error("signing: {0}")]
+    Sign(String),
+    /// A tamper request could not be carried out.
+    #[error("tamper: {0}")]
+    Tamper(String),
+}
