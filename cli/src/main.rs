@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
 use speermint_harness::{Check, Report};
-use speermint_sip::proxy::{Faults, SbeConfig};
+use speermint_sbe::{Fault, Faults, SbeConfig};
 use speermint_sip::{Message, ParseError, StartLine};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -160,16 +160,18 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
 }
 
 fn faults_from(names: &[String]) -> Result<Faults, String> {
-    let mut f = Faults::default();
-    for n in names {
-        if !f.enable(n) {
-            return Err(format!(
-                "unknown misbehaviour switch {n:?}; known: {}",
-                Faults::NAMES.join(", ")
-            ));
-        }
-    }
-    Ok(f)
+    names
+        .iter()
+        .map(|n| {
+            Fault::from_name(n).ok_or_else(|| {
+                let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
+                format!(
+                    "unknown misbehaviour switch {n:?}; known: {}",
+                    known.join(", ")
+                )
+            })
+        })
+        .collect()
 }
 
 fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {

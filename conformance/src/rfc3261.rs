@@ -3,6 +3,7 @@
 use crate::dialog::{ack_failure, call_id};
 use speermint_harness::ctx::sip_hostport;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_sbe::Fault;
 
 /// RFC 3261 §16.3 item 2 and §16.6 step 3: Max-Forwards stops loops.
 pub(crate) const MAX_FORWARDS: Check = Check {
@@ -11,7 +12,7 @@ pub(crate) const MAX_FORWARDS: Check = Check {
     covers: &[Ref::Rfc3261("16.3"), Ref::Rfc3261("16.6")],
     level: Level::Must,
     requirement: "A proxy answers a request whose Max-Forwards is 0 with 483 Too Many Hops and decrements it on every request it forwards (RFC 3261 §16.3, §16.6).",
-    fails_under: &["ignore-max-forwards"],
+    fails_under: &[Fault::IgnoreMaxForwards],
     scenario: |ctx| Box::pin(max_forwards(ctx)),
 };
 

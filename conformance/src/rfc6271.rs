@@ -4,6 +4,7 @@ use crate::dialog::{call_id, hang_up};
 use crate::sdp_fixtures::{ANSWER, OFFER};
 use speermint_harness::ctx::sip_hostport;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_sbe::Fault;
 use speermint_sip::sdp::Sdp;
 
 /// RFC 6271 #17: media security attributes and unknown SDP attributes cross
@@ -14,7 +15,7 @@ pub(crate) const SDP_PASSTHROUGH: Check = Check {
     covers: &[Ref::Rfc6271(17)],
     level: Level::Must,
     requirement: "An SBE must not remove or alter the media security attributes of SDP, and must pass attributes it does not understand (RFC 6271 #17).",
-    fails_under: &["strip-unknown-sdp"],
+    fails_under: &[Fault::StripUnknownSdp],
     scenario: |ctx| Box::pin(sdp_passthrough(ctx)),
 };
 

@@ -4,6 +4,7 @@ use crate::dialog::{ack_failure, call_id};
 use speermint_harness::ctx::{mentions_call, sip_hostport};
 use speermint_harness::role::Received;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_sbe::Fault;
 use speermint_sip::corpus;
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
@@ -25,7 +26,7 @@ pub(crate) const INGRESS_FILTERING: Check = Check {
     ],
     level: Level::Must,
     requirement: "A border element accepts signaling only from the peers it has a relationship with, and ignores responses and transaction-ending requests that do not come from where the transaction went (RFC 6404 §4.6).",
-    fails_under: &["accept-strangers", "relay-forged-responses"],
+    fails_under: &[Fault::AcceptStrangers, Fault::RelayForgedResponses],
     scenario: |ctx| Box::pin(ingress_filtering(ctx)),
 };
 
@@ -155,7 +156,7 @@ pub(crate) const PEER_REGISTER_REJECTED: Check = Check {
     covers: &[Ref::Rfc6404Section("2.3.2.1")],
     level: Level::Should,
     requirement: "Registrations arriving over a peering interface are superfluous in normal operation and are rejected (RFC 6404 §2.3.2.1).",
-    fails_under: &["accept-register"],
+    fails_under: &[Fault::AcceptRegister],
     scenario: |ctx| Box::pin(peer_register(ctx)),
 };
 
@@ -194,7 +195,7 @@ pub(crate) const TORTURE_HARDENING: Check = Check {
     ],
     level: Level::Must,
     requirement: "A border element withstands malformed signaling: it must not relay it and must keep serving (RFC 6404 §4.11).",
-    fails_under: &["forward-malformed", "die-on-malformed"],
+    fails_under: &[Fault::ForwardMalformed, Fault::DieOnMalformed],
     scenario: |ctx| Box::pin(torture(ctx)),
 };
 

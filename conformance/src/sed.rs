@@ -13,6 +13,7 @@ use speermint_harness::ctx::mentions_call;
 use speermint_harness::role::Received;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
 use speermint_resolver::RecordType;
+use speermint_sbe::Fault;
 use speermint_sip::MessageBuilder;
 
 /// RFC 6271 #9 and RFC 3263 §4: the peer's SBE is found from the URI's
@@ -23,7 +24,7 @@ pub(crate) const LRF_ROUTING: Check = Check {
     covers: &[Ref::Rfc6271(9), Ref::Rfc6406("6.1.2")],
     level: Level::Must,
     requirement: "An SSP locates the peer's ingress SBE from the type and domain of the target URI (RFC 6271 #9), by RFC 3263 §4: NAPTR order, then SRV priority and weight (RFC 2782), then A/AAAA.",
-    fails_under: &["ignore-srv-priority"],
+    fails_under: &[Fault::IgnoreSrvPriority],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(lrf_routing(c, d)))),
 };
 
@@ -35,7 +36,7 @@ pub(crate) const LUF_LRF_TOGETHER: Check = Check {
     covers: &[Ref::Rfc6271(5), Ref::Rfc6406("6.1.1")],
     level: Level::Must,
     requirement: "The LUF returns the target URI and the LRF the next hops to reach it (RFC 6271 #5); the proxy puts the target into the Request-URI before forwarding (RFC 3261 §16.5-16.6, RFC 6116 §3.3).",
-    fails_under: &["keep-tel-uri", "ignore-srv-priority"],
+    fails_under: &[Fault::KeepTelUri, Fault::IgnoreSrvPriority],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_lrf_together(c, d)))),
 };
 
@@ -51,7 +52,7 @@ pub(crate) const DNSSEC_VALIDATION: Check = Check {
     ],
     level: Level::Must,
     requirement: "The LUF and LRF validate DNS answers with DNSSEC (RFC 6404 §4.2, RFC 4035 §5): data that fails validation for a signed zone must not be used to route.",
-    fails_under: &["ignore-dnssec"],
+    fails_under: &[Fault::IgnoreDnssec],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(dnssec_validation(c, d)))),
 };
 
@@ -62,7 +63,7 @@ pub(crate) const DNS_REPLICATION: Check = Check {
     covers: &[Ref::Rfc6404(3), Ref::Rfc6404Threat("LRF-dos")],
     level: Level::Should,
     requirement: "LUF/LRF data is served by replicated servers, and the querier uses them, so one server failing does not stop session establishment (RFC 6404 §4.3).",
-    fails_under: &["single-dns-server"],
+    fails_under: &[Fault::SingleDnsServer],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(dns_replication(c, d)))),
 };
 
@@ -74,7 +75,7 @@ pub(crate) const INGRESS_DISCOVERY: Check = Check {
     covers: &[Ref::Rfc6271(1)],
     level: Level::Must,
     requirement: "An SSP communicates its ingress SBEs to peers (RFC 6271 #1), here through NAPTR/SRV/A records of its domain (RFC 3263 §4, RFC 6406 §6.1.2).",
-    fails_under: &["stale-dns"],
+    fails_under: &[Fault::StaleDns],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(ingress_discovery(c, d)))),
 };
 
@@ -86,7 +87,7 @@ pub(crate) const SECURE_TRANSPORT: Check = Check {
     covers: &[Ref::Rfc6271(6), Ref::Rfc6406("6.1.2.1")],
     level: Level::Must,
     requirement: "An SSP conveys how to start secure session establishment (RFC 6271 #6): NAPTR/SRV for SIPS+D2T and a TLS listener whose certificate names the domain (RFC 3263 §4.1, RFC 5922 §7); a sips: Request-URI is only ever sent over TLS (RFC 3261 §26.2.2).",
-    fails_under: &["prefer-udp", "wrong-certificate"],
+    fails_under: &[Fault::PreferUdp, Fault::WrongCertificate],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(secure_transport(c, d)))),
 };
 
@@ -98,7 +99,7 @@ pub(crate) const SBE_POOLING: Check = Check {
     covers: &[Ref::Rfc6404(8)],
     level: Level::Should,
     requirement: "Border elements are pooled (RFC 6404 §4.8): a client that gets 503 from one of the servers RFC 3263 ranked tries the next one (RFC 3263 §4.3).",
-    fails_under: &["no-failover"],
+    fails_under: &[Fault::NoFailover],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pooling(c, d)))),
 };
 
@@ -110,7 +111,7 @@ pub(crate) const SBE_POOL_SILENT: Check = Check {
     covers: &[Ref::Rfc6404(8)],
     level: Level::Should,
     requirement: "Border elements are pooled so that one failing does not fail the service (RFC 6404 §4.8): when an INVITE to the first server RFC 3263 ranked times out (Timer B, 64·T1, RFC 3261 §17.1.1.2), the client tries the next one (RFC 3263 §4.3).",
-    fails_under: &["no-failover"],
+    fails_under: &[Fault::NoFailover],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pool_silent(c, d)))),
 };
 
@@ -121,7 +122,7 @@ pub(crate) const ANY_USER: Check = Check {
     covers: &[Ref::Rfc6271(8)],
     level: Level::Must,
     requirement: "An SSP must not need to know which users of a peer are valid (RFC 6271 #8): a request for any user at a peer's domain is routed by the domain (RFC 3263 §4), and the peer answers for its users.",
-    fails_under: &["known-users-only"],
+    fails_under: &[Fault::KnownUsersOnly],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(any_user(c, d)))),
 };
 
@@ -136,7 +137,7 @@ pub(crate) const LUF_INPUT: Check = Check {
     ],
     level: Level::Must,
     requirement: "The LUF follows database security practice (RFC 6404 §4.1): input that is not an E.164 number never reaches a query; ENUM domains are one digit per label, at most 15 (RFC 6116 §3.2, ITU-T E.164).",
-    fails_under: &["raw-enum-query"],
+    fails_under: &[Fault::RawEnumQuery],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_input(c, d)))),
 };
 

@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| speermint_sip::fuzzing::sbe_sequence(data));
+fuzz_target!(|data: &[u8]| speermint_sbe::fuzzing::sbe_sequence(data));

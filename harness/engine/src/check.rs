@@ -5,6 +5,7 @@
 use crate::ctx::Ctx;
 use crate::refs::Ref;
 use serde::Serialize;
+use speermint_sbe::Fault;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -93,8 +94,8 @@ pub struct Check {
     pub level: Level,
     /// A short statement of the requirement (our words).
     pub requirement: &'static str,
-    /// The reference-stack misbehaviour switches under which it must fail.
-    pub fails_under: &'static [&'static str],
+    /// The reference-stack faults under which it must fail.
+    pub fails_under: &'static [Fault],
     /// The scenario.
     pub scenario: Scenario,
 }

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use speermint_border::RunningSbe;
 use speermint_dns_role::{DnsRole, Topology};
 use speermint_net::{Network, SimNet};
-use speermint_sip::proxy::{Faults, SbeConfig};
+use speermint_sbe::{Fault, Faults, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -423,7 +423,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     stranger: stranger.addr(),
                     iut: sbe_addr,
                     iut_tls: Some(tls_bind),
-                    stale: faults.stale_dns,
+                    stale: faults.contains(Fault::StaleDns),
                     iut_domain: plan.iut_domain.clone(),
                 },
             )
@@ -431,7 +431,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             .map_err(|e| Error::Dns(e.to_string()))?;
             let pki = TestPki::new().map_err(Error::Tls)?;
             // RFC 5922 §7: the certificate names the SIP domain.
-            let names: &[&str] = if faults.wrong_certificate {
+            let names: &[&str] = if faults.contains(Fault::WrongCertificate) {
                 &["sbe.elsewhere.example"]
             } else {
                 &[role.facts.ssp_domain.as_str()]
@@ -439,7 +439,10 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             let tls_config = pki.server_config(names).map_err(Error::Tls)?;
             tls_client = Some(pki.client_config().map_err(Error::Tls)?);
             let locator = role
-                .locator(!faults.ignore_dnssec, faults.single_dns_server)
+                .locator(
+                    !faults.contains(Fault::IgnoreDnssec),
+                    faults.contains(Fault::SingleDnsServer),
+                )
                 .await
                 .map_err(|e| Error::Dns(e.to_string()))?;
             dns = Some(role);
@@ -454,18 +457,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 },
                 Some(locator),
             )?;
-            let on: Vec<&str> = Faults::NAMES
-                .iter()
-                .copied()
-                .filter(|n| {
-                    let mut f = Faults::default();
-                    f.enable(n);
-                    // A switch is on when enabling it changes nothing.
-                    let mut g = faults;
-                    g.enable(n);
-                    g == faults && f != Faults::default()
-                })
-                .collect();
+            let on: Vec<&str> = faults.iter().map(Fault::name).collect();
             let place = if net.is_simulated() {
                 "simulated network"
             } else {

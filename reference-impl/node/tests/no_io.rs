@@ -11,20 +11,14 @@ use std::process::Command;
 const CORES: &[&str] = &[
     "speermint-node",
     "speermint-sip",
+    "speermint-sbe",
     "speermint-enum",
     "speermint-route",
     "speermint-rtp",
 ];
 
 /// Crates under `reference-impl/` that are not cores, and why.
-const NOT_CORES: &[(&str, &str)] = &[
-    ("speermint-border", "the socket driver of the reference SBE"),
-    (
-        "speermint-dns",
-        "the hickory resolver and the DNS role's server",
-    ),
-    ("speermint-test-support", "test-only corpus replay"),
-];
+const NOT_CORES: &[(&str, &str)] = &[("speermint-test-support", "test-only corpus replay")];
 
 /// What a core must not pull in.
 const FORBIDDEN: &[&str] = &[

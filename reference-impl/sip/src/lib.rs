@@ -20,7 +20,6 @@ mod error;
 pub mod fuzzing;
 pub mod headers;
 mod message;
-pub mod proxy;
 pub mod sdp;
 pub mod uri;
 
@@ -29,6 +28,12 @@ pub use error::{ParseError, ParseErrorKind};
 pub use headers::{CSeq, ContentType, Identity, NameAddr, Via};
 pub use message::{Core, Framing, Header, HeaderName, Message, StartLine, Transport, frame};
 pub use uri::{Host, Params, SipUri, TelUri, Uri};
+
+/// Whether `c` may appear in a SIP `token` (RFC 3261 §25.1): what a
+/// method name is made of.
+pub fn is_token_char(c: u8) -> bool {
+    chars::TOKEN[usize::from(c)]
+}
 
 /// Bounds on the work and memory spent on one message. Every limit is
 /// checked before the work it bounds.

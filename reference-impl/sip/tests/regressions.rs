@@ -15,7 +15,6 @@ fn seeds_pass_their_targets() {
         ("sip", f::sip_parse),
         ("sip", f::sip_structured),
         ("sip", f::sip_stream),
-        ("sip", f::sbe_sequence),
         ("sdp", f::sdp_roundtrip),
     ];
     #[cfg(feature = "rsip-oracle")]
@@ -60,9 +59,4 @@ fn sip_diff_regressions() {
 #[test]
 fn sdp_roundtrip_regressions() {
     replay("regressions/sdp_roundtrip", f::sdp_roundtrip);
-}
-
-#[test]
-fn sbe_sequence_regressions() {
-    replay("regressions/sbe_sequence", f::sbe_sequence);
 }

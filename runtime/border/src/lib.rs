@@ -1,14 +1,20 @@
-//! `speermint-border`: runs the sans-IO cores of the reference stack on
-//! real sockets: UDP, and TLS for the SBE (framed per RFC 3261 §18.3).
-//! This is the only place with tokio, sockets and a clock; the protocol
-//! logic lives in `speermint-sip` and stays testable without it.
+//! `speermint-border`: the driver of the reference SBE. It owns the
+//! element's sockets (from a [`speermint_net::Network`]: loopback or the
+//! simulated network) and its clock, feeds the [`Sbe`] node what arrives,
+//! carries out what it asks, and runs the LUF/LRF when it asks for a
+//! route. It holds no policy: which transport a message takes, what a
+//! failed lookup means on the wire and every misbehaviour switch are the
+//! node's; bytes from a TLS connection go in as they are read (the node
+//! frames them, RFC 3261 §18.3).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 use speermint_net::{Listener, Network, Stream, UdpSock};
 use speermint_resolver::{LocateError, Locator};
-use speermint_sip::proxy::{Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
-use speermint_sip::{Framing, Limits};
+use speermint_sbe::{
+    Command, Event, Hop, Input, LookupFailure, Node, Output, Path, Resolved, Sbe, SbeConfig,
+    Transport,
+};
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -135,15 +141,15 @@ impl RunningSbe {
             None => None,
         };
         let tls_addr = listener.as_ref().map(|(_, a, _)| *a);
-        let sbe = Sbe::new(config(addr));
-        let limits = sbe.limits();
+        let mut cfg = config(addr);
+        cfg.tls_local = tls_addr.or(cfg.tls_local);
+        let sbe = Sbe::new(cfg);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ev_tx, events) = mpsc::unbounded_channel();
         let (conn_tx, conn_rx) = mpsc::channel(1024);
-        let acceptor =
-            listener.map(|(l, _, acc)| tokio::spawn(accept_tls(l, acc, conn_tx, limits)));
+        let acceptor = listener.map(|(l, _, acc)| tokio::spawn(accept_tls(l, acc, conn_tx)));
         let task = tokio::spawn(async move {
-            drive(socket, sbe, stop_rx, ev_tx, locator, conn_rx).await;
+            drive(socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx).await;
             if let Some(a) = acceptor {
                 a.abort();
             }
@@ -195,11 +201,12 @@ impl Drop for RunningSbe {
     }
 }
 
-/// The event loop: one datagram, timer or resolution at a time, then
-/// drain outputs. Resolutions run as tasks of their own so a slow DNS
-/// server holds up only the request that needs it.
+/// The event loop: one datagram, stream read, timer or resolution at a
+/// time, then carry out every output. Resolutions run as tasks of their
+/// own so a slow DNS server holds up only the request that needs it.
 async fn drive(
     socket: UdpSock,
+    tls_addr: Option<SocketAddr>,
     mut sbe: Sbe,
     mut stop: oneshot::Receiver<()>,
     events: mpsc::UnboundedSender<Event>,
@@ -208,139 +215,154 @@ async fn drive(
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
-    // Far ends of open TLS connections, and how to write to them.
-    let mut writers: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>> = HashMap::new();
-    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(u64, Result<Resolved, Unresolved>)>();
+    let udp_local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let tls_local = tls_addr.unwrap_or(udp_local);
+    // Open TLS connections by far end: how to write to them, how to end them.
+    let mut writers: HashMap<SocketAddr, Conn> = HashMap::new();
+    let (done_tx, mut done_rx) =
+        mpsc::unbounded_channel::<(u64, Result<Resolved, LookupFailure>)>();
+    let mut deadline: Option<Instant> = None;
     loop {
-        let deadline = sbe.poll_timeout();
         tokio::select! {
+            biased;
             _ = &mut stop => return,
             r = socket.recv_from(&mut buf) => match r {
-                Ok((n, from)) => sbe.handle_datagram(now(), from, &buf[..n]),
+                Ok((n, from)) => {
+                    let path = Path { local: udp_local, remote: from, transport: Transport::Udp };
+                    sbe.handle_input(now(), Input::Datagram { path, bytes: &buf[..n] });
+                }
                 // ICMP port unreachable surfaces here on some systems: not fatal.
                 Err(e) => tracing::debug!("recv: {e}"),
             },
-            Some((id, result)) = done_rx.recv() => sbe.on_resolved(now(), id, result),
-            Some(ev) = conns.recv() => match ev {
-                ConnEvent::Open(from, writer) => {
-                    // Bounded like the core's state: beyond it, the oldest
-                    // connection is forgotten (its task ends on its own).
-                    if writers.len() >= MAX_CONNECTIONS {
-                        if let Some(k) = writers.keys().next().copied() {
-                            writers.remove(&k);
+            Some((id, result)) = done_rx.recv() => {
+                sbe.handle_input(now(), Input::Command(Command::Resolved { id, result }));
+            }
+            Some(ev) = conns.recv() => {
+                let path = |from| Path { local: tls_local, remote: from, transport: Transport::Tls };
+                match ev {
+                    ConnEvent::Open(from, conn) => {
+                        // Bounded like the core's state: beyond it, the
+                        // oldest connection is closed.
+                        if writers.len() >= MAX_CONNECTIONS {
+                            if let Some(k) = writers.keys().next().copied() {
+                                if let Some(c) = writers.remove(&k) {
+                                    c.task.abort();
+                                }
+                            }
                         }
+                        writers.insert(from, conn);
                     }
-                    writers.insert(from, writer);
+                    ConnEvent::Data(from, bytes) => {
+                        let input = Input::StreamData { path: path(from), bytes: &bytes, closed: false };
+                        sbe.handle_input(now(), input);
+                    }
+                    ConnEvent::Closed(from) => {
+                        writers.remove(&from);
+                        let input = Input::StreamData { path: path(from), bytes: &[], closed: true };
+                        sbe.handle_input(now(), input);
+                    }
                 }
-                ConnEvent::Message(from, bytes) => {
-                    sbe.handle_stream_message(now(), from, &bytes)
-                }
-                ConnEvent::Closed(from) => {
-                    writers.remove(&from);
-                }
-            },
-            _ = sleep_until(deadline) => sbe.handle_timeout(now()),
+            }
+            _ = sleep_until(deadline) => {
+                deadline = None;
+                sbe.handle_input(now(), Input::Timeout);
+            }
         }
         while let Some(out) = sbe.poll_output() {
             match out {
-                Output::Transmit { to, bytes } => match writers.get(&to) {
+                Output::Transmit(t) => match t.path.transport {
+                    Transport::Udp => {
+                        if let Err(e) = socket.send_to(&t.bytes, t.path.remote).await {
+                            tracing::debug!("send to {}: {e}", t.path.remote);
+                        }
+                    }
                     // A full or closed connection loses the message, as a
-                    // lost datagram would; the transaction layer copes.
-                    Some(w) => {
-                        if w.try_send(bytes).is_err() {
-                            tracing::debug!("tls to {to}: connection busy or closed");
-                        }
-                    }
-                    None => {
-                        if let Err(e) = socket.send_to(&bytes, to).await {
-                            tracing::debug!("send to {to}: {e}");
-                        }
-                    }
+                    // lost datagram would; the transaction layer copes. No
+                    // connection: this driver opens none outbound.
+                    _ => match writers.get(&t.path.remote) {
+                        Some(c) if c.writer.try_send(t.bytes).is_ok() => {}
+                        _ => tracing::debug!("{}: no writable connection", t.path.remote),
+                    },
                 },
-                Output::Event(e) => {
-                    tracing::trace!(?e);
-                    let _ = events.send(e);
+                Output::Close(path) => {
+                    if let Some(c) = writers.remove(&path.remote) {
+                        c.task.abort();
+                    }
                 }
-                Output::Resolve { id, target } => {
+                Output::Timeout(t) => deadline = Some(t),
+                Output::Event(Event::Resolve {
+                    id,
+                    target,
+                    raw_enum_name,
+                }) => {
                     let done = done_tx.clone();
-                    let raw_enum = sbe.faults().raw_enum_query;
                     match locator.clone() {
                         Some(l) => {
                             tokio::spawn(async move {
-                                if raw_enum {
-                                    raw_enum_query(&l, &target).await;
+                                if let Some(name) = raw_enum_name {
+                                    let _ = l
+                                        .client()
+                                        .query(&name, speermint_resolver::RecordType::NAPTR)
+                                        .await;
                                 }
                                 let _ = done.send((id, resolve(&l, &target).await));
                             });
                         }
                         None => {
-                            let _ = done.send((
-                                id,
-                                Err(Unresolved {
-                                    status: 404,
-                                    reason: "Not Found - no resolver configured".into(),
-                                }),
-                            ));
+                            let why = LookupFailure::NotFound("no resolver configured".into());
+                            let _ = done.send((id, Err(why)));
                         }
                     }
+                }
+                Output::Event(e) => {
+                    tracing::trace!(?e);
+                    let _ = events.send(e);
                 }
             }
         }
     }
 }
 
-/// Runs the LUF/LRF and maps the outcome to what the SBE sends: UDP
-/// hops, or a final response whose reason names the cause.
-async fn resolve(locator: &Locator, target: &str) -> Result<Resolved, Unresolved> {
+/// Runs the LUF/LRF and hands back what it found: every hop with its
+/// transport, or the failure by kind. What that means on the wire is the
+/// node's decision ([`LookupFailure::response`]).
+async fn resolve(locator: &Locator, target: &str) -> Result<Resolved, LookupFailure> {
     match locator.locate(target).await {
         Ok(found) => Ok(Resolved {
             target_uri: found.target_uri,
             hops: found
                 .next_hops
                 .iter()
-                .filter(|h| h.transport == "udp")
-                .map(|h| SocketAddr::new(h.address, h.port))
+                .filter_map(|h| {
+                    Transport::parse(&h.transport).map(|transport| Hop {
+                        transport,
+                        addr: SocketAddr::new(h.address, h.port),
+                    })
+                })
                 .collect(),
         }),
-        Err(e) => Err(unresolved(&e)),
+        Err(e) => Err(failure(&e)),
     }
 }
 
-/// The `raw-enum-query` fault: the ENUM domain of the unfiltered `tel:`
-/// text, one character per label, as a LUF without input validation
-/// would ask it (RFC 6404 §4.1).
-async fn raw_enum_query(locator: &Locator, target: &str) {
-    let Some(raw) = target.strip_prefix("tel:") else {
-        return;
-    };
-    // Characters a host name may hold go through as labels; the rest
-    // would not even make a query name.
-    let labels: Vec<String> = raw
-        .chars()
-        .rev()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .map(String::from)
-        .collect();
-    let name = format!("{}.e164.arpa", labels.join("."));
-    let _ = locator
-        .client()
-        .query(&name, speermint_resolver::RecordType::NAPTR)
-        .await;
+/// The resolver's error kinds, sorted into the failures the node knows.
+fn failure(e: &LocateError) -> LookupFailure {
+    let m = e.message.clone();
+    match e.kind {
+        "dnssec" => LookupFailure::Dnssec(m),
+        "timeout" | "dns" | "rcode" => LookupFailure::Dns(m),
+        "insecure-transport" | "unsupported-uri" => LookupFailure::NoTransport(m),
+        _ => LookupFailure::NotFound(m),
+    }
 }
 
-fn unresolved(e: &LocateError) -> Unresolved {
-    let (status, what) = match e.kind {
-        // RFC 6404 §4.2: a forged answer is a failure of the service, not
-        // a statement that the target does not exist.
-        "dnssec" => (503, "Service Unavailable - DNSSEC validation failed"),
-        "timeout" | "dns" | "rcode" => (503, "Service Unavailable - DNS failure"),
-        "insecure-transport" | "unsupported-uri" => (502, "Bad Gateway - no usable transport"),
-        _ => (404, "Not Found"),
-    };
-    Unresolved {
-        status,
-        reason: speermint_sip::sanitize_phrase(&format!("{what}: {}", e.message)),
-    }
+/// An open TLS connection, as the event loop sees it.
+#[derive(Debug)]
+struct Conn {
+    writer: mpsc::Sender<Vec<u8>>,
+    task: tokio::task::AbortHandle,
 }
 
 /// Most TLS connections served at once.
@@ -348,21 +370,20 @@ const MAX_CONNECTIONS: usize = 256;
 
 /// What the TLS side tells the event loop.
 enum ConnEvent {
-    /// A connection from this far end, and its writer.
-    Open(SocketAddr, mpsc::Sender<Vec<u8>>),
-    /// One framed message from it.
-    Message(SocketAddr, Vec<u8>),
+    /// A connection from this far end, and how to write to and end it.
+    Open(SocketAddr, Conn),
+    /// Bytes read from it, as read.
+    Data(SocketAddr, Vec<u8>),
     /// It ended.
     Closed(SocketAddr),
 }
 
-/// Accepts TLS connections; each gets a task that frames messages in and
-/// writes the core's output out.
+/// Accepts TLS connections; each gets a task that passes what it reads to
+/// the node and writes the node's output out.
 async fn accept_tls(
     mut listener: Listener,
     acceptor: TlsAcceptor,
     to_core: mpsc::Sender<ConnEvent>,
-    limits: Limits,
 ) {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
@@ -373,14 +394,27 @@ async fn accept_tls(
             continue; // dropped: closes the socket
         }
         let (acceptor, to_core, open) = (acceptor.clone(), to_core.clone(), open.clone());
-        tokio::spawn(async move {
-            open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (w_tx, w_rx) = mpsc::channel::<Vec<u8>>(64);
+        let closed = to_core.clone();
+        let task = tokio::spawn(async move {
             // A handshake that stalls must not hold a slot for ever.
             let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
             if let Ok(Ok(stream)) = hs {
-                serve_tls(stream, from, &to_core, &limits).await;
+                serve_tls(stream, from, &to_core, w_rx).await;
             }
-            let _ = to_core.send(ConnEvent::Closed(from)).await;
+        });
+        let abort = task.abort_handle();
+        let conn = Conn {
+            writer: w_tx,
+            task: abort,
+        };
+        let _ = closed.send(ConnEvent::Open(from, conn)).await;
+        let open = open.clone();
+        tokio::spawn(async move {
+            // Aborted by the node's Close, or ended by the far end.
+            let _ = task.await;
+            let _ = closed.send(ConnEvent::Closed(from)).await;
             open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
@@ -397,13 +431,9 @@ async fn serve_tls(
     stream: tokio_rustls::server::TlsStream<Stream>,
     from: SocketAddr,
     to_core: &mpsc::Sender<ConnEvent>,
-    limits: &Limits,
+    mut w_rx: mpsc::Receiver<Vec<u8>>,
 ) {
     let (mut rd, mut wr) = tokio::io::split(stream);
-    let (w_tx, mut w_rx) = mpsc::channel::<Vec<u8>>(64);
-    if to_core.send(ConnEvent::Open(from, w_tx)).await.is_err() {
-        return;
-    }
     let writer = async move {
         while let Some(bytes) = w_rx.recv().await {
             if wr.write_all(&bytes).await.is_err() {
@@ -412,34 +442,18 @@ async fn serve_tls(
         }
     };
     let reader = async {
-        let mut buf: Vec<u8> = Vec::with_capacity(4096);
         let mut chunk = vec![0u8; 16 * 1024];
         loop {
             let n = match tokio::time::timeout(IDLE_TIMEOUT, rd.read(&mut chunk)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return,
                 Ok(Ok(n)) => n,
             };
-            buf.extend_from_slice(&chunk[..n]);
-            loop {
-                match speermint_sip::frame(&buf, limits) {
-                    Ok(Framing::Complete { start, end }) => {
-                        let msg = buf[start..end].to_vec();
-                        buf.drain(..end);
-                        if to_core.send(ConnEvent::Message(from, msg)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Ok(Framing::KeepAlive { len }) => {
-                        buf.drain(..len);
-                    }
-                    Ok(Framing::Incomplete { .. }) => break,
-                    // RFC 3261 §18.3: a stream whose framing is lost cannot
-                    // be resynchronised; close it.
-                    Err(e) => {
-                        tracing::debug!("tls from {from}: {e}");
-                        return;
-                    }
-                }
+            if to_core
+                .send(ConnEvent::Data(from, chunk[..n].to_vec()))
+                .await
+                .is_err()
+            {
+                return;
             }
         }
     };

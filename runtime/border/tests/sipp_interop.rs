@@ -5,7 +5,7 @@
 //! (Debian package sip-tester).
 
 use speermint_border::RunningSbe;
-use speermint_sip::proxy::{Event, SbeConfig};
+use speermint_sbe::{Event, SbeConfig};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

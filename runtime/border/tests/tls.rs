@@ -9,7 +9,7 @@ use std::time::Duration;
 use rcgen::{CertificateParams, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use speermint_border::{RunningSbe, TlsListen};
-use speermint_sip::proxy::SbeConfig;
+use speermint_sbe::SbeConfig;
 use speermint_sip::{Message, MessageBuilder};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -2,7 +2,7 @@
 //! the reference SBE (see `speermint_sip::fuzzing::sbe_sequence`): state
 //! bounded by `max_transactions`, CANCEL included; an ACK is never answered.
 
-use speermint_sip::proxy::{DropReason, Event, Output, Sbe, SbeConfig};
+use speermint_sbe::{DropReason, Event, Node, Output, Sbe, SbeConfig};
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -26,9 +26,10 @@ fn feed(sbe: &mut Sbe, from: &str, bytes: &[u8]) -> (Vec<(SocketAddr, Vec<u8>)>,
     let (mut tx, mut ev) = (Vec::new(), Vec::new());
     while let Some(o) = sbe.poll_output() {
         match o {
-            Output::Transmit { to, bytes } => tx.push((to, bytes)),
+            Output::Transmit(t) => tx.push((t.path.remote, t.bytes)),
+            Output::Event(Event::Resolve { .. }) => panic!("resolution is off in these tests"),
+            Output::Timeout(_) | Output::Close(_) => {}
             Output::Event(e) => ev.push(e),
-            Output::Resolve { .. } => panic!("resolution is off in these tests"),
         }
     }
     (tx, ev)

@@ -13,7 +13,7 @@
 //! - `cancelled-invite-fails-over-on-timeout`: a resolved INVITE cancelled
 //!   upstream failed over to the next resolved hop when Timer B fired.
 
-use speermint_sip::proxy::{DropReason, Event, Output, Resolved, Sbe, SbeConfig};
+use speermint_sbe::{DropReason, Event, Hop, Node, Output, Resolved, Sbe, SbeConfig};
 use speermint_sip::{HeaderName, Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -40,9 +40,10 @@ fn drain(sbe: &mut Sbe) -> Drained {
     let (mut tx, mut ev, mut res) = (Vec::new(), Vec::new(), Vec::new());
     while let Some(o) = sbe.poll_output() {
         match o {
-            Output::Transmit { to, bytes } => tx.push((to, bytes)),
+            Output::Transmit(t) => tx.push((t.path.remote, t.bytes)),
+            Output::Event(Event::Resolve { id, target, .. }) => res.push((id, target)),
+            Output::Timeout(_) | Output::Close(_) => {}
             Output::Event(e) => ev.push(e),
-            Output::Resolve { id, target } => res.push((id, target)),
         }
     }
     (tx, ev, res)
@@ -98,7 +99,7 @@ fn a_target_from_the_route_set_leaves_the_request_uri_alone() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:edge.peer.example;lr".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     let (tx, _, _) = drain(&mut s);
@@ -118,7 +119,7 @@ fn a_target_from_the_route_set_leaves_the_request_uri_alone() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:+15550002@peer.example".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     let (tx, _, _) = drain(&mut s);
@@ -155,7 +156,7 @@ fn a_retransmitted_ack_is_parked_once() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:bob@peer.example".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     let (tx, _, _) = drain(&mut s);
@@ -206,7 +207,7 @@ fn the_relay_after_a_resolution_needs_room() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:bob@peer.example".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     let (tx, _, _) = drain(&mut s);
@@ -235,7 +236,7 @@ fn a_cancelled_invite_does_not_fail_over_on_timeout() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:bob@peer.example".into(),
-            hops: vec![a(PEER), alt],
+            hops: vec![Hop::udp(a(PEER)), Hop::udp(alt)],
         }),
     );
     let (tx, _, _) = drain(&mut s);

@@ -1,7 +1,7 @@
 //! The reference SBE core driven without I/O under a virtual clock.
 
+use speermint_sbe::{DropReason, Event, Hop, Node, Output, Resolved, Sbe, SbeConfig, Unresolved};
 use speermint_sip::corpus::all;
-use speermint_sip::proxy::{DropReason, Event, Output, Resolved, Sbe, SbeConfig, Unresolved};
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -34,9 +34,10 @@ fn drain(sbe: &mut Sbe) -> (Vec<(SocketAddr, Vec<u8>)>, Vec<Event>) {
     let (mut tx, mut ev) = (Vec::new(), Vec::new());
     while let Some(o) = sbe.poll_output() {
         match o {
-            Output::Transmit { to, bytes } => tx.push((to, bytes)),
+            Output::Transmit(t) => tx.push((t.path.remote, t.bytes)),
+            Output::Event(Event::Resolve { .. }) => panic!("unexpected resolution request"),
+            Output::Timeout(_) | Output::Close(_) => {}
             Output::Event(e) => ev.push(e),
-            Output::Resolve { .. } => panic!("unexpected resolution request"),
         }
     }
     (tx, ev)
@@ -383,8 +384,9 @@ fn drain_resolving(sbe: &mut Sbe) -> Drained {
     let (mut tx, mut res) = (Vec::new(), Vec::new());
     while let Some(o) = sbe.poll_output() {
         match o {
-            Output::Transmit { to, bytes } => tx.push((to, bytes)),
-            Output::Resolve { id, target } => res.push((id, target)),
+            Output::Transmit(t) => tx.push((t.path.remote, t.bytes)),
+            Output::Event(Event::Resolve { id, target, .. }) => res.push((id, target)),
+            Output::Timeout(_) | Output::Close(_) => {}
             Output::Event(_) => {}
         }
     }
@@ -413,7 +415,7 @@ fn numbers_and_names_wait_for_the_driver_then_go_to_the_first_hop() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:+441632960083@peer.example".into(),
-            hops: vec![a(PEER), a(STRANGER)],
+            hops: vec![Hop::udp(a(PEER)), Hop::udp(a(STRANGER))],
         }),
     );
     let (tx, _) = drain_resolving(&mut s);
@@ -459,7 +461,7 @@ fn failed_resolution_is_answered_with_its_reason_and_late_answers_are_ignored() 
         id,
         Ok(Resolved {
             target_uri: "sip:bob@peer.example".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     s.on_resolved(
@@ -467,7 +469,7 @@ fn failed_resolution_is_answered_with_its_reason_and_late_answers_are_ignored() 
         id + 1,
         Ok(Resolved {
             target_uri: "x".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     assert!(drain_resolving(&mut s).0.is_empty());
@@ -511,7 +513,7 @@ fn a_parked_invite_times_out_with_504_or_ends_on_cancel() {
         res[0].0,
         Ok(Resolved {
             target_uri: "sip:bob@slow.example".into(),
-            hops: vec![a(PEER)],
+            hops: vec![Hop::udp(a(PEER))],
         }),
     );
     assert!(drain_resolving(&mut s).0.is_empty());
@@ -534,7 +536,9 @@ fn a_503_from_the_first_hop_sends_the_request_to_the_next() {
     for no_failover in [false, true] {
         let mut cfg = SbeConfig::new(a(SBE), vec![a(PEER).ip()], a(NEXT));
         cfg.resolve_names = true;
-        cfg.faults.no_failover = no_failover;
+        if no_failover {
+            cfg.faults.insert(speermint_sbe::Fault::NoFailover);
+        }
         let mut s = Sbe::new(cfg);
         let now = Instant::now();
         s.handle_datagram(
@@ -549,7 +553,7 @@ fn a_503_from_the_first_hop_sends_the_request_to_the_next() {
             res[0].0,
             Ok(Resolved {
                 target_uri: "sip:bob@peer.example".into(),
-                hops: vec![a(PEER), second],
+                hops: vec![Hop::udp(a(PEER)), Hop::udp(second)],
             }),
         );
         let (tx, _) = drain_resolving(&mut s);

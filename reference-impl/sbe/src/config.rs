@@ -1,0 +1,129 @@
+//! How a reference SBE is set up: addresses, peers, timers, bounds, faults.
+
+use crate::fault::Faults;
+use speermint_node::Transport;
+use speermint_sip::Limits;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+/// RFC 3261 timer base values (§17.1.1.1, table 4), and the waits derived
+/// from them per transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// Round-trip estimate, default 500 ms.
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests and INVITE responses, default 4 s.
+    pub t2: Duration,
+    /// Longest time a message stays in the network, default 5 s.
+    pub t4: Duration,
+    /// Timer C: how long a proxied INVITE may ring. Over 3 minutes, reset by
+    /// every provisional response (RFC 3261 §16.6 step 11, §16.7 step 2).
+    pub c: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Self {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+            c: Duration::from_secs(181),
+        }
+    }
+}
+
+impl Timers {
+    /// Timers B and F, and H, J and L: 64·T1.
+    pub fn transaction(&self) -> Duration {
+        64 * self.t1
+    }
+
+    /// Timer D: how long a client INVITE transaction absorbs retransmitted
+    /// finals, at least 32 s over UDP, zero over a reliable transport
+    /// (RFC 3261 §17.1.1.2).
+    pub fn d(&self, t: Transport) -> Duration {
+        if t.is_reliable() {
+            Duration::ZERO
+        } else {
+            Duration::from_secs(32).max(self.transaction())
+        }
+    }
+
+    /// Timer K (client non-INVITE) and Timer I (server INVITE after ACK):
+    /// T4 over UDP, zero over a reliable transport (§17.1.2.2, §17.2.1).
+    pub fn k(&self, t: Transport) -> Duration {
+        if t.is_reliable() {
+            Duration::ZERO
+        } else {
+            self.t4
+        }
+    }
+
+    /// Timer J: how long a server non-INVITE transaction answers
+    /// retransmissions, 64·T1 over UDP, zero over a reliable transport
+    /// (§17.2.2).
+    pub fn j(&self, t: Transport) -> Duration {
+        if t.is_reliable() {
+            Duration::ZERO
+        } else {
+            self.transaction()
+        }
+    }
+}
+
+/// Configuration of the border element.
+#[derive(Debug, Clone)]
+pub struct SbeConfig {
+    /// The UDP address it listens on: written into Via and Record-Route.
+    pub local: SocketAddr,
+    /// Its TLS listener, when it has one: the Via of a request it sends
+    /// over TLS names it.
+    pub tls_local: Option<SocketAddr>,
+    /// Source addresses of authorised peers (any port).
+    pub peers: Vec<IpAddr>,
+    /// Where requests from peers are sent: the element's own domain side.
+    pub next_hop: SocketAddr,
+    /// Transaction timers.
+    pub timers: Timers,
+    /// Parser limits.
+    pub limits: Limits,
+    /// Most live transactions; beyond it new requests get 503.
+    pub max_transactions: usize,
+    /// Requests from the next hop whose target is a domain name or a
+    /// `tel:` URI are handed to the LUF/LRF ([`crate::Event::Resolve`]);
+    /// off, they get 404.
+    pub resolve_names: bool,
+    /// How long a request may wait for its route before it is answered 504.
+    pub resolve_timeout: Duration,
+    /// Seed for branch and tag generation (deterministic under test).
+    pub seed: u64,
+    /// Misbehaviour switches.
+    pub faults: Faults,
+}
+
+impl SbeConfig {
+    /// A correct element at `local` serving `peers`, relaying to `next_hop`.
+    pub fn new(local: SocketAddr, peers: Vec<IpAddr>, next_hop: SocketAddr) -> Self {
+        Self {
+            local,
+            tls_local: None,
+            peers,
+            next_hop,
+            timers: Timers::default(),
+            limits: Limits::default(),
+            max_transactions: 4096,
+            resolve_names: false,
+            resolve_timeout: Duration::from_secs(8),
+            seed: 0x5eed_5eed,
+            faults: Faults::default(),
+        }
+    }
+
+    /// Its own address on `t`, for Via and Record-Route.
+    pub fn local_for(&self, t: Transport) -> SocketAddr {
+        match t {
+            Transport::Tls => self.tls_local.unwrap_or(self.local),
+            _ => self.local,
+        }
+    }
+}

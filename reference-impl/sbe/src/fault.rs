@@ -1,0 +1,201 @@
+//! The misbehaviour switches of the reference stack, declared once.
+//!
+//! Each [`Fault`] breaks one rule a conformance check looks for; a check
+//! lists the faults it must fail under, and the suite runs it under each.
+//! Its CLI name, what it breaks and which part of the stack carries it out
+//! are all here; no other place spells a fault's name.
+
+use std::fmt;
+
+/// Which part of the embedded reference stack carries a fault out. Most
+/// live in the SBE core; a few are about how the stack is assembled (its
+/// resolver, its certificate, what it publishes in DNS), and the embedded
+/// target's set-up applies those.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// The SBE node ([`crate::Sbe`]).
+    Sbe,
+    /// The reference stack's resolver configuration.
+    Resolver,
+    /// What the reference SSP publishes about itself in DNS.
+    Publishing,
+    /// The certificate the reference SBE presents.
+    Certificate,
+}
+
+macro_rules! faults {
+    ($($variant:ident = $name:literal, $layer:ident, $breaks:literal;)+) => {
+        /// One misbehaviour of the reference stack.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum Fault {
+            $(
+                #[doc = $breaks]
+                $variant,
+            )+
+        }
+
+        impl Fault {
+            /// Every fault, in declaration order.
+            pub const ALL: &'static [Fault] = &[$(Fault::$variant),+];
+
+            /// The kebab-case name (`--misbehave NAME`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Fault::$variant => $name,)+
+                }
+            }
+
+            /// The rule it breaks, with its source.
+            pub fn breaks(self) -> &'static str {
+                match self {
+                    $(Fault::$variant => $breaks,)+
+                }
+            }
+
+            /// Where it is carried out.
+            pub fn layer(self) -> Layer {
+                match self {
+                    $(Fault::$variant => Layer::$layer,)+
+                }
+            }
+        }
+    };
+}
+
+faults! {
+    ForwardMalformed = "forward-malformed", Sbe,
+        "Relays malformed requests as received instead of answering 400 (RFC 6404 §4.11).";
+    AcceptStrangers = "accept-strangers", Sbe,
+        "Treats every source as an authorised peer (RFC 6404 §4.6, RFC 6406 §6.2.2).";
+    RelayForgedResponses = "relay-forged-responses", Sbe,
+        "Accepts a response for a live client transaction from any source (RFC 6404 §4.6).";
+    StripUnknownSdp = "strip-unknown-sdp", Sbe,
+        "Removes a= lines it does not know from relayed SDP (RFC 6271 #17).";
+    AcceptRegister = "accept-register", Sbe,
+        "Relays REGISTER from peers (RFC 6404 §2.3.2.1).";
+    IgnoreMaxForwards = "ignore-max-forwards", Sbe,
+        "Neither checks nor decrements Max-Forwards (RFC 3261 §16.3 step 3, §16.6 step 3).";
+    DieOnMalformed = "die-on-malformed", Sbe,
+        "Stops processing anything after the first malformed request, as a crash would (RFC 6404 §4.11).";
+    IgnoreSrvPriority = "ignore-srv-priority", Sbe,
+        "Sends to the last resolved next hop instead of the first: NAPTR order and SRV priority ignored (RFC 3263 §4.4, RFC 2782).";
+    KeepTelUri = "keep-tel-uri", Sbe,
+        "Routes by the ENUM result but leaves the tel: Request-URI as it came (RFC 6116 §3.3, RFC 3261 §16.5).";
+    IgnoreDnssec = "ignore-dnssec", Resolver,
+        "Resolves without the DNSSEC trust anchors (RFC 6404 §4.2).";
+    SingleDnsServer = "single-dns-server", Resolver,
+        "Asks only the first configured DNS server (RFC 6404 §4.3).";
+    StaleDns = "stale-dns", Publishing,
+        "Publishes a stale SRV record for its own domain, naming a port nothing listens on (RFC 6271 #1).";
+    PreferUdp = "prefer-udp", Sbe,
+        "Resolves a sips: target as sip: and sends it over UDP: a transport downgrade (RFC 3261 §26.2.2, RFC 6271 #6).";
+    WrongCertificate = "wrong-certificate", Certificate,
+        "Presents a TLS certificate for another domain than its own (RFC 5922 §7).";
+    NoFailover = "no-failover", Sbe,
+        "Never tries the next resolved hop after a 503 or a timeout (RFC 3263 §4.3, RFC 6404 §4.8).";
+    KnownUsersOnly = "known-users-only", Sbe,
+        "Routes outbound requests only to provisioned users, 404 for others: per-user knowledge of the peer (RFC 6271 #8).";
+    RawEnumQuery = "raw-enum-query", Sbe,
+        "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
+}
+
+impl Fault {
+    /// The fault named `name`.
+    pub fn from_name(name: &str) -> Option<Fault> {
+        Fault::ALL.iter().copied().find(|f| f.name() == name)
+    }
+
+    /// The provisioned users of [`Fault::KnownUsersOnly`].
+    pub const KNOWN_USERS: [&'static str; 7] = [
+        "alice",
+        "bob",
+        "carol",
+        "dave",
+        "erin",
+        "frank",
+        "+441632960083",
+    ];
+
+    fn bit(self) -> u32 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of faults. Empty is the correct stack.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Faults(u32);
+
+impl Faults {
+    /// No fault.
+    pub const NONE: Faults = Faults(0);
+
+    /// Just `f`.
+    pub fn only(f: Fault) -> Self {
+        Faults(f.bit())
+    }
+
+    /// Whether `f` is on.
+    pub fn contains(self, f: Fault) -> bool {
+        self.0 & f.bit() != 0
+    }
+
+    /// Turns `f` on.
+    pub fn insert(&mut self, f: Fault) {
+        self.0 |= f.bit();
+    }
+
+    /// Whether none is on.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The faults that are on, in declaration order.
+    pub fn iter(self) -> impl Iterator<Item = Fault> {
+        Fault::ALL
+            .iter()
+            .copied()
+            .filter(move |f| self.contains(*f))
+    }
+}
+
+impl FromIterator<Fault> for Faults {
+    fn from_iter<I: IntoIterator<Item = Fault>>(iter: I) -> Self {
+        let mut s = Faults::NONE;
+        for f in iter {
+            s.insert(f);
+        }
+        s
+    }
+}
+
+impl fmt::Debug for Faults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter().map(Fault::name)).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_has_a_unique_name_and_round_trips() {
+        let mut names = std::collections::HashSet::new();
+        for &f in Fault::ALL {
+            assert!(names.insert(f.name()), "{} twice", f.name());
+            assert_eq!(Fault::from_name(f.name()), Some(f));
+            assert!(f.breaks().contains("RFC"), "{f}: cite the rule");
+            let set = Faults::only(f);
+            assert!(set.contains(f) && set.iter().eq([f]));
+        }
+        assert!(Fault::ALL.len() <= 32, "Faults is a u32 bitset");
+        assert_eq!(Fault::from_name("no-such-fault"), None);
+    }
+}

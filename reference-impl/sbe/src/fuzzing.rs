@@ -1,0 +1,1901 @@
+//! The `sbe_sequence` fuzz target: arbitrary operation sequences on a
+//! sans-IO [`Sbe`], shared by the cargo-fuzz shim in `fuzz/` and by the
+//! regression replay in `cargo test`. It asserts the peering policy,
+//! bounded state and the RFC 3261 timers after every step, so a crash is a
+//! real defect, not just a panic. Input is read through
+//! [`arbitrary::Unstructured`]; work per input is bounded by fixed caps.
+
+use crate::{
+    DropReason, Event, Fault, Faults, Hop, Node, Output, Resolved, Sbe, SbeConfig, Timers,
+    Unresolved,
+};
+use arbitrary::Unstructured;
+use speermint_sip::{HeaderName, Host, Message, MessageBuilder, Uri, Via, sanitize_phrase};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+type Gen<T> = arbitrary::Result<T>;
+
+const SBE_LOCAL: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 5060);
+const PEER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 10));
+const NEXT_HOP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)), 5060);
+/// The next hop's host from another port: its side, but not where requests go.
+const NEXT_HOP_OTHER_PORT: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)), 5999);
+const STRANGER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 66));
+/// Most operations per input.
+const SBE_OPS: usize = 64;
+/// Largest raw datagram an operation sends.
+const SBE_RAW_MAX: usize = 512;
+
+const PEER_METHODS: [&str; 10] = [
+    "INVITE",
+    "INVITE",
+    "OPTIONS",
+    "BYE",
+    "REGISTER",
+    "MESSAGE",
+    "SUBSCRIBE",
+    "INFO",
+    "ACK",
+    "FOO",
+];
+const STATUS_CODES: [u16; 13] = [
+    100, 180, 183, 200, 202, 302, 404, 408, 486, 487, 500, 503, 603,
+];
+const OFFER: &[u8] = b"v=0\r\no=- 1 1 IN IP4 198.51.100.10\r\ns=-\r\nc=IN IP4 198.51.100.10\r\n\
+t=0 0\r\nm=audio 49170 RTP/SAVP 0\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 \
+inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR\r\na=x-unknown:kept\r\n";
+
+/// Where the driver may say a name leads: the peer (two ports), a
+/// stranger's host on a port it never sends from, addresses nobody
+/// configured (IPv4, IPv6), and the next hop itself.
+const HOPS: [SocketAddr; 6] = [
+    SocketAddr::new(PEER_IP, 5060),
+    SocketAddr::new(PEER_IP, 5070),
+    SocketAddr::new(STRANGER_IP, 5062),
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, 77)), 5060),
+    SocketAddr::new(
+        IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7)),
+        5062,
+    ),
+    NEXT_HOP,
+];
+/// Target URIs a resolution may produce besides the target itself (an
+/// ENUM result turns a `tel:` into a `sip:` URI).
+const RESOLVED_URIS: [&str; 5] = [
+    "sip:+15550001@peer.example;user=phone",
+    "sip:carol@peer.example:5070",
+    "sips:carol@peer.example",
+    "sip:carol@198.51.100.10",
+    "tel:+15550002",
+];
+/// Why a resolution failed, as the driver says it (the last reason would
+/// inject a header line if the element did not sanitise it).
+const UNRESOLVED: [(u16, &str); 6] = [
+    (404, "Not Found"),
+    (404, ""),
+    (502, "Bad Gateway - no usable transport"),
+    (503, "Service Unavailable - DNSSEC validation failed"),
+    (503, "DNS failure\r\nX-Injected: 1"),
+    (504, "Server Time-out"),
+];
+/// Request-URIs of requests from the next hop when names are resolved:
+/// numbers, domain names (either scheme), IP literals (a peer, a stranger,
+/// nobody's, the element itself).
+const RESOLVING_RURIS: [&str; 11] = [
+    "sip:carol@198.51.100.10:5060",
+    "sip:carol@192.0.2.66",
+    "sip:carol@[2001:db8::5]:5062",
+    "sip:192.0.2.1:5060",
+    "sip:carol@peer.example",
+    "sip:carol@peer.example:5080;transport=udp",
+    "sips:carol@peer.example",
+    "sip:+15550003@carrier.example;user=phone",
+    "tel:+15550001",
+    "tel:+15550001",
+    "tel:5550002;phone-context=example.com",
+];
+/// Route sets of requests from the next hop when names are resolved: the
+/// first entry that is not the element is the target.
+const RESOLVING_ROUTES: [&str; 8] = [
+    "",
+    "",
+    "<sip:192.0.2.1:5060;lr>",
+    "<sip:192.0.2.1:5060;lr>, <sip:198.51.100.10;lr>",
+    "<sip:192.0.2.1:5060;lr>, <sip:edge.peer.example;lr>",
+    "<sip:edge.peer.example:5080;lr>",
+    "<sip:192.0.2.66;lr>",
+    "<tel:+15550009>",
+];
+
+/// A well-formed request a UA sent, kept to derive retransmissions, CANCEL
+/// and ACK.
+#[derive(Debug, Clone)]
+struct UaRequest {
+    bytes: Vec<u8>,
+    from: SocketAddr,
+    method: &'static str,
+    ruri: &'static str,
+    via: String,
+    branch: String,
+    from_hdr: String,
+    to_hdr: String,
+    call_id: String,
+    cseq: u32,
+}
+
+impl UaRequest {
+    /// The request with another method (and Via, To), as CANCEL and ACK
+    /// are derived from an INVITE (RFC 3261 §9.1, §17.1.1.3).
+    fn derive(&self, method: &'static str, via: String, branch: String, to_hdr: String) -> Self {
+        let bytes = MessageBuilder::request(method, self.ruri)
+            .header("Via", &via)
+            .header("Max-Forwards", 70)
+            .header("From", &self.from_hdr)
+            .header("To", &to_hdr)
+            .header("Call-ID", &self.call_id)
+            .header("CSeq", format_args!("{} {method}", self.cseq))
+            .build();
+        UaRequest {
+            bytes,
+            method,
+            via,
+            branch,
+            to_hdr,
+            ..self.clone()
+        }
+    }
+}
+
+/// The retransmission record of one request the element sent: identical
+/// bytes to the same destination.
+#[derive(Debug)]
+struct SentRequest {
+    invite: bool,
+    first: Instant,
+    last: Instant,
+    /// Gap expected before the next copy (Timer A or E).
+    next_gap: Duration,
+    /// A provisional response reached the element from the destination.
+    provisional: bool,
+    /// A final response reached the element from the destination.
+    finished: bool,
+}
+
+/// Transmissions of one input, by kind.
+#[derive(Debug, Default)]
+struct Tally {
+    relays: usize,
+    finals: usize,
+    provisionals: usize,
+    /// Finals for another method than the request's (the 487 that a
+    /// CANCEL for a parked INVITE causes); not in `finals`.
+    other_finals: usize,
+}
+
+/// How a parked request (one `Event::Resolve`) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Outcome {
+    /// Sent on after its resolution.
+    Forwarded { to: SocketAddr },
+    /// Answered by the element: the first copy of its final response.
+    Answered { status: u16, bytes: Vec<u8> },
+    /// An ACK refused (it takes no response).
+    Dropped,
+}
+
+impl Outcome {
+    /// Without the bytes, for messages.
+    fn label(o: Option<&Outcome>) -> String {
+        match o {
+            Some(Outcome::Answered { status, .. }) => format!("answered {status}"),
+            Some(o) => format!("{o:?}"),
+            None => "waiting".into(),
+        }
+    }
+}
+
+/// What ties a response to its request: the sender's top Via, Call-ID,
+/// CSeq number and method.
+type TxKey = (String, String, u32, String);
+
+fn tx_key(via: &Via<'_>, m: &Message<'_>) -> TxKey {
+    let c = m.core();
+    (
+        via.raw.to_owned(),
+        c.call_id.to_owned(),
+        c.cseq.seq,
+        c.cseq.method.to_owned(),
+    )
+}
+
+/// The first Route that is not the element, else the Request-URI: where a
+/// request from the next hop is going, and whether a Route said so.
+fn request_target<'a>(m: &Message<'a>) -> (Option<Uri<'a>>, bool) {
+    let is_me = |u: &Uri<'_>| {
+        u.as_sip().is_some_and(|s| {
+            s.host.ip() == Some(SBE_LOCAL.ip()) && s.port.unwrap_or(5060) == SBE_LOCAL.port()
+        })
+    };
+    match m
+        .name_addrs(HeaderName::Route)
+        .map(|na| na.uri)
+        .find(|u| !is_me(u))
+    {
+        Some(u) => (Some(u), true),
+        None => (m.request_uri().copied(), false),
+    }
+}
+
+/// A target resolved by name: a number, or a SIP URI with a domain host.
+fn by_name(target: Option<&Uri<'_>>) -> bool {
+    match target {
+        Some(Uri::Tel(_)) => true,
+        Some(Uri::Sip(s)) => s.host.ip().is_none(),
+        _ => false,
+    }
+}
+
+/// A request the element parked while its driver resolves the target.
+#[derive(Debug)]
+struct ParkedRequest {
+    id: u64,
+    from: SocketAddr,
+    method: String,
+    request: Vec<u8>,
+    ruri: String,
+    /// The target came from a Route, not the Request-URI.
+    by_route: bool,
+    deadline: Instant,
+    outcome: Option<Outcome>,
+    /// Once forwarded: the resolved hops not tried yet, in order, for
+    /// failover on a 503 or a timeout (RFC 3263 §4.3).
+    alternates: Vec<SocketAddr>,
+    /// Every forward (the first, then each failover): where, and the first
+    /// copy. The last one is the current attempt.
+    chain: Vec<(SocketAddr, Vec<u8>)>,
+    /// The current attempt got a final response (later ones are dropped).
+    current_final: bool,
+    /// The current attempt was cancelled: a CANCEL from upstream was
+    /// accepted, or the element sent one down (Timer C).
+    cancelled: bool,
+    /// The distinct final responses relayed or generated upstream.
+    upstream: Vec<Vec<u8>>,
+}
+
+impl ParkedRequest {
+    /// Transmissions may mean the same request again after a failover.
+    fn forwarded(&self) -> bool {
+        matches!(self.outcome, Some(Outcome::Forwarded { .. }))
+    }
+
+    /// The current attempt answers to a response with this top Via branch
+    /// and CSeq method.
+    fn current_is(&self, from: SocketAddr, branch: &str, method: &str) -> bool {
+        self.forwarded()
+            && self.method == method
+            && method != "ACK"
+            && self.chain.last().is_some_and(|(to, bytes)| {
+                *to == from
+                    && Message::parse(bytes).is_ok_and(|m| m.core().via.branch() == Some(branch))
+            })
+    }
+}
+
+/// What the element must do with a parked request given the driver's answer.
+#[derive(Debug)]
+enum Expected {
+    Forward { to: SocketAddr, ruri: String },
+    Answer { status: u16, reason: Option<String> },
+}
+
+/// What the element is handling while its outputs are drained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ctx {
+    /// A datagram generated by the model (`raw`: arbitrary bytes from the
+    /// next hop, which may mimic any request).
+    Datagram { from: SocketAddr, raw: bool },
+    /// The driver's answer for a resolution: the parked request, if any.
+    Driver(Option<usize>),
+    /// `handle_timeout`.
+    Timer,
+}
+
+#[derive(Debug)]
+struct SbeRun {
+    sbe: Sbe,
+    now: Instant,
+    timers: Timers,
+    max_transactions: usize,
+    id: u32,
+    /// Requests from the peer side, for retransmissions, CANCEL and ACK.
+    peer_requests: Vec<UaRequest>,
+    /// (branch, method) of every request the peer or the next hop sent.
+    /// (Raw and mutated datagrams included: a mutation may turn one
+    /// branch into another, still to come.)
+    keys: HashSet<(String, String)>,
+    /// The peer's top Via of every request relayed to the next hop.
+    peer_vias: HashSet<String>,
+    /// Requests the element sent to the next hop / to a peer, first copies.
+    to_next_hop: Vec<Vec<u8>>,
+    /// Requests sent anywhere else (a peer, a resolved hop).
+    to_peer: Vec<(SocketAddr, Vec<u8>)>,
+    sent: HashMap<(SocketAddr, Vec<u8>), SentRequest>,
+    /// `resolve_names` is on: requests by name are parked.
+    resolve: bool,
+    faults: Faults,
+    /// Requests from the next hop, for retransmissions, CANCEL and ACK.
+    hop_requests: Vec<UaRequest>,
+    /// Every `Event::Resolve`, in order, by id and by its request.
+    parked: Vec<ParkedRequest>,
+    parked_ids: HashMap<u64, usize>,
+    parked_keys: HashMap<TxKey, usize>,
+    /// Hops a resolved request went to: they may be sent to.
+    hop_dests: HashSet<SocketAddr>,
+    /// Raw bytes from the next hop mimicked a parked request: who answered
+    /// what can no longer be told, so the per-request checks stop.
+    lenient: bool,
+    ctx: Ctx,
+    /// The datagram being handled, and its key if it is a request.
+    datagram: Vec<u8>,
+    datagram_key: Option<TxKey>,
+    /// Parked requests of the last drain.
+    new_parked: Vec<usize>,
+    /// Events of the last drain.
+    events: Vec<Event>,
+    /// The hops after the chosen one in the resolution being handled: the
+    /// alternates of the request it forwards.
+    resolving_alternates: Vec<SocketAddr>,
+    /// The datagram being handled is a final response to the current
+    /// attempt of this forwarded request: its first one and a 503, or not.
+    trigger: Option<(usize, bool)>,
+    /// Forwarded requests that failed over in the last drain.
+    failed_over: Vec<usize>,
+}
+
+impl SbeRun {
+    /// `resolve`: turn on `resolve_names`, with these faults and timeout.
+    fn new(max_transactions: usize, resolve: Option<(Faults, Duration)>) -> Self {
+        let mut cfg = SbeConfig::new(SBE_LOCAL, vec![PEER_IP], NEXT_HOP);
+        cfg.max_transactions = max_transactions;
+        if let Some((faults, timeout)) = resolve {
+            cfg.resolve_names = true;
+            cfg.faults = faults;
+            cfg.resolve_timeout = timeout;
+        }
+        let (timers, faults) = (cfg.timers, cfg.faults);
+        SbeRun {
+            sbe: Sbe::new(cfg),
+            now: Instant::now(),
+            timers,
+            max_transactions,
+            id: 0,
+            peer_requests: Vec::new(),
+            keys: HashSet::new(),
+            peer_vias: HashSet::new(),
+            to_next_hop: Vec::new(),
+            to_peer: Vec::new(),
+            sent: HashMap::new(),
+            resolve: resolve.is_some(),
+            faults,
+            hop_requests: Vec::new(),
+            parked: Vec::new(),
+            parked_ids: HashMap::new(),
+            parked_keys: HashMap::new(),
+            hop_dests: HashSet::new(),
+            lenient: false,
+            ctx: Ctx::Timer,
+            datagram: Vec::new(),
+            datagram_key: None,
+            new_parked: Vec::new(),
+            events: Vec::new(),
+            resolving_alternates: Vec::new(),
+            trigger: None,
+            failed_over: Vec::new(),
+        }
+    }
+
+    fn next_id(&mut self) -> u32 {
+        self.id += 1;
+        self.id
+    }
+
+    fn outstanding(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.parked.len()).filter(|&i| self.parked[i].outcome.is_none())
+    }
+
+    fn check_bounds(&self) {
+        let (s, c) = self.sbe.transaction_count();
+        assert!(
+            s + c <= self.max_transactions,
+            "{s} server + {c} client transactions exceed max_transactions = {}",
+            self.max_transactions
+        );
+        // A parked request holds its server transaction: parking is bounded
+        // by the same limit.
+        let p = self.sbe.parked_len();
+        assert!(p <= s, "{p} parked requests but {s} server transactions");
+        if !self.lenient {
+            assert_eq!(
+                p,
+                self.outstanding().count(),
+                "parked requests, and resolutions neither answered nor forwarded"
+            );
+        }
+    }
+
+    /// Drains the outputs; `on_time` says the element was driven exactly at
+    /// its deadline, so retransmission gaps must match the timers exactly.
+    fn drain(&mut self, on_time: bool) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.new_parked.clear();
+        self.events.clear();
+        self.failed_over.clear();
+        while let Some(o) = self.sbe.poll_output() {
+            match o {
+                Output::Transmit(t) => {
+                    let (to, bytes) = (t.path.remote, t.bytes);
+                    // First: a failover makes its hop a destination.
+                    self.attribute(to, &bytes);
+                    self.check_transmit(to, &bytes, on_time);
+                    out.push((to, bytes));
+                }
+                Output::Event(Event::Resolve { id, target, .. }) => {
+                    self.on_resolve_output(id, &target)
+                }
+                Output::Event(e) => self.events.push(e),
+                // Timers are polled directly (`poll_timeout`); a datagram
+                // element closes no stream.
+                Output::Timeout(_) | Output::Close(_) => {}
+            }
+        }
+        out
+    }
+
+    /// An `Event::Resolve`: only for a request by name from the next hop,
+    /// with a fresh id and the target the routing rules pick.
+    fn on_resolve_output(&mut self, id: u64, target: &str) {
+        assert!(self.resolve, "a resolution asked with resolve_names off");
+        let Ctx::Datagram { from, raw } = self.ctx else {
+            panic!("a resolution asked outside a request ({:?})", self.ctx);
+        };
+        assert_eq!(
+            from.ip(),
+            NEXT_HOP.ip(),
+            "a resolution for a request from {from}"
+        );
+        assert!(
+            !self.parked_ids.contains_key(&id),
+            "resolution id {id} given twice"
+        );
+        let bytes = std::mem::take(&mut self.datagram);
+        let m = Message::parse(&bytes).expect("a parked request parses");
+        assert!(m.is_request(), "a response was parked");
+        let (uri, by_route) = request_target(&m);
+        assert!(by_name(uri.as_ref()), "{target} resolved, not a name");
+        assert_eq!(uri.map(|u| u.raw()), Some(target), "resolution target");
+        let key = tx_key(&m.core().via, &m);
+        let i = self.parked.len();
+        if let Some(&j) = self.parked_keys.get(&key) {
+            // Two live parked requests answer to the same Via, Call-ID and
+            // CSeq (RFC 2543 transactions from raw bytes): no telling apart.
+            self.lenient |= self.parked[j].outcome.is_none() || raw;
+        }
+        self.parked_keys.insert(key, i);
+        self.parked_ids.insert(id, i);
+        self.parked.push(ParkedRequest {
+            id,
+            from,
+            method: m.method().to_owned(),
+            ruri: m
+                .request_uri()
+                .map(|u| u.raw().to_owned())
+                .unwrap_or_default(),
+            by_route,
+            deadline: self.now + self.sbe.config().resolve_timeout,
+            outcome: None,
+            request: bytes.clone(),
+            alternates: Vec::new(),
+            chain: Vec::new(),
+            current_final: false,
+            cancelled: false,
+            upstream: Vec::new(),
+        });
+        self.datagram = bytes;
+        self.new_parked.push(i);
+    }
+
+    /// Ties a final response to the parked request it answers: a parked
+    /// request gets one final response (retransmitted as the same bytes)
+    /// or is forwarded, never both.
+    fn attribute(&mut self, to: SocketAddr, bytes: &[u8]) {
+        if self.parked.is_empty() {
+            return;
+        }
+        let Ok(m) = Message::parse(bytes) else {
+            return;
+        };
+        let raw = matches!(self.ctx, Ctx::Datagram { raw: true, .. });
+        if m.is_request() {
+            if m.method() == "CANCEL" {
+                // The element's own CANCEL (hop by hop, one Via): the
+                // attempt it names is cancelled and may not fail over.
+                let branch = m.core().via.branch().unwrap_or_default();
+                for rec in &mut self.parked {
+                    if rec.current_is(to, branch, "INVITE") {
+                        rec.cancelled = true;
+                    }
+                }
+                return;
+            }
+            // Only the driver's answer forwards a parked request, and only
+            // a 503 or a timeout sends it again, to the next hop resolved.
+            let Some(via) = m.vias().nth(1) else {
+                return;
+            };
+            let Some(&i) = self.parked_keys.get(&tx_key(&via, &m)) else {
+                return;
+            };
+            if self.parked[i].forwarded() {
+                // (A peer may be a resolved hop: its responses count.)
+                let peer = matches!(self.ctx, Ctx::Datagram { from, .. } if from.ip() == PEER_IP)
+                    && self.datagram_key.is_some();
+                let again = self.parked[i]
+                    .chain
+                    .last()
+                    .is_some_and(|(t, b)| *t == to && b == bytes);
+                if peer || again {
+                    // The peer's requests relayed (its raw bytes may mimic
+                    // a Via), or
+                    // a retransmission of the current attempt.
+                } else if raw && self.datagram_key.is_some() {
+                    // Raw bytes from the next hop, a request like this one.
+                    self.lenient = true;
+                } else {
+                    self.check_failover(i, to, &m, bytes);
+                }
+                return;
+            }
+            if self.parked[i].outcome.is_some() {
+                return;
+            }
+            if self.ctx == Ctx::Driver(Some(i)) {
+                let rec = &mut self.parked[i];
+                rec.outcome = Some(Outcome::Forwarded { to });
+                rec.alternates = std::mem::take(&mut self.resolving_alternates);
+                rec.chain = vec![(to, bytes.to_vec())];
+            } else if to == NEXT_HOP {
+                // The peer's relays go there: its raw bytes may mimic a Via.
+            } else if raw {
+                self.lenient = true;
+            } else {
+                assert!(
+                    self.lenient,
+                    "parked request {} relayed by {:?}",
+                    self.parked[i].id, self.ctx
+                );
+            }
+            return;
+        }
+        let Some(status) = m.status().filter(|s| *s >= 200) else {
+            return;
+        };
+        let key = tx_key(&m.core().via, &m);
+        let Some(&i) = self.parked_keys.get(&key) else {
+            return;
+        };
+        if self.parked[i].from != to {
+            return;
+        }
+        let resent =
+            matches!(self.ctx, Ctx::Datagram { .. }) && self.datagram_key.as_ref() == Some(&key);
+        if resent && self.parked[i].outcome.is_some() {
+            // The request again, once it was answered: its transaction may
+            // have ended, so this copy is a new request (checked as one).
+            return;
+        }
+        match self.parked[i].outcome.clone() {
+            None => {
+                self.parked[i].outcome = Some(Outcome::Answered {
+                    status,
+                    bytes: bytes.to_vec(),
+                });
+                if raw {
+                    self.lenient = true;
+                } else if let Ctx::Driver(j) = self.ctx {
+                    assert!(
+                        self.lenient || j == Some(i),
+                        "a resolution answered another parked request"
+                    );
+                }
+            }
+            Some(Outcome::Answered { bytes: b, .. }) if b == bytes => {}
+            // Forwarded: responses from downstream, or the element's 408;
+            // one final (a retransmission is the same bytes), or 2xx to an
+            // INVITE, each relayed; none for an attempt that failed over.
+            Some(Outcome::Forwarded { .. }) => {
+                let rec = &self.parked[i];
+                if rec.upstream.iter().any(|b| b == bytes) {
+                    return;
+                }
+                let ok2xx =
+                    |b: &[u8]| Message::parse(b).is_ok_and(|m| m.status().is_some_and(|s| s < 300));
+                let invite_2xx =
+                    rec.method == "INVITE" && status < 300 && rec.upstream.iter().all(|b| ok2xx(b));
+                let failed_over = self.failed_over.contains(&i);
+                let fine = (rec.upstream.is_empty() || invite_2xx) && !failed_over;
+                self.lenient |= raw && !fine;
+                assert!(
+                    self.lenient || fine,
+                    "forwarded {} {} answered {status} upstream after {} final(s){}",
+                    rec.method,
+                    rec.id,
+                    rec.upstream.len(),
+                    if failed_over {
+                        ", in the step it failed over"
+                    } else {
+                        ""
+                    }
+                );
+                self.parked[i].upstream.push(bytes.to_vec());
+            }
+            Some(o) => {
+                self.lenient |= raw;
+                assert!(
+                    self.lenient,
+                    "parked request {} ended as {}, then answered {status}",
+                    self.parked[i].id,
+                    Outcome::label(Some(&o))
+                );
+            }
+        }
+    }
+
+    /// A final response from `from` to the current attempt of a forwarded
+    /// request: which, and whether it is the attempt's first and a 503.
+    fn final_for_attempt(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<(usize, bool)> {
+        let m = Message::parse(bytes).ok().filter(|m| !m.is_request())?;
+        let code = m.status().filter(|c| *c >= 200)?;
+        let branch = m.core().via.branch()?;
+        let method = m.core().cseq.method;
+        let i =
+            (0..self.parked.len()).find(|&i| self.parked[i].current_is(from, branch, method))?;
+        let rec = &mut self.parked[i];
+        let first = !rec.current_final;
+        rec.current_final = true;
+        Some((i, first && code == 503))
+    }
+
+    /// A forwarded request sent again, to `to`: a failover (RFC 3263
+    /// §4.3), allowed only to the next resolved hop in order, after the
+    /// first final response of the current attempt was a 503 or its Timer
+    /// B/F fired, not after a CANCEL or a final upstream, never under the
+    /// no-failover fault; the same request (Request-URI of the first
+    /// forward, Vias, body) on a fresh branch.
+    fn check_failover(&mut self, i: usize, to: SocketAddr, m: &Message<'_>, bytes: &[u8]) {
+        if self.lenient {
+            // Who is who can no longer be told: some forwarded request's
+            // alternate.
+            let rec = self
+                .parked
+                .iter_mut()
+                .find(|r| r.forwarded() && r.alternates.contains(&to))
+                .unwrap_or_else(|| panic!("a request sent again to {to}, no request's alternate"));
+            rec.alternates.retain(|a| *a != to);
+            rec.chain.push((to, bytes.to_vec()));
+            rec.current_final = false;
+            rec.cancelled = false;
+            self.hop_dests.insert(to);
+            return;
+        }
+        let rec = &self.parked[i];
+        let what = format!("{} {}", rec.method, rec.id);
+        assert!(
+            !self.faults.contains(Fault::NoFailover),
+            "{what} failed over to {to} under no-failover"
+        );
+        assert_eq!(
+            rec.alternates.first(),
+            Some(&to),
+            "{what} sent again to {to}, not its next alternate"
+        );
+        assert!(
+            rec.upstream.is_empty(),
+            "{what} failed over after a final went upstream"
+        );
+        assert!(!rec.cancelled, "{what} failed over after a CANCEL");
+        let (cur_to, cur) = rec.chain.last().expect("a forwarded request").clone();
+        match self.ctx {
+            Ctx::Datagram { .. } => assert_eq!(
+                self.trigger,
+                Some((i, true)),
+                "{what} failed over to {to} without a first final 503 from {cur_to}"
+            ),
+            Ctx::Timer => {
+                let first = self.sent.get(&(cur_to, cur)).map(|s| s.first);
+                assert!(
+                    !rec.current_final
+                        && first.is_some_and(|f| self.now - f >= 64 * self.timers.t1),
+                    "{what} failed over to {to} before Timer B/F of its attempt at {cur_to}"
+                );
+            }
+            Ctx::Driver(_) => panic!("a resolution made {what} fail over"),
+        }
+        let first = Message::parse(&rec.chain[0].1).expect("a forwarded request parses");
+        let orig = Message::parse(&rec.request).expect("a parked request parses");
+        assert_eq!(m.method(), rec.method, "method of a failover");
+        assert_eq!(
+            m.request_uri().map(Uri::raw),
+            first.request_uri().map(Uri::raw),
+            "Request-URI of a failover of {what}"
+        );
+        assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
+        assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(orig.core().via.raw));
+        assert_eq!(m.vias().count(), orig.vias().count() + 1);
+        assert_eq!(m.body(), orig.body(), "body of a failover changed");
+        let branch = m.core().via.branch();
+        assert!(
+            rec.chain
+                .iter()
+                .all(|(_, b)| { Message::parse(b).is_ok_and(|x| x.core().via.branch() != branch) }),
+            "a failover of {what} reuses a branch"
+        );
+        let rec = &mut self.parked[i];
+        rec.alternates.remove(0);
+        rec.chain.push((to, bytes.to_vec()));
+        rec.current_final = false;
+        rec.cancelled = false;
+        self.failed_over.push(i);
+        self.hop_dests.insert(to);
+    }
+
+    fn check_transmit(&mut self, to: SocketAddr, bytes: &[u8], on_time: bool) {
+        let parsed = Message::parse(bytes);
+        if to.ip() == STRANGER_IP && !self.hop_dests.contains(&to) {
+            let status = parsed.as_ref().ok().and_then(Message::status);
+            assert_eq!(
+                status,
+                Some(403),
+                "only a 403 may go to a stranger, not to {to}: {}",
+                String::from_utf8_lossy(bytes).escape_debug()
+            );
+            return;
+        }
+        assert!(
+            to.ip() == PEER_IP || to.ip() == NEXT_HOP.ip() || self.hop_dests.contains(&to),
+            "transmit to {to}, neither the peer nor the next hop nor a resolved hop"
+        );
+        let Ok(msg) = parsed else {
+            return;
+        };
+        if !msg.is_request() || msg.method() == "ACK" {
+            return;
+        }
+        let t = self.timers;
+        let now = self.now;
+        let key = (to, bytes.to_vec());
+        if let Some(s) = self.sent.get_mut(&key) {
+            let what = || format!("{} to {to}", msg.method());
+            assert!(
+                !s.finished,
+                "{} retransmitted after a final response",
+                what()
+            );
+            assert!(
+                !(s.invite && s.provisional),
+                "{} retransmitted after a provisional response",
+                what()
+            );
+            let gap = now - s.last;
+            if on_time {
+                assert_eq!(gap, s.next_gap, "retransmission gap of {}", what());
+            } else {
+                assert!(gap >= s.next_gap, "early retransmission of {}", what());
+            }
+            assert!(now - s.first < 64 * t.t1, "{} sent after Timer B/F", what());
+            // Timer A doubles; Timer E doubles up to T2, and is T2 once a
+            // provisional response arrived (RFC 3261 §17.1.1.2, §17.1.2.2).
+            s.next_gap = if s.invite {
+                s.next_gap * 2
+            } else if s.provisional {
+                t.t2
+            } else {
+                (s.next_gap * 2).min(t.t2)
+            };
+            s.last = now;
+        } else {
+            if to == NEXT_HOP {
+                self.to_next_hop.push(bytes.to_vec());
+            } else {
+                self.to_peer.push((to, bytes.to_vec()));
+            }
+            self.sent.insert(
+                key,
+                SentRequest {
+                    invite: msg.method() == "INVITE",
+                    first: now,
+                    last: now,
+                    next_gap: t.t1,
+                    provisional: false,
+                    finished: false,
+                },
+            );
+        }
+    }
+
+    fn deliver(&mut self, from: SocketAddr, bytes: &[u8]) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.deliver_as(from, bytes, false)
+    }
+
+    /// `raw`: arbitrary bytes from the next hop.
+    fn deliver_as(
+        &mut self,
+        from: SocketAddr,
+        bytes: &[u8],
+        raw: bool,
+    ) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.ctx = Ctx::Datagram { from, raw };
+        self.datagram = bytes.to_vec();
+        let request = Message::parse(bytes).ok().filter(Message::is_request);
+        self.datagram_key = request.as_ref().map(|m| tx_key(&m.core().via, m));
+        // A CANCEL from upstream for a forwarded INVITE.
+        let cancels = request
+            .as_ref()
+            .filter(|m| m.method() == "CANCEL" && from.ip() == NEXT_HOP.ip())
+            .map(|m| {
+                let mut key = tx_key(&m.core().via, m);
+                key.3 = "INVITE".into();
+                self.parked_keys
+                    .get(&key)
+                    .copied()
+                    .filter(|&i| self.parked[i].forwarded())
+            });
+        if let Some(m) = request.filter(|_| from.ip() != STRANGER_IP) {
+            let branch = m.core().via.branch().unwrap_or_default().to_owned();
+            self.keys.insert((branch, m.method().to_owned()));
+        }
+        self.trigger = self.final_for_attempt(from, bytes);
+        self.lenient |= raw && self.trigger.is_some();
+        // What decides a failover on that 503, before it.
+        let pre = self.trigger.map(|(i, _)| {
+            let rec = &self.parked[i];
+            let (s, c) = self.sbe.transaction_count();
+            !self.faults.contains(Fault::NoFailover)
+                && !rec.alternates.is_empty()
+                && !rec.cancelled
+                && rec.upstream.is_empty()
+                && s + c < self.max_transactions
+        });
+        self.sbe.handle_datagram(self.now, from, bytes);
+        let out = self.drain(false);
+        assert!(self.new_parked.len() <= 1, "one datagram parked twice");
+        if let Some(cancelled) = cancels {
+            let accepted = out.iter().any(|(to, b)| {
+                *to == from
+                    && Message::parse(b)
+                        .is_ok_and(|m| m.status() == Some(200) && m.core().cseq.method == "CANCEL")
+            });
+            if accepted {
+                // The element matches transactions by branch and sent-by:
+                // raw bytes may cancel one the model cannot name.
+                self.lenient |= raw;
+                if let Some(i) = cancelled {
+                    self.parked[i].cancelled = true;
+                }
+            }
+        }
+        if let (Some((i, true)), Some(should), false) = (self.trigger, pre, self.lenient) {
+            // RFC 3263 §4.3: a first 503 from the current attempt fails
+            // over when a hop is left, the request is neither cancelled
+            // nor answered, and there is room; else it goes upstream.
+            let did = self.failed_over.contains(&i);
+            let rec = &self.parked[i];
+            assert_eq!(
+                did,
+                should,
+                "{} {} on a 503 with {} alternates left: failed over {did}",
+                rec.method,
+                rec.id,
+                rec.alternates.len()
+            );
+            if did && rec.method == "INVITE" {
+                let acked = out.iter().any(|(to, b)| {
+                    *to == from && Message::parse(b).is_ok_and(|m| m.method() == "ACK")
+                });
+                assert!(acked, "a 503 that failed over was not ACKed");
+            }
+            if !did {
+                assert!(
+                    !rec.upstream.is_empty(),
+                    "a 503 neither failed over nor relayed"
+                );
+            }
+        }
+        if from.ip() == PEER_IP {
+            // Responses to what the peer sent come back with its Via on top.
+            for (to, b) in &out {
+                let relayed = Message::parse(b)
+                    .ok()
+                    .filter(|m| *to == NEXT_HOP && m.is_request());
+                if let Some(via) = relayed.as_ref().and_then(|m| m.vias().nth(1)) {
+                    self.peer_vias.insert(via.raw.to_owned());
+                }
+            }
+        }
+        self.check_bounds();
+        out
+    }
+
+    /// `handle_timeout` at `now`, then the checks: no timer left due; a
+    /// parked request past its deadline answered 504 (an ACK dropped), one
+    /// before it untouched.
+    fn timeout(&mut self, on_time: bool) {
+        let waiting: Vec<usize> = self.outstanding().collect();
+        self.ctx = Ctx::Timer;
+        self.sbe.handle_timeout(self.now);
+        self.drain(on_time);
+        if let Some(t) = self.sbe.poll_timeout() {
+            assert!(
+                t > self.now,
+                "a timer due at {t:?} did not fire at {:?}",
+                self.now
+            );
+        }
+        let refused = self
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e,
+                    Event::Dropped {
+                        reason: DropReason::RefusedAck,
+                        ..
+                    }
+                )
+            })
+            .count();
+        let mut acks = 0;
+        for i in waiting {
+            let rec = &mut self.parked[i];
+            if rec.deadline > self.now {
+                assert!(
+                    self.lenient || rec.outcome.is_none(),
+                    "parked request {} ended by a timer before its deadline: {}",
+                    rec.id,
+                    Outcome::label(rec.outcome.as_ref())
+                );
+                continue;
+            }
+            match &rec.outcome {
+                None if rec.method == "ACK" => {
+                    rec.outcome = Some(Outcome::Dropped);
+                    acks += 1;
+                }
+                Some(Outcome::Answered { status: 504, .. }) => {}
+                o => assert!(
+                    self.lenient,
+                    "parked {} {} past its deadline ended as {}, not 504",
+                    rec.method,
+                    rec.id,
+                    Outcome::label(o.as_ref())
+                ),
+            }
+        }
+        assert!(
+            self.lenient || refused == acks,
+            "{refused} ACKs refused by a timer, {acks} parked ACKs timed out"
+        );
+        self.check_bounds();
+    }
+
+    /// Advances the clock to `target`, firing every timer at its deadline.
+    fn advance(&mut self, target: Instant) {
+        for _ in 0..1024 {
+            match self.sbe.poll_timeout() {
+                Some(t) if t <= target => {
+                    self.now = t.max(self.now);
+                    self.timeout(true);
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(target);
+    }
+
+    /// Jumps to `target` and calls `handle_timeout` once: timers fire late.
+    fn jump(&mut self, target: Instant) {
+        self.now = self.now.max(target);
+        self.timeout(false);
+    }
+
+    /// A response travelling back to the element: record what it does to
+    /// the retransmissions of the request it answers.
+    fn note_response(&mut self, dest: SocketAddr, request: &[u8], code: u16) {
+        if let Some(s) = self.sent.get_mut(&(dest, request.to_vec())) {
+            if code < 200 {
+                s.provisional = true;
+            } else {
+                s.finished = true;
+            }
+        }
+    }
+
+    fn new_request(&mut self, u: &mut Unstructured<'_>, from: SocketAddr) -> Gen<UaRequest> {
+        let id = self.next_id();
+        let from_next_hop = from.ip() == NEXT_HOP.ip();
+        let method = if from_next_hop {
+            *u.choose(&["INVITE", "OPTIONS", "BYE", "MESSAGE", "ACK", "NOTIFY"])?
+        } else {
+            *u.choose(&PEER_METHODS)?
+        };
+        let ruri = if from_next_hop && self.resolve {
+            *u.choose(&RESOLVING_RURIS)?
+        } else if from_next_hop {
+            *u.choose(&[
+                "sip:carol@198.51.100.10:5060",
+                "sip:carol@198.51.100.10:5070;transport=udp",
+                "sip:carol@192.0.2.66",
+                "sip:carol@peer.example",
+                "tel:+15550001",
+            ])?
+        } else {
+            *u.choose(&[
+                "sip:bob@biloxi.example.com",
+                "sips:bob@biloxi.example.com;transport=tcp",
+                "tel:+15551234567",
+                "sip:+15551234567@[2001:db8::5]:5062;user=phone",
+                "mailto:bob@example.com",
+                "sip:bob@203.0.113.5:5060",
+                "sip:192.0.2.1:5060;lr",
+            ])?
+        };
+        let branch = format!("z9hG4bK{}{id}", if from_next_hop { "n" } else { "p" });
+        let via = format!("SIP/2.0/UDP {from};branch={branch};rport");
+        let from_hdr = format!("<sip:alice@{}>;tag=f{id}", from.ip());
+        let to_hdr = if u.ratio(1u8, 4)? {
+            format!("<sip:bob@biloxi.example.com>;tag=t{id}")
+        } else {
+            "<sip:bob@biloxi.example.com>".to_owned()
+        };
+        let call_id = match self.peer_requests.len() {
+            n if n > 0 && u.ratio(1u8, 4)? => {
+                self.peer_requests[u.choose_index(n)?].call_id.clone()
+            }
+            _ => format!("c{id}@{}", from.ip()),
+        };
+        let cseq = if u.arbitrary()? {
+            u.arbitrary()?
+        } else {
+            u.int_in_range(1..=9)?
+        };
+        let mut b = MessageBuilder::request(method, ruri).header("Via", &via);
+        if let Some(mf) = *u.choose(&[Some(70u8), Some(70), Some(1), Some(0), None])? {
+            b = b.header("Max-Forwards", mf);
+        }
+        b = b
+            .header("From", &from_hdr)
+            .header("To", &to_hdr)
+            .header("Call-ID", &call_id)
+            .header("CSeq", format_args!("{cseq} {method}"));
+        let routes: &[&str] = if from_next_hop && self.resolve {
+            &RESOLVING_ROUTES
+        } else if from_next_hop {
+            &[
+                "",
+                "<sip:192.0.2.1:5060;lr>",
+                "<sip:192.0.2.1:5060;lr>, <sip:198.51.100.10;lr>",
+                "<sip:192.0.2.66;lr>",
+            ]
+        } else {
+            &[
+                "",
+                "",
+                "<sip:192.0.2.1:5060;lr>",
+                "<sip:proxy.example.net;lr>",
+            ]
+        };
+        let route = *u.choose(routes)?;
+        if !route.is_empty() {
+            b = b.header("Route", route);
+        }
+        if u.ratio(1u8, 8)? {
+            b = b.header("Proxy-Require", "x-fuzz");
+        }
+        if method == "INVITE" {
+            b = b.header("Contact", format_args!("<sip:alice@{from}>"));
+        }
+        if u.ratio(1u8, 3)? {
+            b = b.body("application/sdp", OFFER);
+        }
+        Ok(UaRequest {
+            bytes: b.build(),
+            from,
+            method,
+            ruri,
+            via,
+            branch,
+            from_hdr,
+            to_hdr,
+            call_id,
+            cseq,
+        })
+    }
+
+    /// A response to `request`, a request as the element sent it.
+    fn response(
+        &mut self,
+        u: &mut Unstructured<'_>,
+        request: &[u8],
+    ) -> Gen<Option<(u16, Vec<u8>)>> {
+        let code = *u.choose(&STATUS_CODES)?;
+        let tag = format!("r{}", self.next_id());
+        let Ok(req) = Message::parse(request) else {
+            return Ok(None);
+        };
+        let bytes = MessageBuilder::response_to(&req, code, "Fuzz", Some(&tag)).build();
+        Ok(Some((code, bytes)))
+    }
+
+    /// Sorts one input's transmissions: relays go `away` from the sender,
+    /// answers go `back` to it. Nothing else may be addressed.
+    /// Relays may also go to a resolved hop in `hops`. With `method`,
+    /// finals whose CSeq names another method count apart.
+    fn tally(
+        out: &[(SocketAddr, Vec<u8>)],
+        back: SocketAddr,
+        away_ip: IpAddr,
+        hops: &HashSet<SocketAddr>,
+        method: Option<&str>,
+    ) -> Tally {
+        let mut t = Tally::default();
+        for (to, bytes) in out {
+            if *to == back {
+                let m = Message::parse(bytes).ok();
+                let other = |m: &Message<'_>| method.is_some_and(|x| m.core().cseq.method != x);
+                match m.as_ref().and_then(|m| m.status().map(|c| (c, other(m)))) {
+                    Some((c, true)) if c >= 200 => t.other_finals += 1,
+                    Some((c, _)) if c >= 200 => t.finals += 1,
+                    Some(_) => t.provisionals += 1,
+                    None => t.relays += usize::from(back.ip() == away_ip),
+                }
+            } else {
+                assert!(
+                    to.ip() == away_ip || hops.contains(to),
+                    "transmit to {to} for a datagram from {back}"
+                );
+                t.relays += 1;
+            }
+        }
+        t
+    }
+
+    /// Sends a well-formed request and checks the exactly-once rule.
+    fn send_request(&mut self, req: UaRequest, away_ip: IpAddr) {
+        let fresh = !self
+            .keys
+            .contains(&(req.branch.clone(), req.method.to_owned()));
+        let from_next_hop = req.from.ip() == NEXT_HOP.ip();
+        if req.from.ip() == PEER_IP {
+            self.peer_requests.push(req.clone());
+        } else if from_next_hop && self.resolve {
+            self.hop_requests.push(req.clone());
+        }
+        let original = Message::parse(&req.bytes).expect("generated request parses");
+        // A CANCEL for a parked INVITE: answered 200, the INVITE 487.
+        let cancels_parked = (req.method == "CANCEL")
+            .then(|| {
+                let mut key = tx_key(&original.core().via, &original);
+                key.3 = "INVITE".into();
+                self.parked_keys.get(&key).copied()
+            })
+            .flatten()
+            .filter(|&i| self.parked[i].outcome.is_none());
+        let before = self.sbe.transaction_count();
+        let out = self.deliver(req.from, &req.bytes);
+        let hops = if from_next_hop {
+            self.hop_dests.clone()
+        } else {
+            HashSet::new()
+        };
+        let t = Self::tally(&out, req.from, away_ip, &hops, Some(req.method));
+        let shown = || {
+            String::from_utf8_lossy(&req.bytes)
+                .escape_debug()
+                .to_string()
+        };
+        assert!(
+            t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
+            "{t:?} for {}",
+            shown()
+        );
+        let parked = self.new_parked.first().copied();
+        let cancelled = cancels_parked.filter(|_| !self.lenient).map(|i| {
+            let ok = out.iter().any(|(to, b)| {
+                *to == req.from
+                    && Message::parse(b)
+                        .is_ok_and(|m| m.status() == Some(200) && m.core().cseq.method == "CANCEL")
+            });
+            let outcome = &self.parked[i].outcome;
+            if ok {
+                assert!(
+                    matches!(outcome, Some(Outcome::Answered { status: 487, .. })),
+                    "a CANCEL for a parked INVITE answered 200, the INVITE {}",
+                    Outcome::label(outcome.as_ref())
+                );
+            } else {
+                assert!(outcome.is_none(), "a refused CANCEL ended a parked INVITE");
+            }
+            ok
+        });
+        assert_eq!(
+            t.other_finals,
+            usize::from(cancelled == Some(true)),
+            "finals for another method: {t:?} for {}",
+            shown()
+        );
+        if from_next_hop && self.resolve && parked.is_none() && t.relays == 1 {
+            let (target, _) = request_target(&original);
+            assert!(
+                req.method == "CANCEL" || !by_name(target.as_ref()),
+                "a request by name relayed unresolved: {}",
+                shown()
+            );
+        }
+        if parked.is_some() {
+            // Held for the driver: nothing but an INVITE's 100 Trying yet.
+            assert_eq!(
+                (t.relays, t.finals, t.provisionals),
+                (0, 0, usize::from(req.method == "INVITE")),
+                "a parked request: {}",
+                shown()
+            );
+            return;
+        }
+        match req.method {
+            // An ACK takes no response (RFC 3261 §17.1.1.3, §22.1).
+            "ACK" => assert_eq!(
+                t.finals + t.provisionals,
+                0,
+                "an ACK was answered: {}",
+                shown()
+            ),
+            // CANCEL is hop by hop (§9.2, §16.10): the element answers it
+            // and may send its own CANCEL downstream.
+            "CANCEL" if fresh => {
+                assert_eq!(t.finals, 1, "CANCEL not answered exactly once: {}", shown());
+                for (to, bytes) in &out {
+                    if (to.ip() == away_ip || hops.contains(to)) && *to != req.from {
+                        let m = Message::parse(bytes).expect("relayed CANCEL parses");
+                        assert_eq!(m.method(), "CANCEL");
+                    }
+                }
+            }
+            _ if fresh => {
+                assert_eq!(
+                    t.relays + t.finals,
+                    1,
+                    "a new request must be relayed or answered, exactly once: {t:?} for {}",
+                    shown()
+                );
+                assert!(
+                    t.provisionals == 0 || (t.relays == 1 && req.method == "INVITE"),
+                    "100 Trying without an INVITE relay: {}",
+                    shown()
+                );
+                if t.finals == 1 && req.method != "CANCEL" {
+                    // An answer creates at most one server transaction.
+                    let after = self.sbe.transaction_count();
+                    assert!(
+                        after.1 <= before.1,
+                        "an answered request started a client transaction"
+                    );
+                }
+            }
+            _ => {}
+        }
+        for (to, bytes) in &out {
+            if to.ip() != away_ip || *to == req.from {
+                continue;
+            }
+            let m = Message::parse(bytes).expect("relayed request parses");
+            // §16.6: our Via on top, the sender's below, body untouched. (A
+            // CANCEL the element sends is its own, hop by hop, §9.1.)
+            if m.method() == req.method && req.method != "CANCEL" {
+                assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
+                assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(req.via.as_str()));
+                assert_eq!(m.body(), original.body(), "relayed body changed");
+            }
+        }
+    }
+
+    /// Checks that a datagram from a stranger started nothing.
+    fn stranger_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
+        let before = self.sbe.transaction_count();
+        let out = self.deliver(from, bytes);
+        assert!(
+            out.len() <= 1,
+            "{} transmissions for one stranger datagram",
+            out.len()
+        );
+        for (to, _) in &out {
+            assert_eq!(
+                *to, from,
+                "a stranger's datagram caused a transmission to {to}"
+            );
+        }
+        assert_eq!(
+            self.sbe.transaction_count(),
+            before,
+            "a stranger created state"
+        );
+    }
+
+    /// The driver answers a resolution: for a parked request, one already
+    /// answered, forwarded or timed out, or an id nobody was given; with
+    /// hops (none to three, among the peer, a stranger, addresses nobody
+    /// configured, the next hop) and a target URI (the target itself, or
+    /// another: a `tel:` becomes a `sip:` URI), or with a failure; once, or
+    /// twice.
+    fn driver_answer(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
+        let waiting: Vec<usize> = self.outstanding().collect();
+        let id = match u.int_in_range(0..=3u8)? {
+            0 | 1 if !waiting.is_empty() => self.parked[waiting[u.choose_index(waiting.len())?]].id,
+            2 if !self.parked.is_empty() => self.parked[u.choose_index(self.parked.len())?].id,
+            _ => u.arbitrary()?,
+        };
+        let result = if u.ratio(3u8, 4)? {
+            let mut hops = Vec::new();
+            for _ in 0..u.int_in_range(0..=3u8)? {
+                hops.push(*u.choose(&HOPS)?);
+            }
+            let target_uri = match u.int_in_range(0..=7u8)? {
+                0..=2 => match self.parked_ids.get(&id) {
+                    Some(&i) => {
+                        let m = Message::parse(&self.parked[i].request).expect("parked request");
+                        let (target, _) = request_target(&m);
+                        target.map_or_else(String::new, |t| t.raw().to_owned())
+                    }
+                    None => "sip:carol@peer.example".to_owned(),
+                },
+                i => RESOLVED_URIS[usize::from(i - 3)].to_owned(),
+            };
+            let hops = hops.into_iter().map(Hop::udp).collect();
+            Ok(Resolved { target_uri, hops })
+        } else {
+            let (status, reason) = *u.choose(&UNRESOLVED)?;
+            Err(Unresolved {
+                status,
+                reason: reason.to_owned(),
+            })
+        };
+        let times = if u.ratio(1u8, 4)? { 2 } else { 1 };
+        for _ in 0..times {
+            self.resolved(id, result.clone());
+        }
+        Ok(())
+    }
+
+    /// What the element must do with parked request `i` on `result`.
+    fn expect(&self, i: usize, result: &Result<Resolved, Unresolved>) -> Expected {
+        let rec = &self.parked[i];
+        let r = match result {
+            Err(e) => {
+                return Expected::Answer {
+                    status: e.status,
+                    reason: Some(e.reason.clone()),
+                };
+            }
+            Ok(r) => r,
+        };
+        // RFC 3263 §4.4: hops in order, the first one first (the last one
+        // under the ignore-srv-priority fault).
+        let hops: Vec<SocketAddr> = r.hops.iter().map(|h| h.addr).collect();
+        let hop = if self.faults.contains(Fault::IgnoreSrvPriority) {
+            hops.last()
+        } else {
+            hops.first()
+        };
+        let Some(&to) = hop else {
+            return Expected::Answer {
+                status: 404,
+                reason: None,
+            };
+        };
+        // Relaying adds a client transaction to the server one the parked
+        // request holds: without room, 503 as for any request.
+        let (s, c) = self.sbe.transaction_count();
+        if rec.method != "ACK" && s + c + 1 > self.max_transactions {
+            return Expected::Answer {
+                status: 503,
+                reason: None,
+            };
+        }
+        // RFC 3261 §16.5-16.6: the Request-URI becomes the target found,
+        // unless a Route chose it (§16.4: loose routing leaves the
+        // Request-URI alone) or the keep-tel-uri fault holds.
+        let rewrite =
+            !self.faults.contains(Fault::KeepTelUri) && !rec.by_route && r.target_uri != rec.ruri;
+        Expected::Forward {
+            to,
+            ruri: if rewrite {
+                r.target_uri.clone()
+            } else {
+                rec.ruri.clone()
+            },
+        }
+    }
+
+    /// `on_resolved` for `id`, and its checks: an id parked and not yet
+    /// settled has exactly the effect the rules say; any other has none.
+    fn resolved(&mut self, id: u64, result: Result<Resolved, Unresolved>) {
+        let waiting = self
+            .parked_ids
+            .get(&id)
+            .copied()
+            .filter(|&i| self.parked[i].outcome.is_none());
+        let expected = waiting
+            .filter(|_| !self.lenient)
+            .map(|i| self.expect(i, &result));
+        // The hop the rules pick may be sent to (whether or not the model
+        // expects the element to use it).
+        if let Ok(r) = &result {
+            let hops: Vec<SocketAddr> = r.hops.iter().map(|h| h.addr).collect();
+            let hop = if self.faults.contains(Fault::IgnoreSrvPriority) {
+                hops.last()
+            } else {
+                hops.first()
+            };
+            self.hop_dests.extend(hop);
+            self.resolving_alternates = hop
+                .map(|h| hops.iter().copied().filter(|a| a != h).collect())
+                .unwrap_or_default();
+        }
+        let (count, parked, due) = (
+            self.sbe.transaction_count(),
+            self.sbe.parked_len(),
+            self.sbe.poll_timeout(),
+        );
+        self.ctx = Ctx::Driver(waiting);
+        self.sbe.on_resolved(self.now, id, result);
+        let out = self.drain(false);
+        assert!(
+            out.len() <= 1,
+            "{} transmissions for one resolution",
+            out.len()
+        );
+        if self.sbe.parked_len() == parked {
+            // Nothing was waiting for this id (the lenient model may not
+            // know): nothing happens.
+            assert!(
+                self.lenient || waiting.is_none(),
+                "parked request {id} ignored its resolution"
+            );
+            assert!(out.is_empty(), "an unknown or settled id {id} transmitted");
+            assert_eq!(self.sbe.transaction_count(), count, "{id} changed state");
+        } else {
+            assert_eq!(
+                self.sbe.parked_len() + 1,
+                parked,
+                "one resolution, one request"
+            );
+            assert!(self.lenient || waiting.is_some(), "id {id} was not waiting");
+        }
+        // The answer starts no timer that is already due.
+        if let Some(t) = self.sbe.poll_timeout() {
+            assert!(
+                t > self.now || due.is_some_and(|d| d <= t),
+                "on_resolved set a timer in the past"
+            );
+        }
+        if let (Some(i), Some(exp)) = (waiting, expected) {
+            self.check_resolution(i, exp, &out);
+        }
+        self.check_bounds();
+    }
+
+    fn check_resolution(&mut self, i: usize, exp: Expected, out: &[(SocketAddr, Vec<u8>)]) {
+        let rec = &mut self.parked[i];
+        match exp {
+            Expected::Forward { to, ruri } => {
+                assert!(
+                    rec.outcome == Some(Outcome::Forwarded { to }),
+                    "parked {} {} after its resolution: {}, not forwarded to {to}",
+                    rec.method,
+                    rec.id,
+                    Outcome::label(rec.outcome.as_ref())
+                );
+                let m = Message::parse(&out[0].1).expect("a resolved request parses");
+                let orig = Message::parse(&rec.request).expect("a parked request parses");
+                assert_eq!(m.method(), rec.method);
+                assert_eq!(
+                    m.request_uri().map(Uri::raw),
+                    Some(ruri.as_str()),
+                    "Request-URI of a resolved request (by Route: {}): {}",
+                    rec.by_route,
+                    String::from_utf8_lossy(&out[0].1).escape_debug()
+                );
+                assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
+                assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(orig.core().via.raw));
+                assert_eq!(m.body(), orig.body(), "relayed body changed");
+            }
+            Expected::Answer { .. } if rec.method == "ACK" => {
+                // An ACK takes no response (RFC 3261 §17.1.1.3).
+                assert!(out.is_empty(), "a parked ACK was answered");
+                assert!(
+                    self.events.iter().any(|e| matches!(
+                        e,
+                        Event::Dropped {
+                            reason: DropReason::RefusedAck,
+                            ..
+                        }
+                    )),
+                    "a parked ACK vanished without a trace"
+                );
+                rec.outcome = Some(Outcome::Dropped);
+            }
+            Expected::Answer { status, reason } => {
+                let Some(Outcome::Answered { status: s, bytes }) = &rec.outcome else {
+                    panic!(
+                        "parked {} {} ended as {}, not {status}",
+                        rec.method,
+                        rec.id,
+                        Outcome::label(rec.outcome.as_ref())
+                    );
+                };
+                assert_eq!(*s, status, "status of a failed resolution");
+                if let Some(r) = reason {
+                    let line = format!("SIP/2.0 {status} {}\r\n", sanitize_phrase(&r));
+                    assert!(
+                        bytes.starts_with(line.as_bytes()),
+                        "the answer does not start with {line:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// One operation drawn from `u`.
+    fn step(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
+        let peer = SocketAddr::new(PEER_IP, *u.choose(&[5060u16, 5060, 5070])?);
+        let stranger = SocketAddr::new(STRANGER_IP, *u.choose(&[5060u16, 5061])?);
+        // Inputs without resolution read as before resolution existed.
+        let last = if self.resolve { 19 } else { 16 };
+        match u.int_in_range(0..=last)? {
+            // A new request from the peer.
+            0..=2 => {
+                let req = self.new_request(u, peer)?;
+                self.send_request(req, NEXT_HOP.ip());
+            }
+            // A retransmission from the peer: relayed or answered once at most.
+            3 => {
+                if self.peer_requests.is_empty() {
+                    return Ok(());
+                }
+                let r = self.peer_requests[u.choose_index(self.peer_requests.len())?].clone();
+                let out = self.deliver(r.from, &r.bytes);
+                let t = Self::tally(&out, r.from, NEXT_HOP.ip(), &HashSet::new(), None);
+                assert!(t.relays <= 1 && t.finals <= 1, "{t:?} for a retransmission");
+            }
+            // CANCEL or ACK for an INVITE the peer sent.
+            4 | 5 => {
+                let invites: Vec<&UaRequest> = self
+                    .peer_requests
+                    .iter()
+                    .filter(|r| r.method == "INVITE")
+                    .collect();
+                if invites.is_empty() {
+                    return Ok(());
+                }
+                let inv = invites[u.choose_index(invites.len())?].clone();
+                let req = if u.arbitrary()? {
+                    inv.derive(
+                        "CANCEL",
+                        inv.via.clone(),
+                        inv.branch.clone(),
+                        inv.to_hdr.clone(),
+                    )
+                } else if u.arbitrary()? {
+                    // ACK for a non-2xx final: same branch (§17.1.1.3).
+                    let to = format!("{};tag=x", inv.to_hdr);
+                    inv.derive("ACK", inv.via.clone(), inv.branch.clone(), to)
+                } else {
+                    // ACK for a 2xx: a new transaction (§13.2.2.4).
+                    let branch = format!("z9hG4bKa{}", self.next_id());
+                    let via = format!("SIP/2.0/UDP {};branch={branch};rport", inv.from);
+                    let to = format!("{};tag=x", inv.to_hdr);
+                    inv.derive("ACK", via, branch, to)
+                };
+                self.send_request(req, NEXT_HOP.ip());
+            }
+            // Raw or mutated bytes from the peer.
+            6 | 7 => {
+                let bytes = if u.arbitrary()? {
+                    let n = u.int_in_range(0..=SBE_RAW_MAX)?;
+                    u.bytes(n.min(u.len()))?.to_vec()
+                } else {
+                    let mut b = self.new_request(u, peer)?.bytes;
+                    for _ in 0..u.int_in_range(1..=4)? {
+                        let i = u.choose_index(b.len())?;
+                        b[i] = u.arbitrary()?;
+                    }
+                    b
+                };
+                let out = self.deliver(peer, &bytes);
+                let t = Self::tally(&out, peer, NEXT_HOP.ip(), &HashSet::new(), None);
+                assert!(
+                    t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
+                    "{t:?} for one datagram from the peer"
+                );
+            }
+            // A response from the next hop (or from a wrong source).
+            8 | 9 => {
+                if self.to_next_hop.is_empty() {
+                    return Ok(());
+                }
+                let req = self.to_next_hop[u.choose_index(self.to_next_hop.len())?].clone();
+                let Some((code, bytes)) = self.response(u, &req)? else {
+                    return Ok(());
+                };
+                match u.int_in_range(0..=5u8)? {
+                    0 => self.stranger_datagram(stranger, &bytes),
+                    1 => {
+                        let out = self.deliver(NEXT_HOP_OTHER_PORT, &bytes);
+                        assert!(out.is_empty(), "a response from the wrong port had effects");
+                    }
+                    _ => {
+                        self.note_response(NEXT_HOP, &req, code);
+                        let out = self.deliver(NEXT_HOP, &bytes);
+                        for (to, bytes) in &out {
+                            // (A request to the peer: a failover there.)
+                            let m = Message::parse(bytes).expect("relayed message parses");
+                            if to.ip() != PEER_IP || m.is_request() {
+                                continue;
+                            }
+                            // Relayed upstream with our Via removed.
+                            assert!(
+                                self.peer_vias.contains(m.core().via.raw),
+                                "response to the peer with top Via {}",
+                                m.core().via.raw
+                            );
+                        }
+                    }
+                }
+            }
+            // A request from the next hop towards a peer (or nowhere).
+            10 => {
+                let req = self.new_request(u, NEXT_HOP)?;
+                self.send_request(req, PEER_IP);
+            }
+            // Raw bytes from the next hop.
+            11 => {
+                let n = u.int_in_range(0..=SBE_RAW_MAX)?;
+                let bytes = u.bytes(n.min(u.len()))?.to_vec();
+                self.deliver_as(NEXT_HOP, &bytes, true);
+            }
+            // A response from a peer to a request relayed to it.
+            12 => {
+                if self.to_peer.is_empty() {
+                    return Ok(());
+                }
+                let (dest, req) = self.to_peer[u.choose_index(self.to_peer.len())?].clone();
+                let Some((code, bytes)) = self.response(u, &req)? else {
+                    return Ok(());
+                };
+                if u.ratio(1u8, 4)? {
+                    let wrong = SocketAddr::new(dest.ip(), dest.port().wrapping_add(1));
+                    let out = self.deliver(wrong, &bytes);
+                    assert!(out.is_empty(), "a response from the wrong port had effects");
+                } else {
+                    self.note_response(dest, &req, code);
+                    self.deliver(dest, &bytes);
+                }
+            }
+            // Requests and raw bytes from a stranger.
+            13 => {
+                let mut req = self.new_request(u, peer)?;
+                req.from = stranger;
+                let bytes = req.bytes.clone();
+                self.stranger_datagram(stranger, &bytes);
+            }
+            14 => {
+                let n = u.int_in_range(0..=SBE_RAW_MAX)?;
+                let bytes = u.bytes(n.min(u.len()))?.to_vec();
+                self.stranger_datagram(stranger, &bytes);
+            }
+            // Time: to the next deadline, by a step (every timer on time),
+            // or by a jump (timers fire late).
+            15 => {
+                if let Some(t) = self.sbe.poll_timeout() {
+                    self.advance(t);
+                }
+            }
+            // The driver answers a resolution.
+            17 | 18 => self.driver_answer(u)?,
+            // The next hop again: a retransmission, a CANCEL or an ACK.
+            19 => {
+                if self.hop_requests.is_empty() {
+                    return Ok(());
+                }
+                // Half the time one still parked, so that CANCEL meets it.
+                let parked: Vec<usize> = (0..self.hop_requests.len())
+                    .filter(|&k| {
+                        let m = Message::parse(&self.hop_requests[k].bytes).expect("generated");
+                        let key = tx_key(&m.core().via, &m);
+                        self.parked_keys
+                            .get(&key)
+                            .is_some_and(|&i| self.parked[i].outcome.is_none())
+                    })
+                    .collect();
+                let k = if !parked.is_empty() && u.arbitrary()? {
+                    parked[u.choose_index(parked.len())?]
+                } else {
+                    u.choose_index(self.hop_requests.len())?
+                };
+                let r = self.hop_requests[k].clone();
+                let (method, to) = match u.int_in_range(0..=3u8)? {
+                    0 | 1 if r.method == "INVITE" => ("CANCEL", r.to_hdr.clone()),
+                    2 if r.method == "INVITE" => ("ACK", format!("{};tag=x", r.to_hdr)),
+                    _ => {
+                        let out = self.deliver(r.from, &r.bytes);
+                        let t = Self::tally(&out, r.from, PEER_IP, &self.hop_dests, None);
+                        assert!(
+                            t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
+                            "{t:?} for a retransmission from the next hop"
+                        );
+                        return Ok(());
+                    }
+                };
+                let req = r.derive(method, r.via.clone(), r.branch.clone(), to);
+                self.send_request(req, PEER_IP);
+            }
+            _ => {
+                let ms = u.int_in_range(0..=40_000u64)?;
+                let target = self.now + Duration::from_millis(ms);
+                if u.ratio(1u8, 4)? {
+                    self.jump(target);
+                } else {
+                    self.advance(target);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Arbitrary operation sequences on a sans-IO [`Sbe`] (one peer, one next
+/// hop, a stranger; a small `max_transactions` drawn from the input; a
+/// virtual clock, no I/O). Up to 64 operations: new requests from the peer
+/// (INVITE, ACK, BYE, CANCEL, OPTIONS, REGISTER, ... with varied
+/// Request-URIs, Max-Forwards, Route, Proxy-Require and SDP), its
+/// retransmissions, CANCEL and ACK for its INVITEs, raw and mutated bytes;
+/// responses from the next hop to what the element forwarded, from the
+/// right address, another port or a stranger; requests from the next hop
+/// towards a peer and the peer's responses; stranger requests, raw bytes
+/// and forged responses; time advancing to the next deadline, by a step
+/// with every timer fired at its deadline, or by a jump (late timers).
+///
+/// In about half the runs (chosen by the high part of the first byte, so
+/// that inputs from before resolution read as they did) `resolve_names` is
+/// on, with `ignore-srv-priority`, `keep-tel-uri` and `resolve_timeout`
+/// drawn too. The next hop's requests then also target numbers and domain
+/// names, in the Request-URI or the Route set, and three more operations
+/// come in: the driver answers a resolution (an outstanding one, a settled
+/// one, or an id nobody was given; with zero to three hops among the peer,
+/// a stranger, addresses nobody configured and the next hop, and the target
+/// itself or another URI, `tel:` to `sip:` included; or with a failure,
+/// status and reason), once or twice; and the next hop retransmits a
+/// request, or sends CANCEL or ACK for its INVITE, parked or not.
+///
+/// Invariants:
+/// - no panic; live transactions (server + client) never exceed
+///   `max_transactions`; each parked request holds a server transaction,
+///   and the parked ones are exactly the resolutions neither answered nor
+///   forwarded; after `handle_timeout(now)` no timer is due at or before
+///   `now`, and `on_resolved` sets none in the past; at the end nothing is
+///   parked;
+/// - nothing from a stranger is relayed: a stranger's datagram causes at
+///   most one transmission, back to it, and creates no state; the only
+///   thing ever sent to a stranger is a 403 (or, at a port it does not
+///   send from, a request resolved there);
+/// - the element transmits only to the peer, the next hop and resolved
+///   hops; a response relayed to the peer carries the peer's own top Via;
+/// - `Event::Resolve` comes only for a request from the next hop whose
+///   target (first Route not the element, else the Request-URI) is a
+///   `tel:` URI or a domain name, names that target, carries a fresh id,
+///   and comes with nothing but an INVITE's 100 Trying; a request by name
+///   is never relayed unresolved;
+/// - each resolution has at most one effect: on an id outstanding, the
+///   request goes to the hop the rules pick (the first, or the last under
+///   `ignore-srv-priority`) with the Request-URI replaced by the target URI
+///   when it differs, unless a Route chose the target or `keep-tel-uri`
+///   holds, and with its Vias and body as for any relay; or, without a
+///   hop, 404, without room 503, on failure the driver's status and
+///   (sanitised) reason; a parked ACK is dropped instead of answered. Any
+///   other id, or the same id again, transmits nothing and changes
+///   nothing. A parked request past its deadline is answered 504 by
+///   `handle_timeout`, not before; a CANCEL for a parked INVITE gets 200
+///   and the INVITE 487. Over the whole run each parked request is
+///   answered (one final, retransmitted as the same bytes) or forwarded,
+///   exactly once;
+/// - a new well-formed request (fresh branch and method) is relayed exactly
+///   once or answered with exactly one final response, never both (100
+///   Trying is the only extra, and only with an INVITE relay); a CANCEL is
+///   answered exactly once and may cause one CANCEL downstream; an ACK is
+///   never answered; retransmissions and raw datagrams cause at most one
+///   relay and one final answer; a relayed request has the element's Via on
+///   top, the sender's below, and its body unchanged;
+/// - client retransmissions (identical request bytes to one destination)
+///   follow RFC 3261 §17.1: Timer A gaps double from T1; Timer E gaps double
+///   from T1 up to T2, and are T2 after a provisional response; an INVITE
+///   is not retransmitted after a provisional, no request after a final,
+///   none after Timer B/F (64*T1). Gaps are exact when timers fire at their
+///   deadlines, and never shorter when they fire late.
+pub fn sbe_sequence(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
+    // was read before resolution existed, and in its high part whether
+    // names are resolved (off for every earlier regression input).
+    let Ok(first) = u.arbitrary::<u8>() else {
+        return;
+    };
+    let max = 2 + usize::from(first % 7);
+    let resolve = if (first / 7) % 4 < 2 {
+        let mut faults = Faults::default();
+        let (Ok(srv), Ok(tel), Ok(timeout)) = (
+            u.ratio(1u8, 4),
+            u.ratio(1u8, 4),
+            u.choose(&[1u64, 8, 8, 40]),
+        ) else {
+            return;
+        };
+        for (on, f) in [
+            (srv, Fault::IgnoreSrvPriority),
+            (tel, Fault::KeepTelUri),
+            // From the first byte too, so that earlier inputs read as before.
+            ((first / 28) % 4 == 3, Fault::NoFailover),
+        ] {
+            if on {
+                faults.insert(f);
+            }
+        }
+        Some((faults, Duration::from_secs(*timeout)))
+    } else {
+        None
+    };
+    let mut run = SbeRun::new(max, resolve);
+    for _ in 0..SBE_OPS {
+        if u.is_empty() || run.step(&mut u).is_err() {
+            break;
+        }
+    }
+    // Let every transaction run out: the timers must drain the state.
+    for _ in 0..4096 {
+        match run.sbe.poll_timeout() {
+            Some(t) => run.advance(t),
+            None => break,
+        }
+    }
+    assert_eq!(
+        run.sbe.transaction_count(),
+        (0, 0),
+        "transactions without a timer outlive the run"
+    );
+    assert_eq!(run.sbe.parked_len(), 0, "parked requests outlive the run");
+    if let Some(p) = run.parked.iter().find(|p| p.outcome.is_none()) {
+        assert!(run.lenient, "parked {} {} never settled", p.method, p.id);
+    }
+    // A forward chain ends with exactly one final upstream (or 2xx).
+    if let Some(p) = run
+        .parked
+        .iter()
+        .find(|p| p.forwarded() && p.method != "ACK" && p.upstream.is_empty())
+    {
+        assert!(
+            run.lenient,
+            "forwarded {} {} never answered",
+            p.method, p.id
+        );
+    }
+}

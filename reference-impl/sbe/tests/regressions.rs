@@ -1,0 +1,17 @@
+//! Replays the minimised `sbe_sequence` findings in
+//! corpora/regressions/sbe_sequence/ and the SIP seeds (as in `.ci/run`)
+//! through the entry point the fuzz target uses.
+
+use speermint_sbe::fuzzing::sbe_sequence;
+use speermint_test_support::replay;
+
+#[test]
+fn sbe_sequence_regressions() {
+    replay("regressions/sbe_sequence", sbe_sequence);
+}
+
+#[test]
+fn sbe_sequence_seeds() {
+    let n = replay("sip", sbe_sequence);
+    assert!(n > 200, "corpora/sip has {n} files");
+}
