@@ -118,12 +118,4 @@ impl SbeConfig {
             faults: Faults::default(),
         }
     }
-
-    /// Its own address on `t`, for Via and Record-Route.
-    pub fn local_for(&self, t: Transport) -> SocketAddr {
-        match t {
-            Transport::Tls => self.tls_local.unwrap_or(self.local),
-            _ => self.local,
-        }
-    }
 }

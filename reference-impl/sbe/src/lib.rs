@@ -221,13 +221,15 @@ impl Sbe {
             .push_back(Output::Transmit(Transmit { path, bytes }));
     }
 
-    /// The path to `remote` over UDP from this element's UDP address.
+    /// How to reach `remote`: over a stream connection it has open to us
+    /// (RFC 3261 §18.1.1 lets a request reuse it, RFC 5923 §4), else over
+    /// UDP from this element's UDP address.
     pub(crate) fn path_to(&self, remote: SocketAddr) -> Path {
-        Path {
+        self.streams.open_to(remote).unwrap_or(Path {
             local: self.cfg.local,
             remote,
             transport: Transport::Udp,
-        }
+        })
     }
 
     pub(crate) fn drop_msg(&mut self, from: SocketAddr, reason: DropReason) {
@@ -253,7 +255,11 @@ impl Sbe {
 
     /// One datagram from `from`.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) {
-        let path = self.path_to(from);
+        let path = Path {
+            local: self.cfg.local,
+            remote: from,
+            transport: Transport::Udp,
+        };
         self.handle_message(now, path, bytes, Framing::Datagram);
     }
 
@@ -518,7 +524,7 @@ impl Sbe {
         // The Via names the transport the request leaves on, and this
         // element's address on it (RFC 3261 §18.1.1); the Record-Route
         // the side it will be reached from again.
-        let me = self.cfg.host_for(dest.transport);
+        let me = policy::host(dest.local);
         let via = dest.transport.via_token();
         let mut ed = Editor::new(req);
         if let Some(uri) = request_uri {

@@ -3,7 +3,6 @@
 
 use crate::fault::Fault;
 use crate::{Sbe, SbeConfig};
-use speermint_node::Transport;
 use speermint_sip::{HeaderName, Message, Uri};
 use std::net::SocketAddr;
 
@@ -47,13 +46,13 @@ impl SbeConfig {
                 .any(|l| s.host.ip() == Some(l.ip()) && port == l.port())
         })
     }
+}
 
-    /// `host:port` of this element on `t`, IPv6 in brackets.
-    pub(crate) fn host_for(&self, t: Transport) -> String {
-        match self.local_for(t) {
-            SocketAddr::V4(a) => a.to_string(),
-            SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-        }
+/// `host:port` for a Via or URI, IPv6 in brackets.
+pub(crate) fn host(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(a) => a.to_string(),
+        SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
     }
 }
 

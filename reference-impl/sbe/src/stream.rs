@@ -28,6 +28,13 @@ pub(crate) struct Streams {
 }
 
 impl Streams {
+    /// An open connection to `remote`, if bytes came from one and it has
+    /// not closed: a request for that address reuses it (RFC 3261 §18.1.1,
+    /// RFC 5923 §4).
+    pub(crate) fn open_to(&self, remote: std::net::SocketAddr) -> Option<Path> {
+        self.buffers.keys().find(|p| p.remote == remote).copied()
+    }
+
     /// Adds `bytes` read from `path` and returns the whole messages now
     /// framed, in order.
     pub(crate) fn feed(
