@@ -194,7 +194,9 @@ impl<'a> Via<'a> {
                     .ok_or(())?;
                 branch.get_or_insert(v);
             } else if is("received") {
-                let v = value.filter(|v| uri::is_ip_text(v)).ok_or(())?;
+                let v = value
+                    .filter(|v| uri::parse_ip_text(v).is_some())
+                    .ok_or(())?;
                 received.get_or_insert(v);
             } else if is("rport") {
                 let p = match value {
@@ -207,7 +209,7 @@ impl<'a> Via<'a> {
                 let ok = match v.strip_prefix('[') {
                     Some(inner) => inner
                         .strip_suffix(']')
-                        .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+                        .is_some_and(|ip| uri::parse_ipv6(ip).is_some()),
                     None => uri::parse_host_text(v).is_ok(),
                 };
                 if !ok {
