@@ -504,6 +504,7 @@ impl MVia {
         assert_eq!(got.rport(), self.rport);
         let received = self.received.map(|ip| ip.to_string());
         assert_eq!(got.received(), received.as_deref());
+        assert_eq!(got.received_ip(), self.received);
         assert_eq!(got.raw, self.text());
     }
 }

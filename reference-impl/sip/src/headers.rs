@@ -7,6 +7,7 @@
 
 use crate::chars::{GEN_VALUE, TOKEN, WORD, is_ws};
 use crate::uri::{self, Host, Params, Uri};
+use std::net::IpAddr;
 
 /// A byte cursor over one field value.
 struct Cur<'a> {
@@ -147,7 +148,7 @@ pub struct Via<'a> {
     /// via-params.
     pub params: Params<'a>,
     branch: Option<&'a str>,
-    received: Option<&'a str>,
+    received: Option<(&'a str, IpAddr)>,
     rport: Option<Option<u16>>,
     maddr: Option<&'a str>,
 }
@@ -194,8 +195,18 @@ impl<'a> Via<'a> {
                     .ok_or(())?;
                 branch.get_or_insert(v);
             } else if is("received") {
-                let v = value.filter(|v| uri::is_ip_text(v)).ok_or(())?;
-                received.get_or_insert(v);
+                // RFC 5118 §4.5: "be liberal in accepting a 'received'
+                // parameter with or without the delimiting '[' and ']'".
+                let v = value.ok_or(())?;
+                let bare = match v.strip_prefix('[') {
+                    Some(inner) => inner.strip_suffix(']').ok_or(())?,
+                    None => v,
+                };
+                let ip = uri::parse_ip_text(bare).ok_or(())?;
+                if bare.len() != v.len() && !ip.is_ipv6() {
+                    return Err(());
+                }
+                received.get_or_insert((bare, ip));
             } else if is("rport") {
                 let p = match value {
                     None => None,
@@ -207,7 +218,7 @@ impl<'a> Via<'a> {
                 let ok = match v.strip_prefix('[') {
                     Some(inner) => inner
                         .strip_suffix(']')
-                        .is_some_and(|ip| ip.parse::<std::net::Ipv6Addr>().is_ok()),
+                        .is_some_and(|ip| uri::parse_ipv6(ip).is_some()),
                     None => uri::parse_host_text(v).is_ok(),
                 };
                 if !ok {
@@ -238,9 +249,14 @@ impl<'a> Via<'a> {
     pub fn branch(&self) -> Option<&'a str> {
         self.branch
     }
-    /// The `received` parameter.
+    /// The `received` parameter as written, without the `[` `]` that
+    /// RFC 5118 §4.5 tolerates.
     pub fn received(&self) -> Option<&'a str> {
-        self.received
+        self.received.map(|(text, _)| text)
+    }
+    /// The `received` address, parsed.
+    pub fn received_ip(&self) -> Option<IpAddr> {
+        self.received.map(|(_, ip)| ip)
     }
     /// `rport`: `Some(None)` when present without a value (RFC 3581).
     pub fn rport(&self) -> Option<Option<u16>> {
@@ -608,8 +624,43 @@ mod tests {
         assert_eq!(v.host, Host::V6("2001:db8::9:1".parse().unwrap()));
         assert_eq!(v.port, Some(5070));
         assert_eq!(v.received(), Some("2001:db8::9:255"));
-        assert!(Via::parse("SIP/2.0/UDP h;received=[2001:db8::1]").is_err());
         assert!(Via::parse("SIP/2.0/UDP h;received=300.1.1.1").is_err());
+    }
+
+    #[test]
+    fn via_received_with_or_without_delimiters_rfc5118_4_5() {
+        let want: IpAddr = "2001:db8::9:255".parse().unwrap();
+        for text in [
+            "SIP/2.0/UDP [2001:db8::9:1];received=[2001:db8::9:255];branch=z9hG4bKas3-115",
+            "SIP/2.0/UDP [2001:db8::9:1];received=2001:db8::9:255;branch=z9hG4bKas3-115",
+        ] {
+            let v = Via::parse(text).unwrap();
+            assert_eq!(v.received(), Some("2001:db8::9:255"), "{text}");
+            assert_eq!(v.received_ip(), Some(want), "{text}");
+            assert_eq!(v.branch(), Some("z9hG4bKas3-115"));
+        }
+        let v = Via::parse("SIP/2.0/UDP h;received=192.0.2.1").unwrap();
+        assert_eq!(v.received_ip(), Some("192.0.2.1".parse().unwrap()));
+        // The RFC 3261 ABNF three-colon form, bracketed or not (§4.10).
+        let v = Via::parse("SIP/2.0/UDP h;received=[2001:db8:::192.0.2.1]").unwrap();
+        assert_eq!(v.received_ip(), Some("2001:db8::c000:201".parse().unwrap()));
+        let v = Via::parse("SIP/2.0/UDP [2001:db8:::192.0.2.1]:5070;maddr=[::1]").unwrap();
+        assert_eq!(v.host, Host::V6("2001:db8::c000:201".parse().unwrap()));
+        for bad in [
+            "SIP/2.0/UDP h;received=[not-an-address]",
+            "SIP/2.0/UDP h;received=[2001:db8::1",
+            "SIP/2.0/UDP h;received=2001:db8::1]",
+            "SIP/2.0/UDP h;received=[[2001:db8::1]]",
+            "SIP/2.0/UDP h;received=[]",
+            "SIP/2.0/UDP h;received=[192.0.2.1]",
+            "SIP/2.0/UDP h;received=[2001:db8:::1]",
+            "SIP/2.0/UDP h;received=[2001:db8::::192.0.2.1]",
+            "SIP/2.0/UDP h;received=2001:db8:::1",
+            "SIP/2.0/UDP h;received=example.com",
+            "SIP/2.0/UDP h;maddr=[2001:db8::::192.0.2.1]",
+        ] {
+            assert!(Via::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

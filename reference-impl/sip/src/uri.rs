@@ -368,7 +368,7 @@ pub(crate) fn parse_host<'a>(
     let b = s.as_bytes();
     if b.get(pos) == Some(&b'[') {
         let close = memchr::memchr(b']', &b[pos..]).ok_or(pos)? + pos;
-        let ip: Ipv6Addr = s[pos + 1..close].parse().map_err(|_| pos + 1)?;
+        let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
     let mut stop = [false; 256];
@@ -419,9 +419,38 @@ pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
     Ok(Host::Domain(text))
 }
 
-/// True for a bare IPv4 or IPv6 address (Via `received`, RFC 5118 §4.5).
-pub(crate) fn is_ip_text(v: &str) -> bool {
-    parse_ipv4(v.as_bytes()).is_some() || (v.contains(':') && v.parse::<Ipv6Addr>().is_ok())
+/// A bare IPv4 or IPv6 address (Via `received`, RFC 5118 §4.5).
+pub(crate) fn parse_ip_text(v: &str) -> Option<IpAddr> {
+    match parse_ipv4(v.as_bytes()) {
+        Some(a) => Some(IpAddr::V4(a)),
+        None if v.contains(':') => parse_ipv6(v).map(IpAddr::V6),
+        None => None,
+    }
+}
+
+/// RFC 3261 `IPv6address`: RFC 4291 text, plus the one form its ABNF admits
+/// by accident, `::` then `:` then an IPv4 tail (`2001:db8:::192.0.2.1`),
+/// which RFC 5118 §4.10 says "an implementation must tolerate". Read as
+/// `::`; any other extra colon stays an error. No allocation.
+pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
+    if let Ok(ip) = text.parse() {
+        return Some(ip);
+    }
+    let b = text.as_bytes();
+    let at = b.windows(3).position(|w| w == b":::")?;
+    // The dotted quad must follow at once and end the text, which also
+    // refuses `::::` and a second `:::`.
+    let tail = &b[at + 3..];
+    parse_ipv4(tail)?;
+    // Longer than any RFC 4291 text plus the extra colon: refuse.
+    let mut buf = [0u8; 48];
+    let n = b.len() - 1;
+    if n > buf.len() {
+        return None;
+    }
+    buf[..at + 2].copy_from_slice(&b[..at + 2]);
+    buf[at + 2..n].copy_from_slice(tail);
+    std::str::from_utf8(&buf[..n]).ok()?.parse().ok()
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
@@ -538,10 +567,41 @@ mod tests {
         let u = sip("sip:bob@[2001:db8::192.0.2.1];maddr=[2001:db8::20]");
         assert_eq!(u.host.ip(), Some("2001:db8::c000:201".parse().unwrap()));
         assert_eq!(u.params.get("maddr"), Some(Some("[2001:db8::20]")));
-        // RFC 5118 §4.10: a reference with too many colons is malformed.
-        assert!(Uri::parse("sip:[2001:db8:::192.0.2.1]").is_err());
         assert!(Uri::parse("sip:[2001:db8::10").is_err());
         assert!(Uri::parse("sip:2001:db8::10").is_err());
+    }
+
+    #[test]
+    fn three_colon_ipv6_reference_rfc5118_4_10() {
+        // Both constructs name the same address (RFC 5118 §4.10).
+        let want: Ipv6Addr = "2001:db8::c000:201".parse().unwrap();
+        for ok in [
+            "sip:user@[2001:db8::192.0.2.1]",
+            "sip:user@[2001:db8:::192.0.2.1]",
+        ] {
+            assert_eq!(sip(ok).host, Host::V6(want), "{ok}");
+        }
+        let u = sip("sip:[2001:db8:::192.0.2.1]:5070;transport=udp");
+        assert_eq!((u.host, u.port), (Host::V6(want), Some(5070)));
+        assert_eq!(
+            sip("sip:[:::192.0.2.1]").host,
+            Host::V6("::c000:201".parse().unwrap())
+        );
+        // Only `::` + `:` + IPv4 tail comes from RFC 3261's ABNF.
+        for bad in [
+            "sip:[2001:db8:::1]",
+            "sip:[2001:db8::::192.0.2.1]",
+            "sip:[2001:db8:::192.0.2]",
+            "sip:[2001:db8:::192.0.2.300]",
+            "sip:[2001:db8:::1:192.0.2.1]",
+            "sip:[2001:::db8::192.0.2.1]",
+            "sip:[2001:db8:::192.0.2.1:1]",
+            "sip:[2001:0:0:0:0:0:0:::192.0.2.1]",
+            "sip:[:::]",
+            "sip:[2001:db8:::192.0.2.1",
+        ] {
+            assert!(Uri::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
