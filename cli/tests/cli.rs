@@ -2,7 +2,7 @@
 
 use assert_cmd::Command;
 use serde_json::Value;
-use speermint_sip::corpus::rfc4475;
+use speermint_corpora::torture::rfc4475;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 

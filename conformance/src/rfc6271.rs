@@ -5,7 +5,7 @@ use crate::sdp_fixtures::{ANSWER, OFFER};
 use speermint_harness::ctx::sip_hostport;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
 use speermint_sbe::Fault;
-use speermint_sip::sdp::Sdp;
+use speermint_sdp::Sdp;
 
 /// RFC 6271 #17: media security attributes and unknown SDP attributes cross
 /// the SBE untouched, in both directions.

@@ -1,11 +1,11 @@
 //! RFC 6404 countermeasures checked on the wire.
 
 use crate::dialog::{ack_failure, call_id};
+use speermint_corpora::torture as corpus;
 use speermint_harness::ctx::{mentions_call, sip_hostport};
 use speermint_harness::role::Received;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
 use speermint_sbe::Fault;
-use speermint_sip::corpus;
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::Duration;

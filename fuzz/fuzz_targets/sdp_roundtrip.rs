@@ -2,4 +2,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| speermint_sip::fuzzing::sdp_roundtrip(data));
+fuzz_target!(|data: &[u8]| speermint_sdp::fuzzing::sdp_roundtrip(data));

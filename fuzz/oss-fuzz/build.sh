@@ -6,7 +6,7 @@
 # <target>.dict.
 #
 # The three lists below mirror FUZZ_TARGETS / FUZZ_SEEDS / FUZZ_DICTS of
-# .ci/run, one line per target; reference-impl/sip/tests/oss_fuzz.rs checks
+# .ci/run, one line per target; corpora/tests/oss_fuzz.rs checks
 # that they agree with each other and with the [[bin]] names of
 # fuzz/Cargo.toml.
 

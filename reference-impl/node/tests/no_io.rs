@@ -11,6 +11,7 @@ use std::process::Command;
 const CORES: &[&str] = &[
     "speermint-node",
     "speermint-sip",
+    "speermint-sdp",
     "speermint-sbe",
     "speermint-enum",
     "speermint-route",
@@ -18,7 +19,7 @@ const CORES: &[&str] = &[
 ];
 
 /// Crates under `reference-impl/` that are not cores, and why.
-const NOT_CORES: &[(&str, &str)] = &[("speermint-test-support", "test-only corpus replay")];
+const NOT_CORES: &[(&str, &str)] = &[];
 
 /// What a core must not pull in.
 const FORBIDDEN: &[&str] = &[

@@ -2,11 +2,11 @@
 //! and the seeds in corpora/lrf/ through the entry point the fuzz target
 //! uses.
 
+use speermint_corpora::{corpora, replay};
 use speermint_route::fuzzing::{LrfCase, answer_for, lrf_answers};
 use speermint_route::{
     Answer, NaptrVerdict, Query, RecordType, Resolution, RouteStep, Target, Transport,
 };
-use speermint_test_support::{corpora, replay};
 
 #[test]
 fn lrf_answers_regressions() {

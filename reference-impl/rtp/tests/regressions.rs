@@ -3,8 +3,8 @@
 //! directory (a `.keep` placeholder until its first finding; the replay
 //! skips dot-files).
 
+use speermint_corpora::replay;
 use speermint_rtp::fuzzing;
-use speermint_test_support::replay;
 
 #[test]
 fn rtp_parse_regressions() {

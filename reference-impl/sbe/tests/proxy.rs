@@ -1,7 +1,7 @@
 //! The reference SBE core driven without I/O under a virtual clock.
 
+use speermint_corpora::torture::all;
 use speermint_sbe::{DropReason, Event, Hop, Node, Output, Resolved, Sbe, SbeConfig, Unresolved};
-use speermint_sip::corpus::all;
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

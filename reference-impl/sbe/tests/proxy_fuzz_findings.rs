@@ -1,5 +1,5 @@
 //! Deterministic versions of what the `sbe_sequence` fuzz target found in
-//! the reference SBE (see `speermint_sip::fuzzing::sbe_sequence`): state
+//! the reference SBE (see `speermint_sbe::fuzzing::sbe_sequence`): state
 //! bounded by `max_transactions`, CANCEL included; an ACK is never answered.
 
 use speermint_sbe::{DropReason, Event, Node, Output, Sbe, SbeConfig};

@@ -2,8 +2,8 @@
 //! corpora/regressions/sbe_sequence/ and the SIP seeds (as in `.ci/run`)
 //! through the entry point the fuzz target uses.
 
+use speermint_corpora::replay;
 use speermint_sbe::fuzzing::sbe_sequence;
-use speermint_test_support::replay;
 
 #[test]
 fn sbe_sequence_regressions() {

@@ -3,8 +3,8 @@
 //! directory (a `.keep` placeholder until its first finding; the replay
 //! skips dot-files).
 
+use speermint_corpora::replay;
 use speermint_sip::fuzzing as f;
-use speermint_test_support::replay;
 
 /// The seed corpora (as in `.ci/run`) pass their targets: a false alarm
 /// shows up here, not first in a fuzzing run.
@@ -15,7 +15,6 @@ fn seeds_pass_their_targets() {
         ("sip", f::sip_parse),
         ("sip", f::sip_structured),
         ("sip", f::sip_stream),
-        ("sdp", f::sdp_roundtrip),
     ];
     #[cfg(feature = "rsip-oracle")]
     let runs = {
@@ -54,9 +53,4 @@ fn sip_diff_regressions() {
     replay("regressions/sip_diff", f::sip_diff);
     #[cfg(not(feature = "rsip-oracle"))]
     replay("regressions/sip_diff", |_| {});
-}
-
-#[test]
-fn sdp_roundtrip_regressions() {
-    replay("regressions/sdp_roundtrip", f::sdp_roundtrip);
 }

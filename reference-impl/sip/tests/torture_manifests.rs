@@ -1,7 +1,7 @@
 //! Replays the RFC 4475 and RFC 5118 manifests: every verdict, error code, header and
 //! error position must hold.
 
-use speermint_sip::corpus::{RFC4475_FILES, RFC5118_FILES, all, rfc4475, rfc5118};
+use speermint_corpora::torture::{RFC4475_FILES, RFC5118_FILES, all, rfc4475, rfc5118};
 use speermint_sip::{Message, ParseErrorKind};
 
 #[test]

@@ -326,7 +326,7 @@ fn seeds_reach_their_outcomes() {
 
 #[test]
 fn seed_files_match_their_definitions() {
-    let dir = speermint_test_support::corpora().join("enum");
+    let dir = speermint_corpora::corpora().join("enum");
     for seed in seeds() {
         let path = dir.join(seed.file);
         let on_disk = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -341,7 +341,7 @@ fn seed_files_match_their_definitions() {
 #[test]
 #[ignore = "writes corpora/enum/; run after changing a seed definition"]
 fn write_seed_files() {
-    let dir = speermint_test_support::corpora().join("enum");
+    let dir = speermint_corpora::corpora().join("enum");
     for seed in seeds() {
         check(&seed);
         let path = dir.join(seed.file);

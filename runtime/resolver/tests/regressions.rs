@@ -2,8 +2,8 @@
 //! and the seeds in corpora/enum/ through the entry point the fuzz target
 //! uses.
 
+use speermint_corpora::replay;
 use speermint_resolver::fuzzing::enum_naptr;
-use speermint_test_support::replay;
 
 #[test]
 fn enum_naptr_regressions() {

@@ -3,7 +3,7 @@
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("../../corpora/sip");
+    let root = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap()).join("sip");
     let mut src = String::new();
     for set in ["rfc4475", "rfc5118"] {
         let dir = root.join(set);

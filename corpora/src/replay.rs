@@ -1,12 +1,8 @@
-//! Helpers for the crates' tests, never for a normal build (use it as a
-//! dev-dependency only).
-//!
-//! [`replay`] feeds tracked corpus files (fuzzer findings kept in
+//! Replay of tracked inputs through fuzz entry points, for the crates'
+//! tests:  feeds tracked corpus files (fuzzer findings kept in
 //! `corpora/regressions/<target>/`, seed corpora) to a fuzz entry point, so
 //! that `cargo test` re-checks every input a fuzzer once tripped over without
 //! needing cargo-fuzz or a nightly toolchain.
-#![forbid(unsafe_code)]
-#![warn(missing_docs)]
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
@@ -14,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// The repository's `corpora/` directory.
 pub fn corpora() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../corpora")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
 /// Runs `run` on every file under `corpora/<rel>` (recursively, in path

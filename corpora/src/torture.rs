@@ -20,7 +20,7 @@ pub struct Entry {
     pub kind: String,
     /// `valid` or `invalid`.
     pub verdict: String,
-    /// The expected [`crate::ParseErrorKind::code`] for invalid messages.
+    /// The expected `ParseErrorKind::code` (speermint-sip) for invalid messages.
     pub error: Option<String>,
     /// The header the error is about.
     pub header: Option<String>,

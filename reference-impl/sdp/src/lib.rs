@@ -1,7 +1,4 @@
-// Own codec rather than the `sdp-types` crate: its writer re-renders every line (always CRLF, canonical
-// order and spacing, `r=` times re-unitised), which breaks the byte-exact pass-through of RFC 6271 req. #17.
-
-//! SDP (RFC 4566) session descriptions: a strict, zero-copy parser that
+//! `speermint-sdp`: SDP (RFC 4566) session descriptions: a strict, zero-copy parser that
 //! keeps every received byte, plus typed views and a token-level editor.
 //!
 //! # Pass-through model
@@ -23,7 +20,7 @@
 //! `<sess-version>` (RFC 3264 §8) is the caller's decision.
 //!
 //! ```
-//! use speermint_sip::sdp::Sdp;
+//! use speermint_sdp::Sdp;
 //! use std::net::{IpAddr, Ipv4Addr};
 //!
 //! let body = b"v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\
@@ -38,7 +35,7 @@
 //! assert!(anchored.ends_with(
 //!     b"c=IN IP4 198.51.100.1\r\nt=0 0\r\nm=audio 49170 RTP/AVP 0\r\na=setup:actpass\r\na=x-foo:bar\r\n"
 //! ));
-//! # Ok::<(), speermint_sip::sdp::SdpError>(())
+//! # Ok::<(), speermint_sdp::SdpError>(())
 //! ```
 //!
 //! # What `parse` accepts (RFC 4566 §5, §9)
@@ -63,6 +60,13 @@
 //! * Work is bounded by [`SdpLimits`]: at most `max_lines` lines of at most
 //!   `max_line_length` bytes each (ending excluded). Parsing is linear in the
 //!   input, allocates one `Vec` of lines, and never panics.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+// Own codec rather than the `sdp-types` crate: its writer re-renders every line (always CRLF, canonical
+// order and spacing, `r=` times re-unitised), which breaks the byte-exact pass-through of RFC 6271 req. #17.
+
+pub mod fuzzing;
 
 use memchr::{memchr, memchr2};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -4,9 +4,7 @@
 //! error offsets, and property tests.
 
 use proptest::prelude::*;
-use speermint_sip::sdp::{
-    AddrType, Attribute, Line, LineEnding, NoSuchMedia, Sdp, SdpError, SdpLimits,
-};
+use speermint_sdp::{AddrType, Attribute, Line, LineEnding, NoSuchMedia, Sdp, SdpError, SdpLimits};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Joins lines with CRLF after each, as RFC 4566 §5 specifies.
