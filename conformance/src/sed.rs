@@ -519,23 +519,63 @@ async fn secure_transport(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     ))
 }
 
-async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
-    let ruri = format!("sip:frank@{}", dns.facts.peer_domain);
-    let invite = ctx.request(RoleId::Terminating, "INVITE", &ruri).build();
-    let cid = call_id(&invite);
-    ctx.send_to_iut(RoleId::Terminating, &invite).await;
-    let ack_final = |ctx: &mut Ctx, resp: &Received| {
-        in_dialog_from(ctx, RoleId::Terminating, &invite, resp, "ACK", true)
-    };
-    let Some(first) = ctx.expect_request(RoleId::Peer, "INVITE", &cid).await else {
-        let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
-        if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
+/// An INVITE from the inside for `ruri` that has reached the first SBE of
+/// the pool (the peer role), for the failover checks.
+struct PoolCall {
+    invite: Vec<u8>,
+    cid: String,
+    first: Received,
+}
+
+impl PoolCall {
+    /// Sends the INVITE and waits for it at the first-ranked SBE; when it
+    /// never gets there, the caller's final answer is ACKed and failover
+    /// cannot be judged.
+    async fn place(ctx: &mut Ctx, ruri: &str) -> Result<Self, Outcome> {
+        let invite = ctx.request(RoleId::Terminating, "INVITE", ruri).build();
+        let cid = call_id(&invite);
+        ctx.send_to_iut(RoleId::Terminating, &invite).await;
+        match ctx.expect_request(RoleId::Peer, "INVITE", &cid).await {
+            Some(first) => Ok(Self { invite, cid, first }),
+            None => {
+                let call = Self {
+                    invite,
+                    cid,
+                    first: Received {
+                        from: ctx.iut,
+                        bytes: Vec::new(),
+                    },
+                };
+                call.finish(ctx).await;
+                Err(Outcome::inconclusive(format!(
+                    "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
+                )))
+            }
+        }
+    }
+
+    /// Takes the caller's final answer, ACKs it, and returns its status.
+    async fn finish(&self, ctx: &mut Ctx) -> Option<u16> {
+        let fin = ctx
+            .expect_final(RoleId::Terminating, &self.cid, "INVITE")
+            .await;
+        let ack = fin
+            .as_ref()
+            .and_then(|r| in_dialog_from(ctx, RoleId::Terminating, &self.invite, r, "ACK", true));
+        if let Some(ack) = ack {
             ctx.send_to_iut(RoleId::Terminating, &ack).await;
         }
-        return Outcome::inconclusive(format!(
-            "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
-        ));
+        fin.as_ref().and_then(Received::status)
+    }
+}
+
+async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
+    let ruri = format!("sip:frank@{}", dns.facts.peer_domain);
+    let call = match PoolCall::place(ctx, &ruri).await {
+        Ok(c) => c,
+        Err(o) => return o,
     };
+    let (first, cid) = (call.first.clone(), call.cid.clone());
     // The first SBE of the pool is out of service.
     ctx.answer(RoleId::Peer, &first, 503, "Service Unavailable", None)
         .await;
@@ -546,11 +586,7 @@ async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
             .await;
         ctx.expect_request(RoleId::Stranger, "ACK", &cid).await;
     }
-    let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
-    if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
-        ctx.send_to_iut(RoleId::Terminating, &ack).await;
-    }
-    let status = fin.as_ref().and_then(Received::status);
+    let status = call.finish(ctx).await;
     let (first_at, second_at) = (ctx.peer.addr(), ctx.stranger.addr());
     match (second, status) {
         (Some(_), Some(486)) => Outcome::pass(format!(
@@ -567,21 +603,11 @@ async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
 
 async fn sbe_pool_silent(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     let ruri = format!("sip:grace@{}", dns.facts.peer_domain);
-    let invite = ctx.request(RoleId::Terminating, "INVITE", &ruri).build();
-    let cid = call_id(&invite);
-    ctx.send_to_iut(RoleId::Terminating, &invite).await;
-    let ack_final = |ctx: &mut Ctx, resp: &Received| {
-        in_dialog_from(ctx, RoleId::Terminating, &invite, resp, "ACK", true)
+    let call = match PoolCall::place(ctx, &ruri).await {
+        Ok(c) => c,
+        Err(o) => return o,
     };
-    let Some(_first) = ctx.expect_request(RoleId::Peer, "INVITE", &cid).await else {
-        let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
-        if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
-            ctx.send_to_iut(RoleId::Terminating, &ack).await;
-        }
-        return Outcome::inconclusive(format!(
-            "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
-        ));
-    };
+    let cid = call.cid.clone();
     let silent_since = ctx.net.now();
     let (first_at, second_at) = (ctx.peer.addr(), ctx.stranger.addr());
     ctx.log.note(
@@ -617,11 +643,7 @@ async fn sbe_pool_silent(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
             .await;
         ctx.expect_request(RoleId::Stranger, "ACK", &cid).await;
     }
-    let fin = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await;
-    if let Some(ack) = fin.as_ref().and_then(|r| ack_final(ctx, r)) {
-        ctx.send_to_iut(RoleId::Terminating, &ack).await;
-    }
-    let status = fin.as_ref().and_then(Received::status);
+    let status = call.finish(ctx).await;
     let secs = took.as_secs_f64();
     let b = ctx.timing.timer_b.as_secs_f64();
     match (second, status) {
