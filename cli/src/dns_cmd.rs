@@ -103,7 +103,7 @@ pub(crate) async fn resolve(args: ResolveArgs) -> u8 {
     match locator.locate(&args.target).await {
         Ok(found) => {
             if args.json {
-                println!(
+                out!(
                     "{}",
                     serde_json::to_string_pretty(&found).unwrap_or_default()
                 );
@@ -115,7 +115,7 @@ pub(crate) async fn resolve(args: ResolveArgs) -> u8 {
         Err(e) => {
             if !args.json {
                 for s in &e.steps {
-                    println!("{:<4} {:<9} {}", s.function, s.step, s.detail);
+                    out!("{:<4} {:<9} {}", s.function, s.step, s.detail);
                 }
             }
             report_error(args.json, &e)
@@ -126,7 +126,7 @@ pub(crate) async fn resolve(args: ResolveArgs) -> u8 {
 fn report_error(json: bool, e: &LocateError) -> u8 {
     if json {
         let v = serde_json::json!({"error": {"kind": e.kind, "message": e.message}});
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         eprintln!("speermint: resolve: {e}");
     }
@@ -135,12 +135,12 @@ fn report_error(json: bool, e: &LocateError) -> u8 {
 
 fn print_located(found: &Located) {
     for s in &found.steps {
-        println!("{:<4} {:<9} {}", s.function, s.step, s.detail);
+        out!("{:<4} {:<9} {}", s.function, s.step, s.detail);
     }
-    println!();
-    println!("target URI  {}", found.target_uri);
+    out!();
+    out!("target URI  {}", found.target_uri);
     for (i, h) in found.next_hops.iter().enumerate() {
-        println!(
+        out!(
             "next hop {}  {} {} {}",
             i + 1,
             h.transport,
@@ -148,7 +148,7 @@ fn print_located(found: &Located) {
             std::net::SocketAddr::new(h.address, h.port)
         );
     }
-    println!(
+    out!(
         "secure      {}",
         if found.secure {
             "yes: every answer validated"
@@ -201,7 +201,7 @@ pub(crate) async fn serve(args: DnsArgs) -> u8 {
             return crate::usage(format!("{}: {e}", path.display()));
         }
     }
-    println!("listening on udp+tcp:{}", running.addr());
+    out!("listening on udp+tcp:{}", running.addr());
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
@@ -253,7 +253,7 @@ pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
                 return crate::usage(format!("{}: {e}", p.display()));
             }
         }
-        None => print!("{text}"),
+        None => out_nl!("{text}"),
     }
     0
 }

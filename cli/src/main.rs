@@ -6,6 +6,24 @@
 //! invalid), 2 on bad usage or configuration.
 #![forbid(unsafe_code)]
 
+/// `println!` that never panics: on a closed pipe (`speermint matrix | head
+/// -1`) the rest of the output is dropped and the run carries on, so that
+/// reports are still written and the exit status still says the verdict.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `print!` that never panics (see [`out!`]).
+macro_rules! out_nl {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod dns_cmd;
 
 use clap::{Args, Parser, Subcommand};
@@ -199,6 +217,12 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             *slot = parse_role_addr(v).map_err(|m| usage(format!("{flag}: {m}")))?;
         }
     }
+    if plan.peer.ip() == plan.stranger.ip() {
+        return Err(usage(format!(
+            "the stranger role ({}) has the peer's address: the IUT could not tell them apart, so a refusal would say nothing; give the stranger another address",
+            plan.stranger.ip()
+        )));
+    }
     if args.sockets || matches!(plan.target, TargetKind::External { .. }) {
         plan.network = target::NetworkKind::Sockets;
     }
@@ -241,10 +265,26 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
+    // Output paths are checked before the run, not after it.
+    for path in [&args.json, &args.junit].into_iter().flatten() {
+        if path.as_os_str() != "-" {
+            if let Err(e) = std::fs::File::create(path) {
+                return usage(format!("{}: {e}", path.display()));
+            }
+        }
+    }
     let mut session = match target::start(&plan).await {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
+    // A target that cannot be reached or does not answer is a fault of the
+    // set-up, not a verdict on the IUT.
+    if let Err(silence) = speermint_harness::liveness::probe(&mut session.ctx).await {
+        let line = silence.describe(&session.ctx);
+        eprintln!("speermint: {line}");
+        let report = Report::setup_failed(session.label, line);
+        return write_reports(&args, &report).err().unwrap_or(3);
+    }
     let bar = ProgressBar::new(checks.len() as u64);
     bar.set_style(
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
@@ -264,18 +304,35 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
         sbe.stop().await;
     }
     let report = Report::new(session.label, results);
-    print!("{}", report.table());
+    if args.json.as_deref() == Some(std::path::Path::new("-")) {
+        // stdout carries the JSON; the table goes to the terminal's other stream.
+        eprint!("{}", report.table());
+    } else {
+        out_nl!("{}", report.table());
+    }
+    write_reports(&args, &report)
+        .err()
+        .unwrap_or(report.exit_code() as u8)
+}
+
+/// Writes the JSON and JUnit reports asked for (`-` is stdout); an error
+/// is a usage error (exit 2) naming the path.
+fn write_reports(args: &CertifyArgs, report: &Report) -> Result<(), u8> {
     for (path, text) in [
         (&args.json, report.to_json()),
         (&args.junit, report.to_junit()),
     ] {
-        if let Some(path) = path {
-            if let Err(e) = std::fs::write(path, text) {
-                return usage(format!("{}: {e}", path.display()));
+        match path {
+            Some(p) if p.as_os_str() == "-" => out!("{text}"),
+            Some(p) => {
+                if let Err(e) = std::fs::write(p, text) {
+                    return Err(usage(format!("{}: {e}", p.display())));
+                }
             }
+            None => {}
         }
     }
-    report.exit_code() as u8
+    Ok(())
 }
 
 /// Line and column (1-based) of a byte offset.
@@ -300,7 +357,7 @@ fn parse_files(json: bool, files: &[PathBuf]) -> u8 {
             Err(e) => {
                 worst = 2;
                 if json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"file": name, "verdict": "unreadable", "error": {"reason": e.to_string()}})
                     );
@@ -325,7 +382,7 @@ fn parse_files(json: bool, files: &[PathBuf]) -> u8 {
                     "response"
                 };
                 if json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"file": name, "verdict": "valid", "kind": kind})
                     );
@@ -341,7 +398,7 @@ fn parse_files(json: bool, files: &[PathBuf]) -> u8 {
                     } else {
                         String::new()
                     };
-                    println!(
+                    out!(
                         "{name}: valid {kind}: {what} ({} header fields, {}-byte body{extra})",
                         m.headers().len(),
                         m.body().len()
@@ -352,13 +409,13 @@ fn parse_files(json: bool, files: &[PathBuf]) -> u8 {
                 worst = worst.max(1);
                 let reason = k.to_string();
                 if json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"file": name, "verdict": "invalid", "kind": kind(&bytes), "error": {"offset": offset, "reason": reason, "code": k.code()}})
                     );
                 } else {
                     let (line, col) = line_col(&bytes, offset);
-                    println!(
+                    out!(
                         "{name}:{line}:{col}: invalid {}: {reason} at byte {offset} [{}]",
                         kind(&bytes),
                         k.code()
@@ -440,11 +497,11 @@ fn matrix(json: bool, report: Option<PathBuf>) -> u8 {
             .iter()
             .map(|(r, c, s)| serde_json::json!({"requirement": r, "checks": c, "status": s}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        out!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         for (r, _, s) in rows {
-            println!("{r:<w$}  {s}");
+            out!("{r:<w$}  {s}");
         }
     }
     0
@@ -494,9 +551,9 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    println!("listening on udp:{}", sbe.addr());
+    out!("listening on udp:{}", sbe.addr());
     if let Some(t) = sbe.tls_addr() {
-        println!("listening on tls:{t}");
+        out!("listening on tls:{t}");
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();

@@ -546,3 +546,105 @@ fn certify_an_external_target_with_dns_and_tls() {
     );
     drop(child);
 }
+
+/// A setup fault is not a verdict: a target the roles cannot send to, or
+/// one that answers nothing, ends the run with exit 3, one line naming the
+/// cause, and a report that says so instead of a row of FAILs.
+#[test]
+fn an_unreachable_or_silent_target_is_a_setup_fault_with_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    // The README's example: a documentation address from a loopback source.
+    let json = dir.path().join("unreachable.json");
+    let out = speermint()
+        .args([
+            "certify",
+            "--target",
+            "udp:192.0.2.10:5060",
+            "--peer",
+            "127.0.0.2",
+            "--stranger",
+            "127.0.0.3",
+            "--next-hop",
+            "127.0.0.4:5070",
+            "--json",
+        ])
+        .arg(&json)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("cannot send to the target 192.0.2.10:5060"),
+        "{err}"
+    );
+    let r = read_json(&json);
+    assert_eq!(r["checks"].as_array().unwrap().len(), 0);
+    assert!(r["setup_error"].as_str().unwrap().contains("cannot send"));
+    // Nothing listens on the discard port: silence, after three probes.
+    let closed = free_port("127.0.0.1");
+    let out = speermint()
+        .args(["certify", "--target"])
+        .arg(format!("udp:{closed}"))
+        .args([
+            "--peer",
+            "127.0.0.2",
+            "--stranger",
+            "127.0.0.3",
+            "--next-hop",
+            "127.0.0.4:5070",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("not answering OPTIONS after 3 tries"), "{err}");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("FAIL"));
+}
+
+/// Configuration that cannot give a meaningful verdict is refused before
+/// anything is sent: a stranger with the peer's address, an output path
+/// that cannot be written.
+#[test]
+fn bad_configuration_is_refused_before_the_run() {
+    let out = speermint()
+        .args(["certify", "--peer", "127.0.0.2", "--stranger", "127.0.0.2"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("has the peer's address"), "{err}");
+    let out = speermint()
+        .args(["certify", "--junit", "/nonexistent-dir/r.xml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/nonexistent-dir/r.xml"), "{err}");
+    assert!(out.stdout.is_empty(), "the run started anyway");
+}
+
+/// `speermint matrix | head -1` and `certify --json -`: a closed pipe is no
+/// panic, and `-` puts the JSON report alone on stdout.
+#[test]
+fn a_closed_pipe_is_no_panic_and_json_goes_to_stdout() {
+    let bin = assert_cmd::cargo::cargo_bin("speermint");
+    let mut child = std::process::Command::new(&bin)
+        .arg("matrix")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let out = speermint()
+        .args(["certify", "--only", "peer-register-rejected", "--json", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report alone");
+    assert_eq!(r["summary"]["pass"], 1);
+}

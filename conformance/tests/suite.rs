@@ -128,3 +128,34 @@ fn every_check_fails_under_each_of_its_switches() {
         }
     }
 }
+
+/// When the IUT dies (the die-on-malformed fault), the check during which
+/// it stopped answering fails and says so, and no later check is judged on
+/// its silence.
+#[test]
+fn a_dead_iut_fails_the_check_that_killed_it_and_nothing_after() {
+    let results = run(Faults::only(Fault::DieOnMalformed), registry());
+    let killer = results
+        .iter()
+        .position(|r| r.id == "torture-hardening")
+        .expect("torture-hardening runs");
+    assert_eq!(results[killer].verdict, Verdict::Fail);
+    assert!(
+        results[killer].reason.contains("stopped answering"),
+        "{}",
+        results[killer].reason
+    );
+    for r in &results[..killer] {
+        assert_eq!(r.verdict, Verdict::Pass, "{}: {}", r.id, r.reason);
+    }
+    for r in &results[killer + 1..] {
+        assert_eq!(r.verdict, Verdict::Inconclusive, "{}: {}", r.id, r.reason);
+        assert!(
+            r.reason
+                .contains("has not answered since torture-hardening"),
+            "{}: {}",
+            r.id,
+            r.reason
+        );
+    }
+}

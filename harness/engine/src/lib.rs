@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod ctx;
+pub mod liveness;
 pub mod pki;
 pub mod refs;
 pub mod report;

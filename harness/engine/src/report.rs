@@ -47,6 +47,10 @@ pub struct Report {
     pub checks: Vec<CheckResult>,
     /// Counts.
     pub summary: Summary,
+    /// Why no check ran: the target could not be reached or did not
+    /// answer (exit status 3). A fault of the set-up, never a verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_error: Option<String>,
 }
 
 impl Report {
@@ -65,13 +69,24 @@ impl Report {
             target,
             checks,
             summary,
+            setup_error: None,
+        }
+    }
+
+    /// A run that stopped before its first check, and why.
+    pub fn setup_failed(target: String, why: String) -> Self {
+        Self {
+            setup_error: Some(why),
+            ..Self::new(target, Vec::new())
         }
     }
 
     /// 0 when every applicable check passed, 1 otherwise. An inconclusive
     /// check is not a pass: a CI gate must not go green on missing evidence.
     pub fn exit_code(&self) -> i32 {
-        if self.summary.fail == 0 && self.summary.inconclusive == 0 {
+        if self.setup_error.is_some() {
+            3
+        } else if self.summary.fail == 0 && self.summary.inconclusive == 0 {
             0
         } else {
             1

@@ -184,12 +184,22 @@ impl Role {
         self.addr
     }
 
-    /// Sends one datagram.
+    /// Sends one datagram; a failure is noted in the evidence.
     pub async fn send(&self, to: SocketAddr, bytes: &[u8]) {
+        let _ = self.try_send(to, bytes).await;
+    }
+
+    /// Sends one datagram and says whether the network took it (a send can
+    /// fail when the target is unreachable from the role's address).
+    pub async fn try_send(&self, to: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
         self.log.record(self.name, "sent", to, bytes);
-        if let Err(e) = self.socket.send_to(bytes, to).await {
-            self.log
-                .note(self.name, format!("send to {to} failed: {e}"));
+        match self.socket.send_to(bytes, to).await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                self.log
+                    .note(self.name, format!("send to {to} failed: {e}"));
+                Err(e)
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Runs checks one after the other against a prepared session. Durations
 //! are on the network's clock: virtual time on the simulated network.
 
-use crate::check::{Check, Outcome};
+use crate::check::{Check, Outcome, Verdict};
 use crate::ctx::Ctx;
 use crate::report::CheckResult;
 use std::time::Duration;
@@ -11,14 +11,34 @@ use tokio::time::Instant;
 pub const SCENARIO_LIMIT: Duration = Duration::from_secs(120);
 
 /// Runs `checks` in order; `progress` is told when each starts and ends.
+///
+/// After each check the IUT is probed ([`crate::liveness`]). If it no
+/// longer answers, that check fails, naming the last message the harness
+/// sent, and the later checks are not run: they are inconclusive, since
+/// silence from a dead element says nothing about their requirements.
 pub async fn run_checks(
     ctx: &mut Ctx,
     checks: &[Check],
     mut progress: impl FnMut(&Check, Option<&CheckResult>),
 ) -> Vec<CheckResult> {
     let mut results = Vec::with_capacity(checks.len());
+    let mut dead_since: Option<&str> = None;
     for check in checks {
         progress(check, None);
+        if let Some(since) = dead_since {
+            let result = CheckResult {
+                id: check.id.to_string(),
+                title: check.title.to_string(),
+                covers: check.covers.iter().map(ToString::to_string).collect(),
+                verdict: Verdict::Inconclusive,
+                reason: format!("not run: the IUT has not answered since {since}"),
+                evidence: Vec::new(),
+                duration_ms: 0,
+            };
+            progress(check, Some(&result));
+            results.push(result);
+            continue;
+        }
         ctx.reset().await;
         let start = Instant::now();
         let outcome = match tokio::time::timeout(SCENARIO_LIMIT, (check.scenario)(ctx)).await {
@@ -37,6 +57,26 @@ pub async fn run_checks(
             evidence: ctx.log.take(),
             duration_ms: start.elapsed().as_millis() as u64,
         };
+        let mut result = result;
+        if let Err(silence) = crate::liveness::probe(ctx).await {
+            let last = result
+                .evidence
+                .iter()
+                .rev()
+                .find(|e| e.direction == "sent")
+                .map_or_else(
+                    || "nothing".to_owned(),
+                    |e| format!("{} to {}", e.summary, e.peer),
+                );
+            result.reason = format!(
+                "the IUT stopped answering during this check ({}); the last message sent was {last}. Before that: {}: {}",
+                silence.describe(ctx),
+                result.verdict.as_str(),
+                result.reason
+            );
+            result.verdict = Verdict::Fail;
+            dead_since = Some(check.id);
+        }
         progress(check, Some(&result));
         results.push(result);
     }
