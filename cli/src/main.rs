@@ -28,6 +28,7 @@ mod dns_cmd;
 
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use speermint_harness::Capability;
 use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
 use speermint_harness::{Check, Report};
 use speermint_sbe::{Fault, Faults, SbeConfig};
@@ -96,9 +97,21 @@ struct CertifyArgs {
     /// Where the IUT forwards peer requests (the harness listens there): IP:PORT.
     #[arg(long)]
     next_hop: Option<String>,
-    /// Run only these checks (repeatable).
-    #[arg(long = "only", value_name = "CHECK-ID")]
+    /// Run only these checks (repeatable): a check id, a requirement it
+    /// covers (RFC6404-4.8) or a capability it needs (dns-role, tls).
+    #[arg(long = "only", value_name = "ID-OR-TAG")]
     only: Vec<String>,
+    /// Leave these checks out (repeatable), by id or tag as for --only.
+    #[arg(long = "skip", value_name = "ID-OR-TAG")]
+    skip: Vec<String>,
+    /// What the external IUT offers (repeatable: dns-role, tls); checks
+    /// needing anything else are not applicable. A profile says it with
+    /// `[target] offers`.
+    #[arg(long = "offers", value_name = "CAPABILITY")]
+    offers: Vec<String>,
+    /// Print the checks with their tags and needs, and run nothing.
+    #[arg(long)]
+    list: bool,
     /// Turn on a misbehaviour switch of the embedded reference SBE (repeatable), to see checks fail.
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
@@ -217,6 +230,26 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             *slot = parse_role_addr(v).map_err(|m| usage(format!("{flag}: {m}")))?;
         }
     }
+    if matches!(plan.target, TargetKind::External { .. }) {
+        let mut offers = plan.offers.take().unwrap_or_default();
+        for name in &args.offers {
+            let c = Capability::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
+                usage(format!(
+                    "--offers: unknown capability {name:?}; known: {}",
+                    known.join(", ")
+                ))
+            })?;
+            if !offers.contains(&c) {
+                offers.push(c);
+            }
+        }
+        plan.offers = Some(offers);
+    } else if !args.offers.is_empty() {
+        return Err(usage(
+            "--offers describes an external IUT; the embedded stack offers everything".into(),
+        ));
+    }
     if plan.peer.ip() == plan.stranger.ip() {
         return Err(usage(format!(
             "the stranger role ({}) has the peer's address: the IUT could not tell them apart, so a refusal would say nothing; give the stranger another address",
@@ -232,19 +265,45 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
     Ok(plan)
 }
 
-fn select(only: &[String]) -> Result<Vec<Check>, String> {
+/// The checks `--only` and `--skip` leave, by id or tag; a name that
+/// matches no check is an error (a typo must not silently skip).
+fn select(only: &[String], skip: &[String]) -> Result<Vec<Check>, String> {
     let all = speermint_conformance::registry();
-    if only.is_empty() {
-        return Ok(all.to_vec());
+    for name in only.iter().chain(skip) {
+        if !all.iter().any(|c| c.has_tag(name)) {
+            let ids: Vec<_> = all.iter().map(|c| c.id).collect();
+            return Err(format!(
+                "no check has the id or tag {name:?}; ids: {} (tags: the requirement IDs of `speermint matrix`, and dns-role, tls)",
+                ids.join(", ")
+            ));
+        }
     }
-    only.iter()
-        .map(|id| {
-            speermint_conformance::find(id).copied().ok_or_else(|| {
-                let ids: Vec<_> = all.iter().map(|c| c.id).collect();
-                format!("unknown check {id:?}; known: {}", ids.join(", "))
-            })
-        })
-        .collect()
+    Ok(all
+        .iter()
+        .filter(|c| only.is_empty() || only.iter().any(|t| c.has_tag(t)))
+        .filter(|c| !skip.iter().any(|t| c.has_tag(t)))
+        .copied()
+        .collect())
+}
+
+/// `certify --list`: one line per check with what it covers and needs.
+fn list(checks: &[Check]) -> u8 {
+    for c in checks {
+        let covers: Vec<String> = c.covers.iter().map(ToString::to_string).collect();
+        let needs: Vec<&str> = c.needs.iter().map(|n| n.name()).collect();
+        out!(
+            "{:<30} {:<6} covers {}{}",
+            c.id,
+            format!("{:?}", c.level).to_uppercase(),
+            covers.join(", "),
+            if needs.is_empty() {
+                String::new()
+            } else {
+                format!("; needs {}", needs.join(", "))
+            }
+        );
+    }
+    0
 }
 
 /// The embedded target runs on the simulated network by default, which
@@ -261,10 +320,13 @@ fn certify_on_its_network(args: CertifyArgs) -> u8 {
 }
 
 async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
-    let checks = match select(&args.only) {
+    let checks = match select(&args.only, &args.skip) {
         Ok(c) => c,
         Err(e) => return usage(e),
     };
+    if args.list {
+        return list(&checks);
+    }
     // Output paths are checked before the run, not after it.
     for path in [&args.json, &args.junit].into_iter().flatten() {
         if path.as_os_str() != "-" {

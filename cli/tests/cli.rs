@@ -290,17 +290,42 @@ fn certify_an_external_target() {
         .output()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
-    // The SIP checks pass; the LUF/LRF checks cannot be observed without a
-    // DNS role the IUT resolves through, and say so (exit 1, never a pass).
+    // The SIP checks pass; the LUF/LRF and TLS checks need capabilities a
+    // plain SBE was not declared to offer: not applicable, and exit 0.
     assert_eq!(
         out.status.code(),
-        Some(1),
+        Some(0),
         "{table}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
         table.contains(&format!("target: {target}"))
-            && table.contains("15 checks: 5 pass, 0 fail, 10 inconclusive"),
+            && table.contains("15 checks: 5 pass, 0 fail, 0 inconclusive, 10 not applicable"),
+        "{table}"
+    );
+    assert!(table.contains("the IUT does not offer dns-role"), "{table}");
+    // Declared but not configured (no DNS role to resolve through): the
+    // checks cannot be observed, which is never a pass.
+    let out = speermint()
+        .args([
+            "certify", "--target", &target, "--offers", "dns-role", "--only", "dns-role",
+        ])
+        .args([
+            "--skip",
+            "tls",
+            "--peer",
+            "127.0.0.5",
+            "--stranger",
+            "127.0.0.7",
+            "--next-hop",
+        ])
+        .arg(next_hop.to_string())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{table}");
+    assert!(
+        table.contains("9 checks: 0 pass, 0 fail, 9 inconclusive"),
         "{table}"
     );
     assert!(

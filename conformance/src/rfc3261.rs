@@ -13,6 +13,7 @@ pub(crate) const MAX_FORWARDS: Check = Check {
     level: Level::Must,
     requirement: "A proxy answers a request whose Max-Forwards is 0 with 483 Too Many Hops and decrements it on every request it forwards (RFC 3261 §16.3, §16.6).",
     fails_under: &[Fault::IgnoreMaxForwards],
+    needs: &[],
     scenario: |ctx| Box::pin(max_forwards(ctx)),
 };
 

@@ -16,6 +16,7 @@ pub(crate) const SDP_PASSTHROUGH: Check = Check {
     level: Level::Must,
     requirement: "An SBE must not remove or alter the media security attributes of SDP, and must pass attributes it does not understand (RFC 6271 #17).",
     fails_under: &[Fault::StripUnknownSdp],
+    needs: &[],
     scenario: |ctx| Box::pin(sdp_passthrough(ctx)),
 };
 

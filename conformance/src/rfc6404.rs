@@ -27,6 +27,7 @@ pub(crate) const INGRESS_FILTERING: Check = Check {
     level: Level::Must,
     requirement: "A border element accepts signaling only from the peers it has a relationship with, and ignores responses and transaction-ending requests that do not come from where the transaction went (RFC 6404 §4.6).",
     fails_under: &[Fault::AcceptStrangers, Fault::RelayForgedResponses],
+    needs: &[],
     scenario: |ctx| Box::pin(ingress_filtering(ctx)),
 };
 
@@ -157,6 +158,7 @@ pub(crate) const PEER_REGISTER_REJECTED: Check = Check {
     level: Level::Should,
     requirement: "Registrations arriving over a peering interface are superfluous in normal operation and are rejected (RFC 6404 §2.3.2.1).",
     fails_under: &[Fault::AcceptRegister],
+    needs: &[],
     scenario: |ctx| Box::pin(peer_register(ctx)),
 };
 
@@ -196,6 +198,7 @@ pub(crate) const TORTURE_HARDENING: Check = Check {
     level: Level::Must,
     requirement: "A border element withstands malformed signaling: it must not relay it and must keep serving (RFC 6404 §4.11).",
     fails_under: &[Fault::ForwardMalformed, Fault::DieOnMalformed],
+    needs: &[],
     scenario: |ctx| Box::pin(torture(ctx)),
 };
 

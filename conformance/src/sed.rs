@@ -11,7 +11,7 @@ use speermint_dns_role::DnsRole;
 use speermint_dns_role::{Signatures, Tamper};
 use speermint_harness::ctx::mentions_call;
 use speermint_harness::role::Received;
-use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_harness::{Capability, Check, Ctx, Level, Outcome, Ref, RoleId};
 use speermint_resolver::RecordType;
 use speermint_sbe::Fault;
 use speermint_sip::MessageBuilder;
@@ -25,6 +25,7 @@ pub(crate) const LRF_ROUTING: Check = Check {
     level: Level::Must,
     requirement: "An SSP locates the peer's ingress SBE from the type and domain of the target URI (RFC 6271 #9), by RFC 3263 §4: NAPTR order, then SRV priority and weight (RFC 2782), then A/AAAA.",
     fails_under: &[Fault::IgnoreSrvPriority],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(lrf_routing(c, d)))),
 };
 
@@ -37,6 +38,7 @@ pub(crate) const LUF_LRF_TOGETHER: Check = Check {
     level: Level::Must,
     requirement: "The LUF returns the target URI and the LRF the next hops to reach it (RFC 6271 #5); the proxy puts the target into the Request-URI before forwarding (RFC 3261 §16.5-16.6, RFC 6116 §3.3).",
     fails_under: &[Fault::KeepTelUri, Fault::IgnoreSrvPriority],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_lrf_together(c, d)))),
 };
 
@@ -53,6 +55,7 @@ pub(crate) const DNSSEC_VALIDATION: Check = Check {
     level: Level::Must,
     requirement: "The LUF and LRF validate DNS answers with DNSSEC (RFC 6404 §4.2, RFC 4035 §5): data that fails validation for a signed zone must not be used to route.",
     fails_under: &[Fault::IgnoreDnssec],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(dnssec_validation(c, d)))),
 };
 
@@ -64,6 +67,7 @@ pub(crate) const DNS_REPLICATION: Check = Check {
     level: Level::Should,
     requirement: "LUF/LRF data is served by replicated servers, and the querier uses them, so one server failing does not stop session establishment (RFC 6404 §4.3).",
     fails_under: &[Fault::SingleDnsServer],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(dns_replication(c, d)))),
 };
 
@@ -76,6 +80,7 @@ pub(crate) const INGRESS_DISCOVERY: Check = Check {
     level: Level::Must,
     requirement: "An SSP communicates its ingress SBEs to peers (RFC 6271 #1), here through NAPTR/SRV/A records of its domain (RFC 3263 §4, RFC 6406 §6.1.2).",
     fails_under: &[Fault::StaleDns],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(ingress_discovery(c, d)))),
 };
 
@@ -88,6 +93,7 @@ pub(crate) const SECURE_TRANSPORT: Check = Check {
     level: Level::Must,
     requirement: "An SSP conveys how to start secure session establishment (RFC 6271 #6): NAPTR/SRV for SIPS+D2T and a TLS listener whose certificate names the domain (RFC 3263 §4.1, RFC 5922 §7); a sips: Request-URI is only ever sent over TLS (RFC 3261 §26.2.2).",
     fails_under: &[Fault::PreferUdp, Fault::WrongCertificate],
+    needs: &[Capability::DnsRole, Capability::Tls],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(secure_transport(c, d)))),
 };
 
@@ -100,6 +106,7 @@ pub(crate) const SBE_POOLING: Check = Check {
     level: Level::Should,
     requirement: "Border elements are pooled (RFC 6404 §4.8): a client that gets 503 from one of the servers RFC 3263 ranked tries the next one (RFC 3263 §4.3).",
     fails_under: &[Fault::NoFailover],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pooling(c, d)))),
 };
 
@@ -112,6 +119,7 @@ pub(crate) const SBE_POOL_SILENT: Check = Check {
     level: Level::Should,
     requirement: "Border elements are pooled so that one failing does not fail the service (RFC 6404 §4.8): when an INVITE to the first server RFC 3263 ranked times out (Timer B, 64·T1, RFC 3261 §17.1.1.2), the client tries the next one (RFC 3263 §4.3).",
     fails_under: &[Fault::NoFailover],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(sbe_pool_silent(c, d)))),
 };
 
@@ -123,6 +131,7 @@ pub(crate) const ANY_USER: Check = Check {
     level: Level::Must,
     requirement: "An SSP must not need to know which users of a peer are valid (RFC 6271 #8): a request for any user at a peer's domain is routed by the domain (RFC 3263 §4), and the peer answers for its users.",
     fails_under: &[Fault::KnownUsersOnly],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(any_user(c, d)))),
 };
 
@@ -138,6 +147,7 @@ pub(crate) const LUF_INPUT: Check = Check {
     level: Level::Must,
     requirement: "The LUF follows database security practice (RFC 6404 §4.1): input that is not an E.164 number never reaches a query; ENUM domains are one digit per label, at most 15 (RFC 6116 §3.2, ITU-T E.164).",
     fails_under: &[Fault::RawEnumQuery],
+    needs: &[Capability::DnsRole],
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_input(c, d)))),
 };
 

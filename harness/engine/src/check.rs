@@ -96,8 +96,50 @@ pub struct Check {
     pub requirement: &'static str,
     /// The reference-stack faults under which it must fail.
     pub fails_under: &'static [Fault],
+    /// What the IUT must offer for the check to apply; without it the
+    /// verdict is not-applicable, with the reason.
+    pub needs: &'static [Capability],
     /// The scenario.
     pub scenario: Scenario,
+}
+
+/// Something an IUT may or may not offer, which some checks need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// It resolves through the harness's DNS role (LUF/LRF, RFC 6406 §6.1):
+    /// it trusts the role's zone keys and uses its two replicas.
+    DnsRole,
+    /// It serves SIP over TLS (RFC 3261 §26.2, RFC 5922).
+    Tls,
+}
+
+impl Capability {
+    /// Every capability.
+    pub const ALL: &'static [Capability] = &[Capability::DnsRole, Capability::Tls];
+
+    /// The kebab-case name used in profiles and `--only`/`--skip`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Capability::DnsRole => "dns-role",
+            Capability::Tls => "tls",
+        }
+    }
+
+    /// The capability named `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.name() == name)
+    }
+}
+
+impl Check {
+    /// Whether `tag` names this check: its id, a requirement it covers, or
+    /// a capability it needs.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.id == tag
+            || self.covers.iter().any(|r| r.to_string() == tag)
+            || self.needs.iter().any(|c| c.name() == tag)
+    }
 }
 
 /// A requirement no check covers yet, with the reason.

@@ -61,6 +61,8 @@ pub struct Ctx {
     pub tls_client: Option<std::sync::Arc<rustls::ClientConfig>>,
     /// The network the roles are on (simulated, or sockets).
     pub net: Network,
+    /// What the IUT offers (`None`: everything, the embedded stack).
+    pub offers: Option<Vec<crate::check::Capability>>,
     seq: u64,
 }
 
@@ -84,6 +86,7 @@ impl Ctx {
             dns: None,
             tls_client: None,
             net,
+            offers: None,
             seq: 0,
         }
     }

@@ -16,7 +16,7 @@ pub mod role;
 pub mod runner;
 pub mod target;
 
-pub use check::{Check, Level, Outcome, Uncovered, Verdict};
+pub use check::{Capability, Check, Level, Outcome, Uncovered, Verdict};
 pub use ctx::{Ctx, RoleId};
 pub use refs::Ref;
 pub use report::{CheckResult, Report};

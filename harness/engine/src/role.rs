@@ -25,7 +25,7 @@ pub struct EvidenceEntry {
     pub peer: String,
     /// The start line.
     pub summary: String,
-    /// The whole message (lossy UTF-8, at most 8 KiB).
+    /// The whole message (lossy UTF-8).
     pub message: String,
 }
 
@@ -57,8 +57,13 @@ impl EvidenceLog {
     }
 
     fn record(&self, role: &str, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
-        const MAX: usize = 8 * 1024;
-        let text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
+        // A datagram is at most 64 KiB, so evidence keeps it whole; a longer
+        // stream write is cut, and says so.
+        const MAX: usize = 64 * 1024;
+        let mut text = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX)]).into_owned();
+        if bytes.len() > MAX {
+            text.push_str(&format!("\n[{} more bytes not kept]", bytes.len() - MAX));
+        }
         let summary = text.lines().next().unwrap_or_default().to_string();
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let t_ms = g.0.elapsed().as_millis() as u64;

@@ -25,6 +25,29 @@ pub async fn run_checks(
     let mut dead_since: Option<&str> = None;
     for check in checks {
         progress(check, None);
+        let missing: Vec<&str> = check
+            .needs
+            .iter()
+            .filter(|c| ctx.offers.as_ref().is_some_and(|o| !o.contains(c)))
+            .map(|c| c.name())
+            .collect();
+        if !missing.is_empty() {
+            let result = CheckResult {
+                id: check.id.to_string(),
+                title: check.title.to_string(),
+                covers: check.covers.iter().map(ToString::to_string).collect(),
+                verdict: Verdict::NotApplicable,
+                reason: format!(
+                    "the IUT does not offer {} (declare it in the profile: [target] offers, with its section)",
+                    missing.join(" and ")
+                ),
+                evidence: Vec::new(),
+                duration_ms: 0,
+            };
+            progress(check, Some(&result));
+            results.push(result);
+            continue;
+        }
         if let Some(since) = dead_since {
             let result = CheckResult {
                 id: check.id.to_string(),

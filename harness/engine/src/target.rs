@@ -1,6 +1,7 @@
 //! Setting up a run: the embedded reference SBE, or an external IUT
 //! described by options or a TOML profile; binding each role.
 
+use crate::check::Capability;
 use crate::ctx::{Ctx, Timing};
 use crate::pki::TestPki;
 use crate::role::{EvidenceLog, Role};
@@ -102,6 +103,9 @@ pub struct Plan {
     pub iut_domain: String,
     /// Which network the run uses.
     pub network: NetworkKind,
+    /// What the IUT offers; `None` for the embedded stack, which offers
+    /// everything. Checks needing something else are not applicable.
+    pub offers: Option<Vec<Capability>>,
 }
 
 /// Which network a run uses. An external IUT is only reachable over
@@ -143,6 +147,7 @@ impl Plan {
             terminating: "127.0.0.4:0".parse().expect("literal"),
             timing: Timing::default(),
             network: NetworkKind::Simulated { seed: 0x5eed },
+            offers: None,
         }
     }
 
@@ -201,6 +206,7 @@ struct TargetSection {
     address: toml::Spanned<String>,
     tls: Option<toml::Spanned<String>>,
     domain: Option<toml::Spanned<String>>,
+    offers: Option<toml::Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -278,6 +284,7 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
     let mut plan = Plan::embedded(Faults::default());
     plan.target = TargetKind::External { addr };
     plan.network = NetworkKind::Sockets;
+    plan.offers = Some(Vec::new());
     let roles = cfg.roles.unwrap_or_default();
     for (key, field, slot) in [
         ("roles.peer", &roles.peer, &mut plan.peer),
@@ -335,6 +342,40 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
     if let Some(t) = cfg.tls {
         plan.tls_ca = Some(base.join(t.ca.get_ref()));
     }
+    // What the IUT offers: as declared, or as the sections configured imply.
+    let offers = match &target.offers {
+        Some(list) => {
+            let mut v = Vec::new();
+            for name in list.get_ref() {
+                let c = Capability::from_name(name).ok_or_else(|| Error::Config {
+                    file: file.to_string(),
+                    line: line_of(text, list.span().start),
+                    key: "target.offers".into(),
+                    message: format!(
+                        "unknown capability {name:?}; known: {}",
+                        Capability::ALL
+                            .iter()
+                            .map(|c| c.name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                })?;
+                v.push(c);
+            }
+            v
+        }
+        None => {
+            let mut v = Vec::new();
+            if plan.dns.is_some() {
+                v.push(Capability::DnsRole);
+            }
+            if plan.tls_target.is_some() {
+                v.push(Capability::Tls);
+            }
+            v
+        }
+    };
+    plan.offers = Some(offers);
     if let Some(t) = cfg.timing {
         if let Some(ms) = t.response_ms {
             plan.timing.response = Duration::from_millis(ms.clamp(10, 60_000));
@@ -504,6 +545,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
         }
     };
     let mut ctx = Ctx::new(net, iut, peer, stranger, terminating, log);
+    ctx.offers = plan.offers.clone();
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;
@@ -542,6 +584,25 @@ mod tests {
         let bad = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[dns]\nprimary = \"localhost\"\nsecondary = \"127.0.0.1:5354\"\n";
         let e = parse_profile("iut.toml", bad).unwrap_err().to_string();
         assert!(e.starts_with("iut.toml:4: dns.primary:"), "{e}");
+    }
+
+    #[test]
+    fn profile_says_what_the_iut_offers() {
+        let plain = parse_profile("p", "[target]\naddress = \"udp:127.0.0.9:5060\"\n").unwrap();
+        assert_eq!(plain.offers, Some(vec![]));
+        let declared =
+            "[target]\naddress = \"udp:127.0.0.9:5060\"\noffers = [\"tls\", \"dns-role\"]\n";
+        let plan = parse_profile("p", declared).unwrap();
+        assert_eq!(
+            plan.offers,
+            Some(vec![Capability::Tls, Capability::DnsRole])
+        );
+        let bad = "[target]\naddress = \"udp:127.0.0.9:5060\"\n\noffers = [\"media\"]\n";
+        let e = parse_profile("iut.toml", bad).unwrap_err().to_string();
+        assert!(
+            e.starts_with("iut.toml:4: target.offers:") && e.contains("media"),
+            "{e}"
+        );
     }
 
     #[test]
