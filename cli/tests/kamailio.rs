@@ -153,9 +153,21 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
             ));
             continue;
         };
+        let reason = c["reason"].as_str().unwrap_or_default();
+        for part in want
+            .get("reason_contains")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let part = part.as_str().unwrap();
+            if !reason.contains(part) {
+                wrong.push(format!("{id}: the reason does not name {part:?}: {reason}"));
+            }
+        }
         let want = want["verdict"].as_str().unwrap();
         if got != want {
-            wrong.push(format!("{id}: {got} ({}), expected {want}", c["reason"]));
+            wrong.push(format!("{id}: {got} ({reason}), expected {want}"));
         }
     }
     assert_eq!(

@@ -20,6 +20,16 @@ pub struct Entry {
     pub kind: String,
     /// `valid` or `invalid`.
     pub verdict: String,
+    /// For an invalid request, what a border element may do with it (from
+    /// the RFC's text): `must-refuse` (never relay it) or `may-accept` (a
+    /// liberal element may relay it, but what leaves must be valid: the
+    /// defect must not cross the border).
+    pub category: Option<String>,
+    /// For a `may-accept` request whose defect the RFC forbids forwarding:
+    /// the part of a relayed copy that must not still carry it,
+    /// `start-line` (RFC 4475 §3.1.2.7, §3.1.2.9-11) or `from-to`
+    /// (§3.1.2.15).
+    pub repair: Option<String>,
     /// The expected `ParseErrorKind::code` (speermint-sip) for invalid messages.
     pub error: Option<String>,
     /// The header the error is about.

@@ -87,6 +87,27 @@ fn every_manifest_verdict_holds() {
 }
 
 #[test]
+fn invalid_requests_have_a_category_from_the_rfc() {
+    for e in all() {
+        let invalid_request = e.kind == "request" && e.verdict == "invalid";
+        match (&e.category, invalid_request) {
+            (Some(c), true) => assert!(
+                c == "must-refuse" || c == "may-accept",
+                "{}: unknown category {c}",
+                e.file
+            ),
+            (None, true) => panic!("{}: an invalid request needs a category", e.file),
+            (Some(_), false) => panic!("{}: only invalid requests have a category", e.file),
+            (None, false) => {}
+        }
+        // A request a liberal element may accept is one where we made a choice.
+        if e.category.as_deref() == Some("may-accept") {
+            assert!(e.liberal.is_some(), "{}: say why we refuse it", e.file);
+        }
+    }
+}
+
+#[test]
 fn liberal_choices_are_explained_and_errors_are_named() {
     for e in all() {
         assert!(!e.note.is_empty(), "{}", e.file);
