@@ -673,3 +673,102 @@ fn a_closed_pipe_is_no_panic_and_json_goes_to_stdout() {
     let r: Value = serde_json::from_slice(&out.stdout).expect("stdout is the JSON report alone");
     assert_eq!(r["summary"]["pass"], 1);
 }
+
+/// A fake IUT on loopback that misbehaves in one way, for the harness's own
+/// robustness: it must never hang the run or earn a PASS.
+fn hostile_iut(
+    kind: &'static str,
+) -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+) {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_millis(100)))
+        .unwrap();
+    let addr = sock.local_addr().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65_535];
+        let mut n_seen: u64 = 0;
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let Ok((n, from)) = sock.recv_from(&mut buf) else {
+                continue;
+            };
+            n_seen += 1;
+            match kind {
+                "silent" => {}
+                "garbage" => {
+                    let junk: Vec<u8> = (0..200u64)
+                        .map(|i| ((i * 7919 + n_seen * 104_729) % 251) as u8)
+                        .collect();
+                    let _ = sock.send_to(&junk, from);
+                }
+                // Fifty 100 Trying for every request, and nothing else.
+                _ => {
+                    let Ok(req) = speermint_sip::Message::parse(&buf[..n]) else {
+                        continue;
+                    };
+                    if !req.is_request() {
+                        continue;
+                    }
+                    let trying =
+                        speermint_sip::MessageBuilder::response_to(&req, 100, "Trying", None)
+                            .build();
+                    for _ in 0..50 {
+                        let _ = sock.send_to(&trying, from);
+                    }
+                }
+            }
+        }
+    });
+    (addr, stop)
+}
+
+#[test]
+fn hostile_iuts_never_hang_the_run_or_earn_a_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, kind) in ["silent", "garbage", "trying-storm"]
+        .into_iter()
+        .enumerate()
+    {
+        let (addr, stop) = hostile_iut(kind);
+        let next_hop = free_port(&format!("127.0.0.4{i}"));
+        let profile = dir.path().join(format!("{kind}.toml"));
+        std::fs::write(
+            &profile,
+            format!(
+                "[target]\naddress = \"udp:{addr}\"\n[roles]\npeer = \"127.0.0.2{i}\"\nstranger = \"127.0.0.3{i}\"\nterminating = \"{next_hop}\"\n[timing]\nresponse_ms = 300\nsilence_ms = 100\ntimer_b_ms = 1000\n"
+            ),
+        )
+        .unwrap();
+        let json = dir.path().join(format!("{kind}.json"));
+        let out = speermint()
+            .args(["certify", "--profile"])
+            .arg(&profile)
+            .arg("--json")
+            .arg(&json)
+            .timeout(std::time::Duration::from_secs(120))
+            .output()
+            .unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let table = String::from_utf8_lossy(&out.stdout);
+        let err = String::from_utf8_lossy(&out.stderr);
+        let report = read_json(&json);
+        assert_eq!(report["summary"]["pass"], 0, "{kind}: a PASS\n{table}");
+        match kind {
+            // Nothing (or nothing SIP) comes back: the lab's problem, exit 3.
+            "silent" | "garbage" => {
+                assert_eq!(out.status.code(), Some(3), "{kind}: {err}\n{table}");
+                assert!(report["setup_error"].is_string(), "{kind}");
+            }
+            _ => {
+                assert_eq!(out.status.code(), Some(1), "{kind}: {err}\n{table}");
+                assert!(
+                    !table.contains("stopped serving after"),
+                    "{kind}: blamed a case for silence that was there all along\n{table}"
+                );
+            }
+        }
+    }
+}
