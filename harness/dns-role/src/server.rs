@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::FutureExt as _;
 use hickory_proto::dnssec::rdata::{DNSSECRData, RRSIG};
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata};
 use hickory_proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};
@@ -26,6 +27,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::MessageResponse;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 use speermint_net::{Listener, Network, Stream, UdpSock};
+use speermint_node::{Input, Node, Output, Path, Transmit, Transport};
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -324,7 +326,113 @@ async fn answer(
     out
 }
 
+/// The authoritative server as a node: DNS messages in (datagrams, or
+/// stream bytes framed by their two-octet length, RFC 1035 §4.2.2), answers
+/// out on the same path. hickory's request handler is async in form, but
+/// over in-memory zones it never waits, so the node polls it once; an
+/// answer that is not ready at once is dropped, as a lost datagram would
+/// be (the client asks again).
+pub(crate) struct DnsNode {
+    handler: Arc<Switchable>,
+    out: VecDeque<Output<std::convert::Infallible>>,
+    streams: HashMap<Path, Vec<u8>>,
+}
+
+/// Stream connections a node frames at once, and bytes buffered per
+/// connection (one largest message and its length).
+const NODE_STREAMS: usize = 64;
+const NODE_STREAM_BYTES: usize = 2 + 65_535;
+
+impl DnsNode {
+    fn new(handler: Arc<Switchable>) -> Self {
+        Self {
+            handler,
+            out: VecDeque::new(),
+            streams: HashMap::new(),
+        }
+    }
+
+    fn respond(&mut self, path: Path, query: Vec<u8>) {
+        let protocol = match path.transport {
+            Transport::Udp => Protocol::Udp,
+            _ => Protocol::Tcp,
+        };
+        let Some(replies) = answer(&self.handler, query, path.remote, protocol).now_or_never()
+        else {
+            return;
+        };
+        for reply in replies {
+            let bytes = match path.transport {
+                Transport::Udp => reply,
+                _ => {
+                    let Ok(n) = u16::try_from(reply.len()) else {
+                        continue;
+                    };
+                    let mut framed = n.to_be_bytes().to_vec();
+                    framed.extend_from_slice(&reply);
+                    framed
+                }
+            };
+            self.out
+                .push_back(Output::Transmit(Transmit { path, bytes }));
+        }
+    }
+}
+
+impl Node for DnsNode {
+    type Command = std::convert::Infallible;
+    type Event = std::convert::Infallible;
+
+    fn handle_input(&mut self, _now: std::time::Instant, input: Input<'_, Self::Command>) {
+        match input {
+            Input::Datagram { path, bytes } => self.respond(path, bytes.to_vec()),
+            Input::StreamData {
+                path,
+                bytes,
+                closed,
+            } => {
+                if !self.streams.contains_key(&path) && self.streams.len() >= NODE_STREAMS {
+                    self.out.push_back(Output::Close(path));
+                    return;
+                }
+                let buf = self.streams.entry(path).or_default();
+                buf.extend_from_slice(bytes);
+                let mut queries = Vec::new();
+                while buf.len() >= 2 {
+                    let len = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+                    if buf.len() < 2 + len {
+                        break;
+                    }
+                    queries.push(buf[2..2 + len].to_vec());
+                    buf.drain(..2 + len);
+                }
+                let overlong = buf.len() > NODE_STREAM_BYTES;
+                for q in queries {
+                    self.respond(path, q);
+                }
+                if closed || overlong {
+                    self.streams.remove(&path);
+                    if overlong {
+                        self.out.push_back(Output::Close(path));
+                    }
+                }
+            }
+            Input::Timeout => {}
+            Input::Command(never) => match never {},
+        }
+    }
+
+    fn poll_output(&mut self) -> Option<Output<Self::Event>> {
+        self.out.pop_front()
+    }
+}
+
+/// The UDP driver: datagrams into the node, its answers out.
 async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {
+    let mut node = DnsNode::new(handler);
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let mut buf = vec![0u8; 65_535];
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
@@ -332,8 +440,23 @@ async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {
             // ICMP errors from earlier sends surface here: not fatal.
             Err(_) => continue,
         };
-        for reply in answer(&handler, buf[..n].to_vec(), from, Protocol::Udp).await {
-            let _ = socket.send_to(&reply, from).await;
+        let path = Path {
+            local,
+            remote: from,
+            transport: Transport::Udp,
+        };
+        let now = tokio::time::Instant::now().into_std();
+        node.handle_input(
+            now,
+            Input::Datagram {
+                path,
+                bytes: &buf[..n],
+            },
+        );
+        while let Some(out) = node.poll_output() {
+            if let Output::Transmit(t) = out {
+                let _ = socket.send_to(&t.bytes, t.path.remote).await;
+            }
         }
     }
 }
@@ -343,6 +466,9 @@ const TCP_CONNECTIONS: usize = 64;
 
 async fn serve_tcp(mut listener: Listener, handler: Arc<Switchable>) {
     let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
         let Ok((stream, from)) = listener.accept().await else {
             continue;
@@ -352,34 +478,47 @@ async fn serve_tcp(mut listener: Listener, handler: Arc<Switchable>) {
         }
         open.fetch_add(1, Ordering::Relaxed);
         let (handler, open) = (handler.clone(), open.clone());
+        let path = Path {
+            local,
+            remote: from,
+            transport: Transport::Tcp,
+        };
         tokio::spawn(async move {
-            let _ = tokio::time::timeout(TCP_IDLE * 6, serve_conn(stream, from, &handler)).await;
+            let node = DnsNode::new(handler);
+            let _ = tokio::time::timeout(TCP_IDLE * 6, serve_conn(stream, path, node)).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-/// RFC 1035 §4.2.2 framing: a two-octet length before each message.
-async fn serve_conn(mut stream: Stream, from: SocketAddr, handler: &Switchable) {
+/// One TCP connection: bytes into the node as read, its answers written.
+async fn serve_conn(mut stream: Stream, path: Path, mut node: DnsNode) {
+    let mut chunk = vec![0u8; 16 * 1024];
     loop {
-        let mut len = [0u8; 2];
-        match tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut len)).await {
-            Ok(Ok(_)) => {}
-            _ => return,
-        }
-        let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
-        if stream.read_exact(&mut msg).await.is_err() {
-            return;
-        }
-        for reply in answer(handler, msg, from, Protocol::Tcp).await {
-            let Ok(n) = u16::try_from(reply.len()) else {
-                continue;
-            };
-            if stream.write_all(&n.to_be_bytes()).await.is_err()
-                || stream.write_all(&reply).await.is_err()
-            {
-                return;
+        let (n, closed) = match tokio::time::timeout(TCP_IDLE, stream.read(&mut chunk)).await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => (0, true),
+            Ok(Ok(n)) => (n, false),
+        };
+        let now = tokio::time::Instant::now().into_std();
+        let input = Input::StreamData {
+            path,
+            bytes: &chunk[..n],
+            closed,
+        };
+        node.handle_input(now, input);
+        while let Some(out) = node.poll_output() {
+            match out {
+                Output::Transmit(t) => {
+                    if stream.write_all(&t.bytes).await.is_err() {
+                        return;
+                    }
+                }
+                Output::Close(_) => return,
+                Output::Timeout(_) | Output::Event(_) => {}
             }
+        }
+        if closed {
+            return;
         }
     }
 }

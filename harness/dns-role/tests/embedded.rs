@@ -350,3 +350,54 @@ async fn missing_numbers_under_empty_non_terminals_are_secure_name_errors() {
     assert!(matches!(there.found, Found::Records(_)));
     server.stop().await;
 }
+
+/// The DNS node frames queries on a stream by their two-octet length
+/// (RFC 1035 §4.2.2), whatever way the bytes are cut, and answers each on
+/// its connection.
+#[test]
+fn tcp_queries_split_across_writes_are_answered_on_their_connection() {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::Name;
+    use speermint_net::{Network, SimNet};
+    use std::str::FromStr;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rt = SimNet::runtime().unwrap();
+    rt.block_on(async {
+        let net = Network::Sim(SimNet::new(3));
+        let zone = Zone::from_text(PEER_ZONE, None, "peer.zone").unwrap();
+        let server = AuthServer::new()
+            .zone(zone)
+            .start_on(&net, "127.0.0.1:53".parse().unwrap())
+            .await
+            .unwrap();
+        let mut framed = Vec::new();
+        for id in [7u16, 8] {
+            let mut q = Message::new(id, MessageType::Query, OpCode::Query);
+            q.add_query(Query::query(
+                Name::from_str("sbe.peer.example.").unwrap(),
+                RecordType::A,
+            ));
+            let bytes = q.to_vec().unwrap();
+            framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+            framed.extend_from_slice(&bytes);
+        }
+        let mut c = net
+            .connect_tcp(None, server.addr(), std::time::Duration::from_secs(2))
+            .await
+            .unwrap();
+        // Cut inside the first length, and inside the second message.
+        for part in [&framed[..1], &framed[1..30], &framed[30..]] {
+            c.write_all(part).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        for want in [7u16, 8] {
+            let mut len = [0u8; 2];
+            c.read_exact(&mut len).await.unwrap();
+            let mut msg = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            c.read_exact(&mut msg).await.unwrap();
+            let m = Message::from_vec(&msg).unwrap();
+            assert_eq!(m.metadata.id, want);
+            assert_eq!(m.answers.len(), 1, "{m:?}");
+        }
+    });
+}
