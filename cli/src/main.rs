@@ -121,6 +121,12 @@ struct CertifyArgs {
     /// Write a JUnit XML report here.
     #[arg(long)]
     junit: Option<PathBuf>,
+    /// Write a Markdown certification report here.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+    /// Write every datagram the roles sent and received as pcapng here.
+    #[arg(long)]
+    pcap: Option<PathBuf>,
     /// Run the embedded target over loopback sockets and the real clock
     /// instead of the simulated network (an external target always uses
     /// sockets).
@@ -328,13 +334,17 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
         return list(&checks);
     }
     // Output paths are checked before the run, not after it.
-    for path in [&args.json, &args.junit].into_iter().flatten() {
+    for path in [&args.json, &args.junit, &args.markdown, &args.pcap]
+        .into_iter()
+        .flatten()
+    {
         if path.as_os_str() != "-" {
             if let Err(e) = std::fs::File::create(path) {
                 return usage(format!("{}: {e}", path.display()));
             }
         }
     }
+    let started = std::time::SystemTime::now();
     let mut session = match target::start(&plan).await {
         Ok(s) => s,
         Err(e) => return usage(e),
@@ -344,8 +354,9 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
     if let Err(silence) = speermint_harness::liveness::probe(&mut session.ctx).await {
         let line = silence.describe(&session.ctx);
         eprintln!("speermint: {line}");
-        let report = Report::setup_failed(session.label, line);
-        return write_reports(&args, &report).err().unwrap_or(3);
+        let mut report = Report::setup_failed(session.label, line);
+        report.profile = args.profile.as_ref().map(|p| p.display().to_string());
+        return write_reports(&args, &report, started).err().unwrap_or(3);
     }
     let bar = ProgressBar::new(checks.len() as u64);
     bar.set_style(
@@ -365,25 +376,32 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
     if let Some(sbe) = session.sbe.take() {
         sbe.stop().await;
     }
-    let report = Report::new(session.label, results);
+    let mut report = Report::new(session.label, results);
+    report.profile = args.profile.as_ref().map(|p| p.display().to_string());
     if args.json.as_deref() == Some(std::path::Path::new("-")) {
         // stdout carries the JSON; the table goes to the terminal's other stream.
         eprint!("{}", report.table());
     } else {
         out_nl!("{}", report.table());
     }
-    write_reports(&args, &report)
+    write_reports(&args, &report, started)
         .err()
         .unwrap_or(report.exit_code() as u8)
 }
 
 /// Writes the JSON and JUnit reports asked for (`-` is stdout); an error
 /// is a usage error (exit 2) naming the path.
-fn write_reports(args: &CertifyArgs, report: &Report) -> Result<(), u8> {
-    for (path, text) in [
+fn write_reports(
+    args: &CertifyArgs,
+    report: &Report,
+    started: std::time::SystemTime,
+) -> Result<(), u8> {
+    let texts = [
         (&args.json, report.to_json()),
         (&args.junit, report.to_junit()),
-    ] {
+        (&args.markdown, report.to_markdown()),
+    ];
+    for (path, text) in texts {
         match path {
             Some(p) if p.as_os_str() == "-" => out!("{text}"),
             Some(p) => {
@@ -392,6 +410,13 @@ fn write_reports(args: &CertifyArgs, report: &Report) -> Result<(), u8> {
                 }
             }
             None => {}
+        }
+    }
+    if let Some(p) = &args.pcap {
+        let bytes = speermint_harness::pcap::capture(report, started)
+            .map_err(|e| usage(format!("{}: {e}", p.display())))?;
+        if let Err(e) = std::fs::write(p, bytes) {
+            return Err(usage(format!("{}: {e}", p.display())));
         }
     }
     Ok(())

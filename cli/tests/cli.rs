@@ -772,3 +772,79 @@ fn hostile_iuts_never_hang_the_run_or_earn_a_pass() {
         }
     }
 }
+
+/// `--pcap` writes every datagram the roles sent and received; tshark (from
+/// Debian) opens it, finds as many packets as the evidence holds, and
+/// decodes them as SIP. `--markdown` writes the certification report.
+#[test]
+fn pcap_and_markdown_reports_open_in_tshark_and_name_every_check() {
+    let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("tshark: this test needs the Debian package `tshark`; `.ci/test` installs it");
+    let dir = tempfile::tempdir().unwrap();
+    let (pcap, json, md) = (
+        dir.path().join("run.pcapng"),
+        dir.path().join("run.json"),
+        dir.path().join("run.md"),
+    );
+    let out = speermint()
+        .args([
+            "certify",
+            "--misbehave",
+            "no-failover",
+            "--only",
+            "RFC6404-4.8",
+        ])
+        .args(["--only", "peer-register-rejected", "--pcap"])
+        .arg(&pcap)
+        .arg("--json")
+        .arg(&json)
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let r = read_json(&json);
+    let datagrams = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["evidence"].as_array().unwrap())
+        .filter(|e| e["direction"] == "sent" || e["direction"] == "received")
+        .count();
+    let count = |filter: Option<&str>| {
+        let mut cmd = std::process::Command::new(tshark);
+        cmd.arg("-r").arg(&pcap);
+        if let Some(f) = filter {
+            cmd.args(["-Y", f]);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    assert_eq!(count(None), datagrams);
+    assert_eq!(
+        count(Some("sip")),
+        datagrams,
+        "every datagram decodes as SIP"
+    );
+    let md = std::fs::read_to_string(&md).unwrap();
+    for id in [
+        "sbe-pool-failover",
+        "sbe-pool-silent-failover",
+        "peer-register-rejected",
+    ] {
+        assert!(
+            md.contains(&format!("`{id}`")),
+            "{id} missing from the Markdown report"
+        );
+    }
+    assert!(
+        md.contains("## Checks that did not pass") && md.contains("### `sbe-pool-failover`: fail")
+    );
+}

@@ -7,7 +7,9 @@ use assert_cmd::Command;
 use serde_json::Value;
 
 fn masked(text: &str) -> String {
-    let rules: [(&str, &str); 7] = [
+    let rules: [(&str, &str); 8] = [
+        // When the run began.
+        (r#""started": "[^"]*""#, r#""started": "[time]""#),
         // Right-aligned durations: the padding varies with the width.
         (r" *\d+ ms", " [ms]"),
         // SRV data written by the DNS role: priority weight port target.

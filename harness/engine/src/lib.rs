@@ -9,6 +9,7 @@
 pub mod check;
 pub mod ctx;
 pub mod liveness;
+pub mod pcap;
 pub mod pki;
 pub mod refs;
 pub mod report;

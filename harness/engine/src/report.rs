@@ -1,7 +1,7 @@
 //! Reports: the JSON read by other tools, JUnit for CI systems, and the
 //! terminal table.
 
-use crate::check::Verdict;
+use crate::check::{Level, Verdict};
 use crate::role::EvidenceEntry;
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -15,6 +15,10 @@ pub struct CheckResult {
     pub title: String,
     /// Requirement IDs covered.
     pub covers: Vec<String>,
+    /// MUST or SHOULD.
+    pub level: Level,
+    /// The requirement, in our words.
+    pub requirement: String,
     /// Verdict.
     pub verdict: Verdict,
     /// Why.
@@ -41,6 +45,13 @@ pub struct Summary {
 /// A whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    /// The tool and its version.
+    pub tool: String,
+    /// When the run began (RFC 3339, UTC).
+    pub started: String,
+    /// The IUT profile used, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     /// What was tested, e.g. `embedded reference SBE (udp:127.0.0.1:40000)`.
     pub target: String,
     /// Results, in run order.
@@ -66,6 +77,11 @@ impl Report {
             }
         }
         Self {
+            tool: format!("speermint {}", env!("CARGO_PKG_VERSION")),
+            started: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+            profile: None,
             target,
             checks,
             summary,
@@ -96,6 +112,107 @@ impl Report {
     /// Pretty JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// A certification report in Markdown: what was tested, a table per
+    /// RFC, then every check that did not pass with its message ladder and
+    /// the messages themselves.
+    pub fn to_markdown(&self) -> String {
+        let mut md = String::new();
+        let _ = writeln!(md, "# speermint certification report\n");
+        let _ = writeln!(md, "| | |\n|---|---|");
+        let _ = writeln!(md, "| Target | {} |", cell(&self.target));
+        let _ = writeln!(md, "| Tool | {} |", self.tool);
+        let _ = writeln!(md, "| Started | {} |", self.started);
+        if let Some(p) = &self.profile {
+            let _ = writeln!(md, "| Profile | {} |", cell(p));
+        }
+        let s = self.summary;
+        let _ = writeln!(
+            md,
+            "| Result | {} pass, {} fail, {} inconclusive, {} not applicable |\n",
+            s.pass, s.fail, s.inconclusive, s.not_applicable
+        );
+        if let Some(e) = &self.setup_error {
+            let _ = writeln!(md, "**No check ran: {}**\n", cell(e));
+        }
+        let mut groups: Vec<(String, Vec<&CheckResult>)> = Vec::new();
+        for c in &self.checks {
+            let rfc = c
+                .covers
+                .first()
+                .and_then(|r| r.split('-').next())
+                .unwrap_or("other")
+                .to_string();
+            match groups.iter_mut().find(|(g, _)| *g == rfc) {
+                Some((_, v)) => v.push(c),
+                None => groups.push((rfc, vec![c])),
+            }
+        }
+        for (rfc, checks) in &groups {
+            let _ = writeln!(md, "## {rfc}\n");
+            let _ = writeln!(
+                md,
+                "| ID | Level | Requirement | Check | Verdict | Reason |"
+            );
+            let _ = writeln!(md, "|---|---|---|---|---|---|");
+            for c in checks {
+                let _ = writeln!(
+                    md,
+                    "| {} | {:?} | {} | `{}` | **{}** | {} |",
+                    c.covers.join(", "),
+                    c.level,
+                    cell(&c.requirement),
+                    c.id,
+                    c.verdict.as_str(),
+                    cell(&c.reason)
+                );
+            }
+            md.push('\n');
+        }
+        let bad: Vec<&CheckResult> = self
+            .checks
+            .iter()
+            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive))
+            .collect();
+        if !bad.is_empty() {
+            let _ = writeln!(md, "## Checks that did not pass\n");
+        }
+        for c in bad {
+            let _ = writeln!(md, "### `{}`: {}\n", c.id, c.verdict.as_str());
+            let _ = writeln!(md, "{}\n", c.reason);
+            let _ = writeln!(md, "| t (ms) | role | | peer | message |");
+            let _ = writeln!(md, "|---:|---|---|---|---|");
+            for e in &c.evidence {
+                let arrow = match e.direction {
+                    "sent" => "→",
+                    "received" => "←",
+                    _ => "·",
+                };
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {arrow} | {} | {} |",
+                    e.t_ms,
+                    e.role,
+                    e.peer,
+                    cell(&e.summary)
+                );
+            }
+            md.push('\n');
+            for (i, e) in c.evidence.iter().filter(|e| e.wire.is_some()).enumerate() {
+                let _ = writeln!(
+                    md,
+                    "<details><summary>{}. {} {} {} at {} ms</summary>\n\n```\n{}\n```\n</details>\n",
+                    i + 1,
+                    e.role,
+                    e.direction,
+                    cell(&e.summary),
+                    e.t_ms,
+                    e.message.replace("```", "` ` `").trim_end()
+                );
+            }
+        }
+        md
     }
 
     /// JUnit XML: one test case per check; fail is a failure, inconclusive
@@ -220,4 +337,9 @@ fn evidence_text(c: &CheckResult) -> String {
         );
     }
     s
+}
+
+/// Text for a Markdown table cell: one line, pipes escaped.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace(['\r', '\n'], " ")
 }

@@ -27,18 +27,38 @@ pub struct EvidenceEntry {
     pub summary: String,
     /// The whole message (lossy UTF-8).
     pub message: String,
+    /// What the pcap is written from: the datagram as it was on the wire,
+    /// with its addresses and when (since the run began, on the run's
+    /// clock). Absent for notes.
+    #[serde(skip)]
+    pub wire: Option<Wire>,
+}
+
+/// One datagram as a role saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Wire {
+    /// Sender.
+    pub from: SocketAddr,
+    /// Receiver.
+    pub to: SocketAddr,
+    /// Since the run began.
+    pub at: Duration,
+    /// The bytes.
+    pub bytes: Vec<u8>,
 }
 
 /// Shared, ordered evidence log of a check.
 #[derive(Debug, Clone)]
 pub struct EvidenceLog {
     inner: Arc<Mutex<(Instant, Vec<EvidenceEntry>)>>,
+    run_start: Instant,
 }
 
 impl Default for EvidenceLog {
     fn default() -> Self {
         Self {
             inner: Arc::new(Mutex::new((Instant::now(), Vec::new()))),
+            run_start: Instant::now(),
         }
     }
 }
@@ -56,7 +76,14 @@ impl EvidenceLog {
         std::mem::take(&mut g.1)
     }
 
-    fn record(&self, role: &str, direction: &'static str, peer: SocketAddr, bytes: &[u8]) {
+    fn record(
+        &self,
+        role: &str,
+        direction: &'static str,
+        me: SocketAddr,
+        peer: SocketAddr,
+        bytes: &[u8],
+    ) {
         // A datagram is at most 64 KiB, so evidence keeps it whole; a longer
         // stream write is cut, and says so.
         const MAX: usize = 64 * 1024;
@@ -67,6 +94,11 @@ impl EvidenceLog {
         let summary = text.lines().next().unwrap_or_default().to_string();
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let t_ms = g.0.elapsed().as_millis() as u64;
+        let (from, to) = if direction == "sent" {
+            (me, peer)
+        } else {
+            (peer, me)
+        };
         g.1.push(EvidenceEntry {
             t_ms,
             role: role.to_string(),
@@ -74,6 +106,12 @@ impl EvidenceLog {
             peer: peer.to_string(),
             summary,
             message: text,
+            wire: Some(Wire {
+                from,
+                to,
+                at: self.run_start.elapsed(),
+                bytes: bytes.to_vec(),
+            }),
         });
     }
 
@@ -89,6 +127,7 @@ impl EvidenceLog {
             peer: String::new(),
             summary: text.clone(),
             message: text,
+            wire: None,
         });
     }
 }
@@ -197,7 +236,7 @@ impl Role {
     /// Sends one datagram and says whether the network took it (a send can
     /// fail when the target is unreachable from the role's address).
     pub async fn try_send(&self, to: SocketAddr, bytes: &[u8]) -> std::io::Result<()> {
-        self.log.record(self.name, "sent", to, bytes);
+        self.log.record(self.name, "sent", self.addr, to, bytes);
         match self.socket.send_to(bytes, to).await {
             Ok(_) => Ok(()),
             Err(e) => {
@@ -271,11 +310,14 @@ async fn read_loop(
     inbox: tokio::sync::mpsc::Sender<Received>,
 ) {
     let mut buf = vec![0u8; 65_535];
+    let me = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, from)) => {
                 let bytes = buf[..n].to_vec();
-                log.record(name, "received", from, &bytes);
+                log.record(name, "received", me, from, &bytes);
                 if inbox.try_send(Received { from, bytes }).is_err() {
                     log.note(
                         name,
