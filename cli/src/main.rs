@@ -112,6 +112,10 @@ struct CertifyArgs {
     /// Print the checks with their tags and needs, and run nothing.
     #[arg(long)]
     list: bool,
+    /// After the table, print the message ladder of every check that
+    /// failed or was inconclusive.
+    #[arg(short, long)]
+    verbose: bool,
     /// Turn on a misbehaviour switch of the embedded reference SBE (repeatable), to see checks fail.
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
@@ -363,12 +367,25 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
         ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    // On a terminal a progress bar; elsewhere (CI logs) a line per check
+    // as it finishes.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let results = speermint_harness::runner::run_checks(
         &mut session.ctx,
         &checks,
         |check, done| match done {
             None => bar.set_message(check.id),
-            Some(_) => bar.inc(1),
+            Some(r) => {
+                bar.inc(1);
+                if !tty {
+                    eprintln!(
+                        "{:<14} {} ({} ms)",
+                        r.verdict.as_str().to_uppercase(),
+                        r.id,
+                        r.duration_ms
+                    );
+                }
+            }
         },
     )
     .await;
@@ -383,6 +400,9 @@ async fn certify(args: CertifyArgs, plan: Plan) -> u8 {
         eprint!("{}", report.table());
     } else {
         out_nl!("{}", report.table());
+        if args.verbose {
+            out_nl!("{}", report.ladders());
+        }
     }
     write_reports(&args, &report, started)
         .err()

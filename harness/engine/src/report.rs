@@ -114,6 +114,25 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
     }
 
+    /// The message ladder of every check that failed or was inconclusive,
+    /// for a terminal (`certify -v`).
+    pub fn ladders(&self) -> String {
+        let mut out = String::new();
+        for c in &self.checks {
+            if matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive) {
+                let _ = writeln!(
+                    out,
+                    "\n{} {}: {}",
+                    c.verdict.as_str().to_uppercase(),
+                    c.id,
+                    c.reason
+                );
+                out.push_str(&evidence_text(c));
+            }
+        }
+        out
+    }
+
     /// A certification report in Markdown: what was tested, a table per
     /// RFC, then every check that did not pass with its message ladder and
     /// the messages themselves.
@@ -220,7 +239,18 @@ impl Report {
     pub fn to_junit(&self) -> String {
         use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
         let mut report = JReport::new("speermint certify");
-        let mut suite = TestSuite::new(self.target.clone());
+        // The suite is named after what was tested, without the embedded
+        // stack's ephemeral port, so dashboards can follow it across runs.
+        let suite_name = if self.target.starts_with("embedded") {
+            self.target
+                .split(" (")
+                .next()
+                .unwrap_or(&self.target)
+                .to_owned()
+        } else {
+            self.target.clone()
+        };
+        let mut suite = TestSuite::new(suite_name);
         for c in &self.checks {
             let status = match c.verdict {
                 Verdict::Pass => TestCaseStatus::success(),
@@ -230,20 +260,23 @@ impl Report {
                     s.set_description(evidence_text(c));
                     s
                 }
-                Verdict::Inconclusive => {
-                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-                    s.set_message(format!("inconclusive: {}", c.reason));
-                    s
-                }
-                Verdict::NotApplicable => {
+                // Neither is a pass or a failure of the IUT: skipped, with why.
+                Verdict::Inconclusive | Verdict::NotApplicable => {
                     let mut s = TestCaseStatus::skipped();
-                    s.set_message(c.reason.clone());
+                    s.set_message(format!("{}: {}", c.verdict.as_str(), c.reason));
                     s
                 }
             };
-            let mut case = TestCase::new(c.id.clone(), status);
-            case.set_classname(c.covers.join(" "));
+            let mut case = TestCase::new(c.title.clone(), status);
+            case.set_classname(c.id.clone());
             case.set_time(std::time::Duration::from_millis(c.duration_ms));
+            for r in &c.covers {
+                case.add_property(("covers", r.as_str()));
+            }
+            case.add_property(("level", format!("{:?}", c.level).to_uppercase().as_str()));
+            if c.verdict == Verdict::Inconclusive {
+                case.set_system_out(evidence_text(c));
+            }
             suite.add_test_case(case);
         }
         report.add_test_suite(suite);
