@@ -31,7 +31,10 @@ async fn max_forwards(ctx: &mut Ctx) -> Outcome {
         ));
     }
     let Some(fin) = ctx.expect_final(RoleId::Peer, &cid, "INVITE").await else {
-        return Outcome::fail("an INVITE with Max-Forwards 0 got no final response (483 expected)");
+        return Outcome::fail(format!(
+            "an INVITE with Max-Forwards 0 got no final response, 483 expected ({})",
+            ctx.what_came(RoleId::Peer, &cid)
+        ));
     };
     ack_failure(ctx, &invite, &fin).await;
     if fin.status() != Some(483) {

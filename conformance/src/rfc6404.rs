@@ -45,7 +45,10 @@ async fn ingress_filtering(ctx: &mut Ctx) -> Outcome {
         Some(403) => "refused with 403".to_string(),
         Some(s) if s >= 300 => format!("refused with {s}"),
         Some(s) => return Outcome::fail(format!("the INVITE from a non-peer was answered {s}")),
-        None => "dropped silently".to_string(),
+        None => match ctx.what_came(RoleId::Stranger, &cid) {
+            nothing if nothing == "nothing came back" => "dropped silently".to_string(),
+            other => format!("not refused with a final response ({other}) and not relayed"),
+        },
     };
 
     // 2. A live transaction from the peer.
@@ -179,9 +182,10 @@ async fn peer_register(ctx: &mut Ctx) -> Outcome {
             "REGISTER from the peer answered {s} and not relayed"
         )),
         Some(s) => Outcome::fail(format!("REGISTER from the peer was accepted with {s}")),
-        None => Outcome::inconclusive(
-            "the IUT neither answered nor relayed the REGISTER; a silent drop cannot be told from a lost datagram",
-        ),
+        None => Outcome::inconclusive(format!(
+            "no final answer to the REGISTER and it was not relayed ({}); a silent drop cannot be told from a lost datagram",
+            ctx.what_came(RoleId::Peer, &cid)
+        )),
     }
 }
 

@@ -204,6 +204,30 @@ impl Ctx {
         bytes
     }
 
+    /// What the role received for this Call-ID and nobody consumed, as a
+    /// phrase for a reason: "nothing came back", or "it sent only: SIP/2.0
+    /// 100 Trying (x50)". A reason never says "no answer" beside evidence
+    /// that shows one.
+    pub fn what_came(&mut self, at: RoleId, call_id: &str) -> String {
+        let c = call_id.to_string();
+        let seen = self.role(at).unread(move |r| mentions_call(&r.bytes, &c));
+        if seen.is_empty() {
+            return "nothing came back".into();
+        }
+        let mut counted: Vec<(String, usize)> = Vec::new();
+        for s in seen {
+            match counted.iter_mut().find(|(t, _)| *t == s) {
+                Some((_, n)) => *n += 1,
+                None => counted.push((s, 1)),
+            }
+        }
+        let parts: Vec<String> = counted
+            .into_iter()
+            .map(|(s, n)| if n > 1 { format!("{s} (x{n})") } else { s })
+            .collect();
+        format!("it sent only: {}", parts.join(", "))
+    }
+
     /// Clears every role's pending datagrams and the log: called between checks.
     pub async fn reset(&mut self) {
         self.peer.clear().await;

@@ -294,6 +294,23 @@ impl Role {
         out
     }
 
+    /// The start lines of what arrived and is still unread, matching
+    /// `pred`, without consuming it: what a reason names when the awaited
+    /// message never came.
+    pub fn unread(&mut self, pred: impl Fn(&Received) -> bool) -> Vec<String> {
+        while self.backlog.len() < ROLE_QUEUE {
+            match self.inbox.try_recv() {
+                Ok(r) => self.backlog.push_back(r),
+                Err(_) => break,
+            }
+        }
+        self.backlog
+            .iter()
+            .filter(|r| pred(r))
+            .map(Received::summary)
+            .collect()
+    }
+
     /// Forgets anything pending (between checks).
     pub async fn clear(&mut self) {
         self.backlog.clear();
