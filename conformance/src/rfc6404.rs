@@ -182,8 +182,11 @@ async fn peer_register(ctx: &mut Ctx) -> Outcome {
             "REGISTER from the peer answered {s} and not relayed"
         )),
         Some(s) => Outcome::fail(format!("REGISTER from the peer was accepted with {s}")),
-        None => Outcome::inconclusive(format!(
-            "no final answer to the REGISTER and it was not relayed ({}); a silent drop cannot be told from a lost datagram",
+        // The requirement is that registrations do not cross, not that they
+        // are answered: a drop passes (the IUT answers the liveness probe
+        // after the check, so it is not silence from a dead element).
+        None => Outcome::pass(format!(
+            "REGISTER from the peer not relayed and not answered with a final response ({}): dropped",
             ctx.what_came(RoleId::Peer, &cid)
         )),
     }
