@@ -183,12 +183,17 @@ async fn peer_register(ctx: &mut Ctx) -> Outcome {
         )),
         Some(s) => Outcome::fail(format!("REGISTER from the peer was accepted with {s}")),
         // The requirement is that registrations do not cross, not that they
-        // are answered: a drop passes (the IUT answers the liveness probe
-        // after the check, so it is not silence from a dead element).
-        None => Outcome::pass(format!(
-            "REGISTER from the peer not relayed and not answered with a final response ({}): dropped",
-            ctx.what_came(RoleId::Peer, &cid)
-        )),
+        // are answered: a silent drop passes (the liveness probe after the
+        // check tells it from a dead element). A transaction begun with a
+        // provisional and never ended is not a drop.
+        None => match ctx.what_came(RoleId::Peer, &cid) {
+            nothing if nothing == "nothing came back" => {
+                Outcome::pass("REGISTER from the peer not relayed and not answered: dropped")
+            }
+            other => Outcome::inconclusive(format!(
+                "REGISTER from the peer not relayed, but no final response ({other}): the IUT began a transaction it never ended"
+            )),
+        },
     }
 }
 

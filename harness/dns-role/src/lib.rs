@@ -15,6 +15,28 @@ pub use role::{DnsFacts, DnsRole, Topology};
 pub use server::{AuthServer, RunningAuth, Signatures, Tamper};
 pub use zone::{SIGNATURE_VALIDITY, Zone, ZoneError, generate_key};
 
+/// One line for a DNS message seen on the wire: `dns-query NAME TYPE` or
+/// `dns-answer NAME TYPE RCODE (n records)`, or `dns-undecodable`.
+pub fn describe(bytes: &[u8]) -> String {
+    use hickory_proto::op::{Message, MessageType};
+    let Ok(m) = Message::from_vec(bytes) else {
+        return "dns-undecodable".into();
+    };
+    let q = m
+        .queries
+        .first()
+        .map(|q| format!("{} {}", q.name(), q.query_type()))
+        .unwrap_or_default();
+    match m.metadata.message_type {
+        MessageType::Query => format!("dns-query {q}"),
+        MessageType::Response => format!(
+            "dns-answer {q} {} ({} records)",
+            m.metadata.response_code,
+            m.answers.len()
+        ),
+    }
+}
+
 /// Failure of the embedded server.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

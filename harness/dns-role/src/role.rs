@@ -83,8 +83,17 @@ impl DnsRole {
         bind: std::net::IpAddr,
         topo: Topology,
     ) -> Result<Self, DnsError> {
-        let any = SocketAddr::new(bind, 0);
-        Self::start_at(net, [any, any], None, topo).await
+        // On the simulated network every port is free, so the replicas sit
+        // on port 53 of two addresses, where a capture is read as DNS.
+        let addrs = if net.is_simulated() {
+            [
+                SocketAddr::new(bind, 53),
+                SocketAddr::from(([127, 0, 0, 53], 53)),
+            ]
+        } else {
+            [SocketAddr::new(bind, 0); 2]
+        };
+        Self::start_at(net, addrs, None, topo).await
     }
 
     /// Starts the replicas at `addrs`, signing every zone with `key`
