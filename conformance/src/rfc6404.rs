@@ -3,6 +3,7 @@
 use crate::dialog::{ack_failure, call_id};
 use speermint_corpora::torture as corpus;
 use speermint_harness::ctx::{mentions_call, sip_hostport};
+use speermint_harness::liveness;
 use speermint_harness::role::Received;
 use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
 use speermint_sbe::Fault;
@@ -273,38 +274,13 @@ struct CaseRow {
     ok: bool,
 }
 
-/// Sends the liveness probe (OPTIONS, Max-Forwards 0: the IUT answers it
-/// itself, RFC 3261 §16.3 step 3; if it relays it anyway, the far end
-/// answers) and says whether a final answer came. Its Call-ID goes into
-/// `probes`, so that its traffic is not taken for the IUT's answer to a case.
-async fn torture_probe(ctx: &mut Ctx, iut_uri: &str, probes: &mut Vec<String>) -> bool {
-    let probe = String::from_utf8_lossy(&ctx.request(RoleId::Peer, "OPTIONS", iut_uri).build())
-        .replace("Max-Forwards: 70\r\n", "Max-Forwards: 0\r\n")
-        .into_bytes();
-    let pcid = call_id(&probe);
-    probes.push(pcid.clone());
-    ctx.send_to_iut(RoleId::Peer, &probe).await;
-    if ctx
-        .expect_final(RoleId::Peer, &pcid, "OPTIONS")
-        .await
-        .is_some()
-    {
-        return true;
-    }
-    let quick = ctx.timing.silence;
-    let p = pcid.clone();
-    if let Some(req) = ctx
-        .role(RoleId::Terminating)
-        .recv_matching(quick, move |r| mentions_call(&r.bytes, &p))
-        .await
-    {
-        ctx.answer(RoleId::Terminating, &req, 200, "OK", None).await;
-        return ctx
-            .expect_final(RoleId::Peer, &pcid, "OPTIONS")
-            .await
-            .is_some();
-    }
-    false
+/// The liveness probe of [`speermint_harness::liveness`], waiting for a
+/// final answer; its Call-ID goes into `probes`, so that its traffic is not
+/// taken for the IUT's answer to a case.
+async fn torture_probe(ctx: &mut Ctx, probes: &mut Vec<String>) -> bool {
+    let asked = liveness::ask(ctx, true).await;
+    probes.push(asked.call_id);
+    asked.answer.is_ok()
 }
 
 /// Where a relayed copy still carries the defect the RFC forbids
@@ -351,11 +327,10 @@ async fn torture(ctx: &mut Ctx) -> Outcome {
     if cases.is_empty() {
         return Outcome::inconclusive("no invalid requests in the corpus");
     }
-    let iut_uri = format!("sip:{}", sip_hostport(ctx.iut));
     // Before any case: a target that does not answer now says nothing
     // about malformed input.
     let mut probes = Vec::new();
-    if !torture_probe(ctx, &iut_uri, &mut probes).await {
+    if !torture_probe(ctx, &mut probes).await {
         let got: Vec<String> = ctx
             .role(RoleId::Peer)
             .drain(Duration::ZERO)
@@ -398,7 +373,7 @@ async fn torture(ctx: &mut Ctx) -> Outcome {
             format!("case {case}, {} [{category}]: {how}", e.title),
         );
         ctx.send_to_iut(RoleId::Peer, &bytes).await;
-        let alive = torture_probe(ctx, &iut_uri, &mut probes).await;
+        let alive = torture_probe(ctx, &mut probes).await;
         let is_probe = |r: &Received| probes.iter().any(|c| mentions_call(&r.bytes, c));
         let relayed: Vec<Received> = ctx
             .role(RoleId::Terminating)

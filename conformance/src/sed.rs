@@ -529,33 +529,25 @@ async fn secure_transport(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     ))
 }
 
-/// An INVITE from the inside for `ruri` that has reached the first SBE of
-/// the pool (the peer role), for the failover checks.
+/// An INVITE from the inside for a pool member, for the failover checks.
 struct PoolCall {
     invite: Vec<u8>,
     cid: String,
-    first: Received,
 }
 
 impl PoolCall {
-    /// Sends the INVITE and waits for it at the first-ranked SBE; when it
-    /// never gets there, the caller's final answer is ACKed and failover
-    /// cannot be judged.
-    async fn place(ctx: &mut Ctx, ruri: &str) -> Result<Self, Outcome> {
+    /// Sends the INVITE and waits for it at the first-ranked SBE (the peer
+    /// role), returning the call and what arrived there; when it never gets
+    /// there, the caller's final answer is ACKed and failover cannot be
+    /// judged.
+    async fn place(ctx: &mut Ctx, ruri: &str) -> Result<(Self, Received), Outcome> {
         let invite = ctx.request(RoleId::Terminating, "INVITE", ruri).build();
         let cid = call_id(&invite);
         ctx.send_to_iut(RoleId::Terminating, &invite).await;
-        match ctx.expect_request(RoleId::Peer, "INVITE", &cid).await {
-            Some(first) => Ok(Self { invite, cid, first }),
+        let call = Self { invite, cid };
+        match ctx.expect_request(RoleId::Peer, "INVITE", &call.cid).await {
+            Some(first) => Ok((call, first)),
             None => {
-                let call = Self {
-                    invite,
-                    cid,
-                    first: Received {
-                        from: ctx.iut,
-                        bytes: Vec::new(),
-                    },
-                };
                 call.finish(ctx).await;
                 Err(Outcome::inconclusive(format!(
                     "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
@@ -581,11 +573,11 @@ impl PoolCall {
 
 async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     let ruri = format!("sip:frank@{}", dns.facts.peer_domain);
-    let call = match PoolCall::place(ctx, &ruri).await {
+    let (call, first) = match PoolCall::place(ctx, &ruri).await {
         Ok(c) => c,
         Err(o) => return o,
     };
-    let (first, cid) = (call.first.clone(), call.cid.clone());
+    let cid = call.cid.clone();
     // The first SBE of the pool is out of service.
     ctx.answer(RoleId::Peer, &first, 503, "Service Unavailable", None)
         .await;
@@ -613,7 +605,7 @@ async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
 
 async fn sbe_pool_silent(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     let ruri = format!("sip:grace@{}", dns.facts.peer_domain);
-    let call = match PoolCall::place(ctx, &ruri).await {
+    let (call, _first) = match PoolCall::place(ctx, &ruri).await {
         Ok(c) => c,
         Err(o) => return o,
     };

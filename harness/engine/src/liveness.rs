@@ -48,7 +48,7 @@ impl Silence {
 pub async fn probe(ctx: &mut Ctx) -> Result<u16, Silence> {
     let mut outcome = Err(Silence::NoAnswer);
     for _ in 0..PROBES {
-        match probe_once(ctx).await {
+        match ask(ctx, false).await.answer {
             Ok(status) => {
                 outcome = Ok(status);
                 break;
@@ -64,7 +64,20 @@ pub async fn probe(ctx: &mut Ctx) -> Result<u16, Silence> {
     outcome
 }
 
-async fn probe_once(ctx: &mut Ctx) -> Result<u16, Silence> {
+/// One probe, sent and waited for.
+#[derive(Debug)]
+pub struct Asked {
+    /// Its Call-ID, so that a check can tell its traffic from the IUT's
+    /// answer to something else.
+    pub call_id: String,
+    /// The status that came back, or why none did.
+    pub answer: Result<u16, Silence>,
+}
+
+/// Sends one probe and waits [`crate::ctx::Timing::response`] for an
+/// answer: any response, or with `final_only` a final one (a provisional
+/// alone then counts as no answer). Kept in the running check's evidence.
+pub async fn ask(ctx: &mut Ctx, final_only: bool) -> Asked {
     let t = ctx.token();
     let me = sip_hostport(ctx.peer.addr());
     let target = format!("sip:{}", sip_hostport(ctx.iut));
@@ -81,13 +94,24 @@ async fn probe_once(ctx: &mut Ctx) -> Result<u16, Silence> {
         .header("CSeq", "1 OPTIONS")
         .build();
     let iut = ctx.iut;
-    if let Err(e) = ctx.peer.try_send(iut, &options).await {
-        return Err(Silence::CannotSend(e.to_string()));
+    let answer = match ctx.peer.try_send(iut, &options).await {
+        Ok(()) => wait_for_answer(ctx, &cid, final_only).await,
+        Err(e) => Err(Silence::CannotSend(e.to_string())),
+    };
+    Asked {
+        call_id: cid,
+        answer,
     }
+}
+
+async fn wait_for_answer(ctx: &mut Ctx, cid: &str, final_only: bool) -> Result<u16, Silence> {
     let wait = ctx.timing.response;
     let deadline = tokio::time::Instant::now() + wait;
+    let least = if final_only { 200 } else { 100 };
     let is_answer = |c: String| {
-        move |r: &Received| r.status().is_some() && crate::ctx::mentions_call(&r.bytes, &c)
+        move |r: &Received| {
+            r.status().is_some_and(|s| s >= least) && crate::ctx::mentions_call(&r.bytes, &c)
+        }
     };
     let is_relayed = |c: String| {
         move |r: &Received| {
@@ -99,10 +123,10 @@ async fn probe_once(ctx: &mut Ctx) -> Result<u16, Silence> {
         let left = deadline - tokio::time::Instant::now();
         let (peer, terminating) = (&mut ctx.peer, &mut ctx.terminating);
         tokio::select! {
-            Some(r) = peer.recv_matching(left, is_answer(cid.clone())) => {
+            Some(r) = peer.recv_matching(left, is_answer(cid.to_owned())) => {
                 return r.status().ok_or(Silence::NoAnswer);
             }
-            Some(r) = terminating.recv_matching(left, is_relayed(cid.clone())) => {
+            Some(r) = terminating.recv_matching(left, is_relayed(cid.to_owned())) => {
                 // Relayed despite Max-Forwards 0: answer as the far end would.
                 ctx.answer(RoleId::Terminating, &r, 200, "OK", None).await;
             }

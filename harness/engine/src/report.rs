@@ -29,6 +29,29 @@ pub struct CheckResult {
     pub duration_ms: u64,
 }
 
+impl CheckResult {
+    /// The result of `check`: its declaration, what it concluded, and the
+    /// evidence behind it.
+    pub fn of(
+        check: &crate::check::Check,
+        outcome: crate::check::Outcome,
+        evidence: Vec<EvidenceEntry>,
+        duration_ms: u64,
+    ) -> Self {
+        Self {
+            id: check.id.to_string(),
+            title: check.title.to_string(),
+            covers: check.covers.iter().map(ToString::to_string).collect(),
+            level: check.level,
+            requirement: check.requirement.to_string(),
+            verdict: outcome.verdict,
+            reason: outcome.reason,
+            evidence,
+            duration_ms,
+        }
+    }
+}
+
 /// Verdict counts.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {

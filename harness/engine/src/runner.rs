@@ -31,37 +31,21 @@ pub async fn run_checks(
             .filter(|c| ctx.offers.as_ref().is_some_and(|o| !o.contains(c)))
             .map(|c| c.name())
             .collect();
-        if !missing.is_empty() {
-            let result = CheckResult {
-                id: check.id.to_string(),
-                title: check.title.to_string(),
-                covers: check.covers.iter().map(ToString::to_string).collect(),
-                level: check.level,
-                requirement: check.requirement.to_string(),
+        let not_run = if !missing.is_empty() {
+            Some(Outcome {
                 verdict: Verdict::NotApplicable,
                 reason: format!(
                     "the IUT does not offer {} (declare it in the profile: [target] offers, with its section)",
                     missing.join(" and ")
                 ),
-                evidence: Vec::new(),
-                duration_ms: 0,
-            };
-            progress(check, Some(&result));
-            results.push(result);
-            continue;
-        }
-        if let Some(since) = dead_since {
-            let result = CheckResult {
-                id: check.id.to_string(),
-                title: check.title.to_string(),
-                covers: check.covers.iter().map(ToString::to_string).collect(),
-                level: check.level,
-                requirement: check.requirement.to_string(),
-                verdict: Verdict::Inconclusive,
-                reason: format!("not run: the IUT has not answered since {since}"),
-                evidence: Vec::new(),
-                duration_ms: 0,
-            };
+            })
+        } else {
+            dead_since.map(|since| {
+                Outcome::inconclusive(format!("not run: the IUT has not answered since {since}"))
+            })
+        };
+        if let Some(outcome) = not_run {
+            let result = CheckResult::of(check, outcome, Vec::new(), 0);
             progress(check, Some(&result));
             results.push(result);
             continue;
@@ -78,18 +62,8 @@ pub async fn run_checks(
                 SCENARIO_LIMIT.as_secs()
             )),
         };
-        let result = CheckResult {
-            id: check.id.to_string(),
-            title: check.title.to_string(),
-            covers: check.covers.iter().map(ToString::to_string).collect(),
-            level: check.level,
-            requirement: check.requirement.to_string(),
-            verdict: outcome.verdict,
-            reason: outcome.reason,
-            evidence: ctx.log.take(),
-            duration_ms: start.elapsed().as_millis() as u64,
-        };
-        let mut result = result;
+        let duration_ms = start.elapsed().as_millis() as u64;
+        let mut result = CheckResult::of(check, outcome, ctx.log.take(), duration_ms);
         add_dns_datagrams(ctx, &mut result.evidence);
         if let Err(silence) = crate::liveness::probe(ctx).await {
             let last = result

@@ -54,7 +54,7 @@ use policy::{Dest, Side};
 use resolve::Parked;
 use speermint_sip::headers::MAGIC_COOKIE;
 use speermint_sip::{
-    Editor, HeaderName, Limits, Message, MessageBuilder, ParseError, Transport as Framing, Uri,
+    Editor, HeaderName, Message, MessageBuilder, ParseError, Transport as Framing, Uri,
 };
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -246,11 +246,6 @@ impl Sbe {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
-    }
-
-    /// The parser limits.
-    pub fn limits(&self) -> Limits {
-        self.cfg.limits
     }
 
     /// One datagram from `from`.

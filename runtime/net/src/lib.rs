@@ -23,7 +23,7 @@ pub use sim::{Impairment, SimNet, TapRecord, TapVerdict};
 pub use speermint_node::Transport;
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -268,9 +268,4 @@ impl AsyncWrite for Stream {
             Stream::Sim(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
-}
-
-/// The unspecified address of `ip`'s family with port 0: "any" for binds.
-pub fn any_port(ip: IpAddr) -> SocketAddr {
-    SocketAddr::new(ip, 0)
 }

@@ -235,11 +235,6 @@ impl SimNet {
         self.hub().links.push((from, to, how));
     }
 
-    /// Removes every impairment.
-    pub fn heal(&self) {
-        self.hub().links.clear();
-    }
-
     /// Makes the node at `addr` (port 0: every port of the address) fall
     /// silent, or speak again: while silent nothing it sends leaves and
     /// nothing sent to it arrives, as with a crashed host.
@@ -267,11 +262,6 @@ impl SimNet {
     /// Records the tap could not keep (its bounds were reached).
     pub fn tap_missed(&self) -> usize {
         self.hub().tap_missed
-    }
-
-    /// Virtual time since the network was made.
-    pub fn elapsed(&self) -> Duration {
-        tokio::time::Instant::now().saturating_duration_since(self.hub().start)
     }
 
     pub(crate) fn bind_udp(&self, addr: SocketAddr) -> io::Result<SimUdp> {
