@@ -781,33 +781,68 @@ fn hostile_iuts_never_hang_the_run_or_earn_a_pass() {
 /// decodes them as SIP. `--markdown` writes the certification report.
 #[test]
 fn pcap_and_markdown_reports_open_in_tshark_and_name_every_check() {
-    let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).is_file())
-        .expect("tshark: this test needs the Debian package `tshark`; `.ci/test` installs it");
     let dir = tempfile::tempdir().unwrap();
-    let (pcap, json, md) = (
-        dir.path().join("run.pcapng"),
-        dir.path().join("run.json"),
-        dir.path().join("run.md"),
-    );
-    let out = speermint()
-        .args([
-            "certify",
+    let md = dir.path().join("run.md");
+    let out = pcap_run(
+        &dir,
+        &[
             "--misbehave",
             "no-failover",
             "--only",
             "RFC6404-4.8",
-        ])
-        .args(["--only", "peer-register-rejected", "--pcap"])
+            "--only",
+            "peer-register-rejected",
+            "--markdown",
+            md.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let md = std::fs::read_to_string(&md).unwrap();
+    for id in [
+        "sbe-pool-failover",
+        "sbe-pool-silent-failover",
+        "peer-register-rejected",
+    ] {
+        assert!(
+            md.contains(&format!("`{id}`")),
+            "{id} missing from the Markdown report"
+        );
+    }
+    assert!(
+        md.contains("## Checks that did not pass") && md.contains("### `sbe-pool-failover`: fail")
+    );
+}
+
+/// Over loopback sockets the DNS role's driver records what it received
+/// and sent, so the pcap holds the DNS exchange there too.
+#[test]
+fn pcap_over_sockets_holds_the_dns_exchange() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pcap_run(&dir, &["--sockets", "--only", "lrf-rfc3263-routing"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// Runs certify with `--pcap` and `--json`, then checks the capture
+/// against the evidence with tshark (from Debian): as many packets, every
+/// SIP datagram decoded as SIP and every DNS one as DNS (at least one),
+/// and packet times within the run's wall time.
+fn pcap_run(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
+    let tshark = ["/usr/bin/tshark", "/usr/local/bin/tshark"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .expect("tshark: this test needs the Debian package `tshark`; `.ci/test` installs it");
+    let (pcap, json) = (dir.path().join("run.pcapng"), dir.path().join("run.json"));
+    let began = std::time::Instant::now();
+    let out = speermint()
+        .arg("certify")
+        .args(args)
+        .arg("--pcap")
         .arg(&pcap)
         .arg("--json")
         .arg(&json)
-        .arg("--markdown")
-        .arg(&md)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let wall = began.elapsed();
     let r = read_json(&json);
     let wire: Vec<&Value> = r["checks"]
         .as_array()
@@ -817,7 +852,7 @@ fn pcap_and_markdown_reports_open_in_tshark_and_name_every_check() {
         .filter(|e| e["direction"] == "sent" || e["direction"] == "received")
         .collect();
     let datagrams = wire.len();
-    // On the simulated network the IUT's DNS queries to the role are in too.
+    // The IUT's DNS queries to the role are in too.
     let dns = wire.iter().filter(|e| e["role"] == "dns").count();
     assert!(dns > 0, "no DNS datagram in the evidence");
     let count = |filter: Option<&str>| {
@@ -841,18 +876,31 @@ fn pcap_and_markdown_reports_open_in_tshark_and_name_every_check() {
         "every SIP datagram decodes as SIP"
     );
     assert_eq!(count(Some("dns")), dns, "every DNS datagram decodes as DNS");
-    let md = std::fs::read_to_string(&md).unwrap();
-    for id in [
-        "sbe-pool-failover",
-        "sbe-pool-silent-failover",
-        "peer-register-rejected",
-    ] {
-        assert!(
-            md.contains(&format!("`{id}`")),
-            "{id} missing from the Markdown report"
-        );
-    }
+    // Packet times: the capture spans no more than the run took (a wrong
+    // timestamp resolution stretches it a thousandfold).
+    let times = std::process::Command::new(tshark)
+        .arg("-r")
+        .arg(&pcap)
+        .args(["-T", "fields", "-e", "frame.time_epoch"])
+        .output()
+        .unwrap();
+    let times: Vec<f64> = String::from_utf8_lossy(&times.stdout)
+        .lines()
+        .map(|l| l.trim().parse().unwrap())
+        .collect();
+    let span = times.last().unwrap() - times.first().unwrap();
+    // The checks' own durations are on the network's clock (virtual on the
+    // simulated network, where Timer B passes in no wall time).
+    let checks_s: f64 = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["duration_ms"].as_f64().unwrap() / 1000.0)
+        .sum();
+    let bound = checks_s + wall.as_secs_f64() + 1.0;
     assert!(
-        md.contains("## Checks that did not pass") && md.contains("### `sbe-pool-failover`: fail")
+        (0.0..=bound).contains(&span),
+        "the capture spans {span} s; the checks took {checks_s} s on the network's clock and the run {wall:?}"
     );
+    out
 }

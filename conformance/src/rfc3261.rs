@@ -53,9 +53,10 @@ async fn max_forwards(ctx: &mut Ctx) -> Outcome {
         .expect_request(RoleId::Terminating, "OPTIONS", &cid)
         .await
     else {
-        return Outcome::inconclusive(
-            "483 was right, but an OPTIONS with Max-Forwards 7 was not relayed, so decrementing could not be observed",
-        );
+        return Outcome::inconclusive(format!(
+            "483 was right, but an OPTIONS with Max-Forwards 7 was not relayed, so decrementing could not be observed; the peer got {}",
+            ctx.what_came(RoleId::Peer, &cid)
+        ));
     };
     ctx.answer(RoleId::Terminating, &fwd, 200, "OK", None).await;
     ctx.expect_final(RoleId::Peer, &cid, "OPTIONS").await;

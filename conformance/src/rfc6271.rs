@@ -73,35 +73,44 @@ async fn sdp_passthrough(ctx: &mut Ctx) -> Outcome {
         .expect_request(RoleId::Terminating, "INVITE", &cid)
         .await
     else {
-        return Outcome::inconclusive(
-            "the IUT did not relay the INVITE to its next hop, so SDP handling could not be observed",
-        );
+        return Outcome::inconclusive(format!(
+            "the IUT did not relay the INVITE to its next hop, so SDP handling could not be observed; the peer got {}",
+            ctx.what_came(RoleId::Peer, &cid)
+        ));
     };
     let offer_seen = fwd.msg().map(|m| m.body().to_vec()).unwrap_or_default();
     let offer_result = compare("offer (peer to next hop)", OFFER, &offer_seen);
-    let ok = ctx
-        .answer(
-            RoleId::Terminating,
-            &fwd,
-            200,
-            "OK",
-            Some(("application/sdp", ANSWER)),
-        )
-        .await;
-    let _ = ok;
+    ctx.answer(
+        RoleId::Terminating,
+        &fwd,
+        200,
+        "OK",
+        Some(("application/sdp", ANSWER)),
+    )
+    .await;
     let Some(resp) = ctx.expect_final(RoleId::Peer, &cid, "INVITE").await else {
         return match offer_result {
             Err(e) => Outcome::fail(e),
-            Ok(()) => Outcome::inconclusive(
-                "the offer crossed intact, but the 200 OK with the answer never came back to the peer",
-            ),
+            Ok(()) => Outcome::inconclusive(format!(
+                "the offer crossed intact, but the 200 OK with the answer never came back to the peer ({})",
+                ctx.what_came(RoleId::Peer, &cid)
+            )),
         };
     };
+    if !resp.status().is_some_and(|s| (200..300).contains(&s)) {
+        // The next hop said 200; anything else reaching the peer is the
+        // IUT's own doing, and the answer's SDP never crossed.
+        return match offer_result {
+            Err(e) => Outcome::fail(e),
+            Ok(()) => Outcome::fail(format!(
+                "the next hop answered 200 OK with SDP, but the peer got {} instead",
+                resp.summary()
+            )),
+        };
+    }
     let answer_seen = resp.msg().map(|m| m.body().to_vec()).unwrap_or_default();
     let answer_result = compare("answer (next hop to peer)", ANSWER, &answer_seen);
-    if resp.status().is_some_and(|s| (200..300).contains(&s)) {
-        hang_up(ctx, &invite, &resp).await;
-    }
+    hang_up(ctx, &invite, &resp).await;
     match (offer_result, answer_result) {
         (Ok(()), Ok(())) => Outcome::pass(
             "every a= line of the offer and the answer crossed byte-identical and in order",

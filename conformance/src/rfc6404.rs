@@ -61,7 +61,8 @@ async fn ingress_filtering(ctx: &mut Ctx) -> Outcome {
         .await
     else {
         return Outcome::inconclusive(format!(
-            "non-peer INVITE {refusal_note}, but the peer's INVITE was not relayed, so forged responses could not be tried"
+            "non-peer INVITE {refusal_note}, but the peer's INVITE was not relayed, so forged responses could not be tried; the peer got {}",
+            ctx.what_came(RoleId::Peer, &cid)
         ));
     };
     let Some(fwd_msg) = fwd.msg().map(|m| m.as_bytes().to_vec()) else {
@@ -114,17 +115,19 @@ async fn ingress_filtering(ctx: &mut Ctx) -> Outcome {
     ctx.answer(RoleId::Terminating, &fwd, 486, "Busy Here", None)
         .await;
     let Some(fin) = ctx.expect_final(RoleId::Peer, &cid, "INVITE").await else {
-        return Outcome::inconclusive(
-            "the genuine 486 from the next hop never reached the peer, so the absence of forged responses proves nothing",
-        );
+        return Outcome::inconclusive(format!(
+            "the genuine 486 from the next hop never reached the peer, so the absence of forged responses proves nothing; the peer got {}",
+            ctx.what_came(RoleId::Peer, &cid)
+        ));
     };
     ack_failure(ctx, &invite, &fin).await;
     match fin.status() {
         Some(486) => Outcome::pass(format!(
             "non-peer INVITE {refusal_note} and not relayed; spoofed CANCEL and forged 200/302/404 were not relayed; the genuine 486 was"
         )),
-        other => Outcome::fail(format!(
-            "the peer received {other:?} instead of the genuine 486"
+        _ => Outcome::fail(format!(
+            "the peer received {} instead of the genuine 486",
+            fin.summary()
         )),
     }
 }

@@ -182,13 +182,16 @@ struct Call {
     landed: Option<(RoleId, std::net::SocketAddr, Received)>,
     /// The IUT's final response to the originator, if any.
     answer: Option<u16>,
+    /// What the originator got, for a reason: the final response's start
+    /// line, or what came instead of one (provisionals, nothing).
+    answer_seen: String,
 }
 
 impl Call {
     fn answer_text(&self) -> String {
         match self.answer {
-            Some(s) => format!("the IUT answered {s}"),
-            None => "the IUT gave no final answer".into(),
+            Some(_) => format!("the IUT answered {}", self.answer_seen),
+            None => format!("the IUT gave no final answer ({})", self.answer_seen),
         }
     }
 }
@@ -215,9 +218,14 @@ async fn place_call(ctx: &mut Ctx, ruri: &str) -> Call {
             ctx.send_to_iut(RoleId::Terminating, &ack).await;
         }
     }
+    let answer_seen = match &fin {
+        Some(r) => r.summary(),
+        None => ctx.what_came(RoleId::Terminating, &cid),
+    };
     Call {
         landed: landed.map(|(role, r)| (role, ctx.role(role).addr(), r)),
         answer: fin.as_ref().and_then(Received::status),
+        answer_seen,
     }
 }
 
@@ -548,16 +556,17 @@ impl PoolCall {
         match ctx.expect_request(RoleId::Peer, "INVITE", &call.cid).await {
             Some(first) => Ok((call, first)),
             None => {
-                call.finish(ctx).await;
+                let (_, got) = call.finish(ctx).await;
                 Err(Outcome::inconclusive(format!(
-                    "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried"
+                    "the INVITE for {ruri} never reached the first-ranked SBE, so failover could not be tried; the caller got {got}"
                 )))
             }
         }
     }
 
-    /// Takes the caller's final answer, ACKs it, and returns its status.
-    async fn finish(&self, ctx: &mut Ctx) -> Option<u16> {
+    /// Takes the caller's final answer, ACKs it, and returns its status
+    /// with what the caller got, for a reason.
+    async fn finish(&self, ctx: &mut Ctx) -> (Option<u16>, String) {
         let fin = ctx
             .expect_final(RoleId::Terminating, &self.cid, "INVITE")
             .await;
@@ -567,7 +576,14 @@ impl PoolCall {
         if let Some(ack) = ack {
             ctx.send_to_iut(RoleId::Terminating, &ack).await;
         }
-        fin.as_ref().and_then(Received::status)
+        let got = match &fin {
+            Some(r) => r.summary(),
+            None => format!(
+                "no final answer ({})",
+                ctx.what_came(RoleId::Terminating, &self.cid)
+            ),
+        };
+        (fin.as_ref().and_then(Received::status), got)
     }
 }
 
@@ -588,17 +604,17 @@ async fn sbe_pooling(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
             .await;
         ctx.expect_request(RoleId::Stranger, "ACK", &cid).await;
     }
-    let status = call.finish(ctx).await;
+    let (status, got) = call.finish(ctx).await;
     let (first_at, second_at) = (ctx.peer.addr(), ctx.stranger.addr());
     match (second, status) {
         (Some(_), Some(486)) => Outcome::pass(format!(
             "after 503 from {first_at}, the INVITE went to {second_at}, the next SBE of the pool, and its 486 reached the caller"
         )),
-        (Some(_), other) => Outcome::fail(format!(
-            "the INVITE reached the second SBE {second_at}, but the caller got {other:?} instead of its 486"
+        (Some(_), _) => Outcome::fail(format!(
+            "the INVITE reached the second SBE {second_at}, but the caller got {got} instead of its 486"
         )),
-        (None, other) => Outcome::fail(format!(
-            "after 503 from {first_at}, the IUT did not try {second_at}, the next SBE RFC 3263 ranked; the caller got {other:?}"
+        (None, _) => Outcome::fail(format!(
+            "after 503 from {first_at}, the IUT did not try {second_at}, the next SBE RFC 3263 ranked; the caller got {got}"
         )),
     }
 }
@@ -645,18 +661,18 @@ async fn sbe_pool_silent(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
             .await;
         ctx.expect_request(RoleId::Stranger, "ACK", &cid).await;
     }
-    let status = call.finish(ctx).await;
+    let (status, got) = call.finish(ctx).await;
     let secs = took.as_secs_f64();
     let b = ctx.timing.timer_b.as_secs_f64();
     match (second, status) {
         (Some(_), Some(486)) => Outcome::pass(format!(
             "{first_at} stayed silent ({retransmits} retransmissions reached it); {secs:.1} s later (Timer B is {b:.0} s) the INVITE went to {second_at}, the next SBE of the pool, and its 486 reached the caller"
         )),
-        (Some(_), other) => Outcome::fail(format!(
-            "the INVITE reached the second SBE {second_at} after {secs:.1} s, but the caller got {other:?} instead of its 486"
+        (Some(_), _) => Outcome::fail(format!(
+            "the INVITE reached the second SBE {second_at} after {secs:.1} s, but the caller got {got} instead of its 486"
         )),
-        (None, other) => Outcome::fail(format!(
-            "{first_at} stayed silent for {secs:.1} s (Timer B is {b:.0} s) and the IUT never tried {second_at}, the next SBE RFC 3263 ranked; the caller got {other:?}"
+        (None, _) => Outcome::fail(format!(
+            "{first_at} stayed silent for {secs:.1} s (Timer B is {b:.0} s) and the IUT never tried {second_at}, the next SBE RFC 3263 ranked; the caller got {got}"
         )),
     }
 }

@@ -183,6 +183,16 @@ impl DnsRole {
         a.chain(b).collect()
     }
 
+    /// The UDP datagrams both replicas received and sent since the last
+    /// call, in time order, and how many were not kept.
+    pub fn take_datagrams(&self) -> (Vec<crate::server::Datagram>, usize) {
+        let (mut all, a) = self.primary.take_datagrams();
+        let (b_kept, b) = self.secondary.take_datagrams();
+        all.extend(b_kept);
+        all.sort_by_key(|d| d.at);
+        (all, a + b)
+    }
+
     /// Undoes every forgery and wakes both replicas.
     pub async fn restore(&self) {
         self.primary.restore().await;

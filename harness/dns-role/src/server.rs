@@ -237,8 +237,9 @@ impl AuthServer {
             silent: silent.clone(),
             queries: queries.clone(),
         });
+        let datagrams = Arc::new(Mutex::new(Datagrams::default()));
         let tasks = vec![
-            tokio::spawn(serve_udp(udp, handler.clone())),
+            tokio::spawn(serve_udp(udp, handler.clone(), datagrams.clone())),
             tokio::spawn(serve_tcp(tcp, handler)),
         ];
         Ok(RunningAuth {
@@ -247,6 +248,7 @@ impl AuthServer {
             originals: Mutex::new(HashMap::new()),
             silent,
             queries,
+            datagrams,
             tasks,
         })
     }
@@ -428,7 +430,7 @@ impl Node for DnsNode {
 }
 
 /// The UDP driver: datagrams into the node, its answers out.
-async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {
+async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>, seen: Arc<Mutex<Datagrams>>) {
     let mut node = DnsNode::new(handler);
     let local = socket
         .local_addr()
@@ -445,9 +447,20 @@ async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {
             remote: from,
             transport: Transport::Udp,
         };
-        let now = tokio::time::Instant::now().into_std();
+        let now = tokio::time::Instant::now();
+        let record = |at, from, to, bytes: &[u8]| {
+            seen.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .record(Datagram {
+                    at,
+                    from,
+                    to,
+                    bytes: bytes.to_vec(),
+                });
+        };
+        record(now, from, local, &buf[..n]);
         node.handle_input(
-            now,
+            now.into_std(),
             Input::Datagram {
                 path,
                 bytes: &buf[..n],
@@ -455,7 +468,10 @@ async fn serve_udp(socket: UdpSock, handler: Arc<Switchable>) {
         );
         while let Some(out) = node.poll_output() {
             if let Output::Transmit(t) = out {
-                let _ = socket.send_to(&t.bytes, t.path.remote).await;
+                if socket.send_to(&t.bytes, t.path.remote).await.is_ok() {
+                    let sent = tokio::time::Instant::now();
+                    record(sent, local, t.path.remote, &t.bytes);
+                }
             }
         }
     }
@@ -531,7 +547,43 @@ pub struct RunningAuth {
     originals: Mutex<HashMap<RrKey, Arc<RecordSet>>>,
     silent: Arc<AtomicBool>,
     queries: Arc<Mutex<VecDeque<String>>>,
+    datagrams: Arc<Mutex<Datagrams>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// One UDP datagram the server received or sent, as its driver saw it:
+/// evidence (and pcap) material on either network.
+#[derive(Debug, Clone)]
+pub struct Datagram {
+    /// When the driver read or wrote it (the network's clock: virtual on
+    /// the simulated network).
+    pub at: tokio::time::Instant,
+    /// Sender.
+    pub from: SocketAddr,
+    /// Receiver.
+    pub to: SocketAddr,
+    /// The DNS message.
+    pub bytes: Vec<u8>,
+}
+
+/// Datagrams kept between two [`RunningAuth::take_datagrams`] calls: a
+/// flooding IUT cannot grow the harness, and what was left out is counted.
+const DATAGRAMS_KEPT: usize = 4096;
+
+#[derive(Debug, Default)]
+struct Datagrams {
+    kept: Vec<Datagram>,
+    missed: usize,
+}
+
+impl Datagrams {
+    fn record(&mut self, d: Datagram) {
+        if self.kept.len() < DATAGRAMS_KEPT {
+            self.kept.push(d);
+        } else {
+            self.missed += 1;
+        }
+    }
 }
 
 impl std::fmt::Debug for RunningAuth {
@@ -681,6 +733,14 @@ impl RunningAuth {
             .unwrap_or_else(|e| e.into_inner())
             .drain(..)
             .collect()
+    }
+
+    /// The UDP datagrams received and sent since the last call, oldest
+    /// first, and how many were not kept (over [`DATAGRAMS_KEPT`]).
+    pub fn take_datagrams(&self) -> (Vec<Datagram>, usize) {
+        let mut g = self.datagrams.lock().unwrap_or_else(|e| e.into_inner());
+        let missed = std::mem::take(&mut g.missed);
+        (std::mem::take(&mut g.kept), missed)
     }
 
     /// Stops answering and closes the sockets.

@@ -13,7 +13,9 @@ use etherparse::PacketBuilder;
 use pcap_file::DataLink;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
-use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::blocks::interface_description::{
+    InterfaceDescriptionBlock, InterfaceDescriptionOption,
+};
 use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -40,8 +42,15 @@ fn packet(w: &Wire) -> Option<Vec<u8>> {
 pub fn capture(report: &Report, started: SystemTime) -> Result<Vec<u8>, String> {
     let base = started.duration_since(UNIX_EPOCH).unwrap_or_default();
     let mut writer = PcapNgWriter::new(Vec::new()).map_err(|e| e.to_string())?;
+    // pcap-file writes packet times in nanoseconds; the interface must say
+    // so (if_tsresol 9), or readers take them for the default microseconds
+    // and stretch the run a thousandfold.
+    let mut interface = InterfaceDescriptionBlock::new(DataLink::RAW, 0);
+    interface
+        .options
+        .push(InterfaceDescriptionOption::IfTsResol(9));
     writer
-        .write_pcapng_block(InterfaceDescriptionBlock::new(DataLink::RAW, 0))
+        .write_pcapng_block(interface)
         .map_err(|e| e.to_string())?;
     for check in &report.checks {
         let mut first = true;

@@ -115,6 +115,52 @@ impl EvidenceLog {
         });
     }
 
+    /// `at` as time since the run began, what [`Wire::at`] holds.
+    pub fn run_time(&self, at: Instant) -> Duration {
+        at.saturating_duration_since(self.run_start)
+    }
+
+    /// Adds a datagram another party (the DNS role's driver) saw, its
+    /// time in `wire.at`. Call [`EvidenceLog::sort_by_time`] after.
+    pub fn add_datagram(&self, role: &str, direction: &'static str, summary: String, wire: Wire) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let check_began = self.run_time(g.0);
+        let t_ms = wire.at.saturating_sub(check_began).as_millis() as u64;
+        let peer = if direction == "sent" {
+            wire.to
+        } else {
+            wire.from
+        };
+        g.1.push(EvidenceEntry {
+            t_ms,
+            role: role.to_string(),
+            direction,
+            peer: peer.to_string(),
+            summary: summary.clone(),
+            message: summary,
+            wire: Some(wire),
+        });
+    }
+
+    /// Puts the entries in time order: a datagram by when it crossed the
+    /// wire, a note right after the datagram logged before it.
+    pub fn sort_by_time(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let mut key = Duration::ZERO;
+        let mut keyed: Vec<(Duration, usize, EvidenceEntry)> =
+            g.1.drain(..)
+                .enumerate()
+                .map(|(i, e)| {
+                    if let Some(w) = &e.wire {
+                        key = w.at;
+                    }
+                    (key, i, e)
+                })
+                .collect();
+        keyed.sort_by_key(|(k, i, _)| (*k, *i));
+        g.1.extend(keyed.into_iter().map(|(_, _, e)| e));
+    }
+
     /// Adds a note (what the harness did besides sending, e.g. a rewrite).
     pub fn note(&self, role: &str, text: impl Into<String>) {
         let text = text.into();

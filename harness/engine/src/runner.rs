@@ -51,8 +51,8 @@ pub async fn run_checks(
             continue;
         }
         ctx.reset().await;
-        if let Some(sim) = ctx.net.sim() {
-            sim.take_tap();
+        if let Some(dns) = &ctx.dns {
+            dns.take_datagrams();
         }
         let start = Instant::now();
         let outcome = match tokio::time::timeout(SCENARIO_LIMIT, (check.scenario)(ctx)).await {
@@ -63,8 +63,8 @@ pub async fn run_checks(
             )),
         };
         let duration_ms = start.elapsed().as_millis() as u64;
+        add_dns_datagrams(ctx);
         let mut result = CheckResult::of(check, outcome, ctx.log.take(), duration_ms);
-        add_dns_datagrams(ctx, &mut result.evidence);
         if let Err(silence) = crate::liveness::probe(ctx).await {
             let last = result
                 .evidence
@@ -90,71 +90,35 @@ pub async fn run_checks(
     results
 }
 
-/// On the simulated network the tap saw what the IUT asked the DNS role:
-/// those datagrams join the evidence (and so the pcap) as the `dns` role's,
-/// in time order with the rest.
-fn add_dns_datagrams(ctx: &Ctx, evidence: &mut Vec<crate::role::EvidenceEntry>) {
-    let (Some(sim), Some(dns)) = (ctx.net.sim(), ctx.dns.as_ref()) else {
+/// What the IUT asked the DNS role, as the role's UDP driver saw it (on
+/// either network), joins the evidence (and so the pcap) as the `dns`
+/// role's datagrams, in time order with the rest.
+fn add_dns_datagrams(ctx: &Ctx) {
+    let Some(dns) = ctx.dns.as_ref() else {
         return;
     };
+    let (datagrams, missed) = dns.take_datagrams();
     let servers = dns.servers();
-    for r in sim.take_tap() {
-        let delivered = matches!(
-            r.verdict,
-            speermint_net::TapVerdict::Delivered(_) | speermint_net::TapVerdict::Duplicated(_)
-        );
-        if !delivered || r.transport != speermint_net::Transport::Udp {
-            continue;
-        }
-        let (direction, peer) = if servers.contains(&r.to) {
-            ("received", r.from)
-        } else if servers.contains(&r.from) {
-            ("sent", r.to)
+    for d in datagrams {
+        let direction = if servers.contains(&d.to) {
+            "received"
         } else {
-            continue;
+            "sent"
         };
-        let summary = speermint_dns_role::describe(&r.bytes);
-        evidence.push(crate::role::EvidenceEntry {
-            t_ms: 0,
-            role: "dns".into(),
-            direction,
-            peer: peer.to_string(),
-            summary: summary.clone(),
-            message: summary,
-            wire: Some(crate::role::Wire {
-                from: r.from,
-                to: r.to,
-                at: r.at,
-                bytes: r.bytes,
-            }),
-        });
+        let summary = speermint_dns_role::describe(&d.bytes);
+        let wire = crate::role::Wire {
+            from: d.from,
+            to: d.to,
+            at: ctx.log.run_time(d.at),
+            bytes: d.bytes,
+        };
+        ctx.log.add_datagram("dns", direction, summary, wire);
     }
-    // Time order: each entry sorts by its datagram's time, a note with the
-    // datagram before it. The check's own clock started after the run's,
-    // so t_ms of a DNS entry is taken from its neighbours' offset.
-    let offset = evidence
-        .iter()
-        .find(|e| e.wire.is_some() && e.role != "dns")
-        .and_then(|e| {
-            e.wire
-                .as_ref()
-                .map(|w| w.at.as_millis() as i128 - e.t_ms as i128)
-        })
-        .unwrap_or(0);
-    let mut key = std::time::Duration::ZERO;
-    let mut keyed: Vec<(std::time::Duration, usize, crate::role::EvidenceEntry)> = evidence
-        .drain(..)
-        .enumerate()
-        .map(|(i, mut e)| {
-            if let Some(w) = &e.wire {
-                key = w.at;
-                if e.role == "dns" {
-                    e.t_ms = (w.at.as_millis() as i128 - offset).max(0) as u64;
-                }
-            }
-            (key, i, e)
-        })
-        .collect();
-    keyed.sort_by_key(|(k, i, _)| (*k, *i));
-    evidence.extend(keyed.into_iter().map(|(_, _, e)| e));
+    if missed > 0 {
+        ctx.log.note(
+            "dns",
+            format!("{missed} more DNS datagrams were not kept (over the role's bound)"),
+        );
+    }
+    ctx.log.sort_by_time();
 }
