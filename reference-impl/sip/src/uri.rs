@@ -371,50 +371,63 @@ pub(crate) fn parse_host<'a>(
         let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
-    let mut stop = [false; 256];
-    stop[b':' as usize] = true;
-    for &c in stops {
-        stop[c as usize] = true;
-    }
-    let end = b[pos..]
+    // Host characters (alphanumerics, `-`, `.`) are never stops, so the
+    // first byte that is not one ends the host if it is a stop (or `:`).
+    // Otherwise fall back to the first stop, so the fault is found where
+    // the host grammar breaks.
+    let mut end = b[pos..]
         .iter()
-        .position(|c| stop[*c as usize])
+        .position(|c| !HOST_OR_DOT[*c as usize])
         .map_or(b.len(), |e| e + pos);
+    if end < b.len() && b[end] != b':' && !stops.contains(&b[end]) {
+        end = b[end..]
+            .iter()
+            .position(|c| *c == b':' || stops.contains(c))
+            .map_or(b.len(), |e| e + end);
+    }
     let text = &s[pos..end];
     Ok((parse_host_text(text).map_err(|e| e + pos)?, end))
 }
+
+/// Bytes of a `hostname` or `IPv4address`.
+const HOST_OR_DOT: [bool; 256] = {
+    let mut t = HOST_CHAR;
+    t[b'.' as usize] = true;
+    t
+};
 
 /// `hostname / IPv4address` (the bracket form is handled by the caller),
 /// checked in one pass.
 pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
     let b = text.as_bytes();
-    if b.is_empty() {
+    let Some(&first) = b.first() else {
         return Err(0);
-    }
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    };
+    // Only a text starting with a digit or dot can be all digits and dots.
+    if (first.is_ascii_digit() || first == b'.')
+        && b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+    {
         return parse_ipv4(b).map(Host::V4).ok_or(0);
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]; labels are
     // alphanumerics and inner hyphens, and the toplabel starts with a
     // letter (RFC 3261 §25.1).
-    let body = if b[b.len() - 1] == b'.' {
-        &b[..b.len() - 1]
-    } else {
-        b
-    };
+    let body = b.strip_suffix(b".").unwrap_or(b);
+    let bad_label =
+        |label: usize, end: usize| end == label || body[label] == b'-' || body[end - 1] == b'-';
     let mut label = 0;
-    for i in 0..=body.len() {
-        if i == body.len() || body[i] == b'.' {
-            if i == label || body[label] == b'-' || body[i - 1] == b'-' {
-                return Err(label);
-            }
-            if i == body.len() && !body[label].is_ascii_alphabetic() {
+    for (i, &c) in body.iter().enumerate() {
+        if c == b'.' {
+            if bad_label(label, i) {
                 return Err(label);
             }
             label = i + 1;
-        } else if !HOST_CHAR[body[i] as usize] {
+        } else if !HOST_CHAR[c as usize] {
             return Err(i);
         }
+    }
+    if bad_label(label, body.len()) || !body[label].is_ascii_alphabetic() {
+        return Err(label);
     }
     Ok(Host::Domain(text))
 }
@@ -454,21 +467,33 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), without the generic parser's overhead.
+/// accepts), in one pass without the generic parser's overhead.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|&c| c == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+    let (mut n, mut v, mut digits) = (0, 0u16, 0);
+    for &c in b {
+        if c == b'.' {
+            if digits == 0 || n == 3 {
+                return None;
+            }
+            octets[n] = u8::try_from(v).ok()?;
+            (n, v, digits) = (n + 1, 0, 0);
+        } else if c.is_ascii_digit() {
+            // No leading zero, at most three digits.
+            if (digits == 1 && v == 0) || digits == 3 {
+                return None;
+            }
+            v = v * 10 + u16::from(c - b'0');
+            digits += 1;
+        } else {
             return None;
         }
-        let v = p.iter().try_fold(0u16, |v, &d| {
-            d.is_ascii_digit().then(|| v * 10 + u16::from(d - b'0'))
-        })?;
-        *o = u8::try_from(v).ok()?;
     }
-    parts.next().is_none().then(|| Ipv4Addr::from(octets))
+    if n != 3 || digits == 0 {
+        return None;
+    }
+    octets[3] = u8::try_from(v).ok()?;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
