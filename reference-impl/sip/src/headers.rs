@@ -5,7 +5,7 @@
 //! grammar. Folded values are handled: CR and LF inside a value only ever
 //! appear as part of LWS, which the message parser has already checked.
 
-use crate::chars::{GEN_VALUE, TOKEN, WORD, is_ws};
+use crate::chars::{self, GEN_VALUE, TOKEN, WORD, is_ws};
 use crate::uri::{self, Host, Params, Uri};
 use std::net::IpAddr;
 
@@ -231,7 +231,7 @@ impl<'a> Via<'a> {
             Ok(())
         })?;
         Ok(Via {
-            raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
+            raw: s.trim_ascii(),
             protocol,
             version,
             transport,
@@ -322,7 +322,7 @@ impl<'a> NameAddr<'a> {
             loop {
                 c.sws();
                 if c.peek() == Some(b'<') {
-                    let d = s[start..c.i].trim_end_matches(|ch: char| ch.is_ascii_whitespace());
+                    let d = s[start..c.i].trim_ascii_end();
                     display = (!d.is_empty()).then_some(d);
                     c.i += 1;
                     bracketed = true;
@@ -337,7 +337,7 @@ impl<'a> NameAddr<'a> {
         let uri;
         if bracketed {
             let open = c.i;
-            let close = memchr::memchr(b'>', &c.b[open..]).ok_or(open)? + open;
+            let close = chars::find(&c.b[open..], b'>').ok_or(open)? + open;
             uri = Uri::parse(&s[open..close]).map_err(|e| e + open)?;
             c.i = close + 1;
         } else {
@@ -348,7 +348,7 @@ impl<'a> NameAddr<'a> {
                 .position(|&ch| ch == b';' || ch == b',' || is_ws(ch))
                 .map_or(c.b.len(), |e| e + start);
             let text = &s[start..end];
-            if let Some(q) = memchr::memchr(b'?', text.as_bytes()) {
+            if let Some(q) = chars::find(text.as_bytes(), b'?') {
                 return Err(start + q);
             }
             uri = Uri::parse(text).map_err(|e| e + start)?;
@@ -366,7 +366,7 @@ impl<'a> NameAddr<'a> {
             Ok(())
         })?;
         Ok(NameAddr {
-            raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
+            raw: s.trim_ascii(),
             display,
             uri,
             bracketed,
@@ -529,7 +529,7 @@ impl<'a> Identity<'a> {
         c.sws();
         c.expect(b'<')?;
         let open = c.i;
-        let close = memchr::memchr(b'>', &c.b[open..]).ok_or(open)? + open;
+        let close = chars::find(&c.b[open..], b'>').ok_or(open)? + open;
         let info = &s[open..close];
         Uri::parse(info).map_err(|e| e + open)?;
         c.i = close + 1;
@@ -587,11 +587,8 @@ pub fn split_list(s: &str) -> impl Iterator<Item = Result<(usize, &str), usize>>
         }
         i += 1;
         let part = &s[start..end];
-        let lead = part.len()
-            - part
-                .trim_start_matches(|c: char| c.is_ascii_whitespace())
-                .len();
-        let trimmed = part.trim_matches(|c: char| c.is_ascii_whitespace());
+        let lead = part.len() - part.trim_ascii_start().len();
+        let trimmed = part[lead..].trim_ascii_end();
         Some(if trimmed.is_empty() {
             Err(start)
         } else {

@@ -254,12 +254,12 @@ fn eq_fold(name: &[u8], canon: &[u8]) -> bool {
     };
     let len = name.len();
     if len < 8 {
-        let mut n = [0u8; 8];
-        let mut c = [0u8; 8];
+        let (mut n, mut c) = (0u64, 0u64);
         for i in 0..len {
-            (n[i], c[i]) = (name[i], canon[i]);
+            n |= u64::from(name[i]) << (8 * i);
+            c |= u64::from(canon[i]) << (8 * i);
         }
-        return same(u64::from_le_bytes(n), u64::from_le_bytes(c));
+        return same(n, c);
     }
     let word = |b: &[u8], at: usize| {
         let w: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();
@@ -353,6 +353,9 @@ pub struct Message<'a> {
     body_at: usize,
     core: Core<'a>,
     discarded: usize,
+    /// The first element of the first Contact, typed while validating it
+    /// (`None` when absent or `*`): [`Message::name_addrs`] starts with it.
+    contact: Option<NameAddr<'a>>,
     /// The longest UTF-8 prefix of the input up to the end of the message:
     /// header values are sliced from it instead of re-checked one by one.
     text: &'a str,
@@ -509,7 +512,13 @@ impl<'a> Message<'a> {
     }
     /// Every name-addr of a list header (Route, Record-Route, Contact).
     pub fn name_addrs(&self, name: HeaderName) -> impl Iterator<Item = NameAddr<'a>> + '_ {
-        self.values(name).filter_map(|v| NameAddr::parse(v).ok())
+        // The first Contact was typed during the parse: not parsed twice.
+        let first = self.contact.filter(|_| name == HeaderName::Contact);
+        first.into_iter().chain(
+            self.values(name)
+                .skip(usize::from(first.is_some()))
+                .filter_map(|v| NameAddr::parse(v).ok()),
+        )
     }
     /// Writes the message exactly as received.
     pub fn write_to(&self, out: &mut Vec<u8>) {
@@ -594,6 +603,8 @@ struct Seen<'a> {
     max_forwards: Option<u8>,
     content_length: Option<(usize, usize)>,
     content_type: Option<ContentType<'a>>,
+    contact_seen: bool,
+    contact: Option<NameAddr<'a>>,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -648,7 +659,7 @@ impl<'a> Parser<'a, '_> {
             pos = end + 2;
         }
         let body_start = pos;
-        let core = self.finish_core(&start, seen, body_start)?;
+        let core = self.finish_core(&start, &seen, body_start)?;
         let available = input.len() - body_start;
         let body_len = match (core.content_length, transport) {
             (Some(cl), _) => cl,
@@ -673,6 +684,7 @@ impl<'a> Parser<'a, '_> {
             body_at: body_start - begin,
             core,
             discarded: input.len() - end,
+            contact: seen.contact,
         })
     }
 
@@ -733,7 +745,7 @@ impl<'a> Parser<'a, '_> {
             return Err(bad());
         }
         let rest = &v[4..];
-        let dot = memchr::memchr(b'.', rest).ok_or_else(bad)?;
+        let dot = crate::chars::find(rest, b'.').ok_or_else(bad)?;
         let (major, minor) = (&rest[..dot], &rest[dot + 1..]);
         if major.is_empty()
             || minor.is_empty()
@@ -751,7 +763,7 @@ impl<'a> Parser<'a, '_> {
         let sp = memchr::memchr(b' ', line).ok_or(err(pos, K::BadStartLine))?;
         self.version(pos, &line[..sp])?;
         let rest = &line[sp + 1..];
-        let code_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let code_end = crate::chars::find(rest, b' ').unwrap_or(rest.len());
         let code = &rest[..code_end];
         let at = pos + sp + 1;
         if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
@@ -872,8 +884,13 @@ impl<'a> Parser<'a, '_> {
         }
         match name {
             H::Via | H::Contact | H::Route | H::RecordRoute => {
-                if name == H::Contact && value == "*" {
-                    return Ok(());
+                // Only the first element of the first Contact is kept.
+                let mut keep = name == H::Contact && !seen.contact_seen;
+                if name == H::Contact {
+                    seen.contact_seen = true;
+                    if value == "*" {
+                        return Ok(());
+                    }
                 }
                 for item in headers::split_list(value) {
                     let (off, text) = item.map_err(bad)?;
@@ -884,6 +901,10 @@ impl<'a> Parser<'a, '_> {
                         let na = NameAddr::parse(text).map_err(|e| bad(off + e))?;
                         if name != H::Contact && !na.bracketed {
                             return Err(bad(off));
+                        }
+                        if keep {
+                            seen.contact = Some(na);
+                            keep = false;
                         }
                     }
                 }
@@ -917,7 +938,7 @@ impl<'a> Parser<'a, '_> {
     fn finish_core(
         &self,
         start: &StartLine<'a>,
-        seen: Seen<'a>,
+        seen: &Seen<'a>,
         at: usize,
     ) -> Result<Core<'a>, ParseError> {
         use HeaderName as H;

@@ -255,9 +255,9 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
     let (mut user, mut password) = (None, None);
     // '@' cannot appear unescaped in hostport, params or headers, so the
     // first one ends the userinfo.
-    if let Some(at) = memchr::memchr(b'@', &b[start..]).map(|i| i + start) {
+    if let Some(at) = chars::find(&b[start..], b'@').map(|i| i + start) {
         let info = &s[start..at];
-        let (u, p) = match memchr::memchr(b':', info.as_bytes()) {
+        let (u, p) = match chars::find(info.as_bytes(), b':') {
             Some(c) => (&info[..c], Some(&info[c + 1..])),
             None => (info, None),
         };
@@ -294,7 +294,7 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
             .position(|&c| c == b';' || c == b'?')
             .map_or(b.len(), |e| e + pos);
         let p = &b[pos..end];
-        let (name, value) = match memchr::memchr(b'=', p) {
+        let (name, value) = match chars::find(p, b'=') {
             Some(eq) => (&p[..eq], Some(&p[eq + 1..])),
             None => (p, None),
         };
@@ -317,7 +317,7 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
         let hs = &s[pos + 1..];
         for (off, h) in offsets(hs, b'&') {
             let abs = pos + 1 + off;
-            let eq = memchr::memchr(b'=', h.as_bytes()).ok_or(abs + h.len())?;
+            let eq = chars::find(h.as_bytes(), b'=').ok_or(abs + h.len())?;
             if eq == 0 {
                 return Err(abs);
             }
@@ -367,7 +367,7 @@ pub(crate) fn parse_host<'a>(
 ) -> Result<(Host<'a>, usize), usize> {
     let b = s.as_bytes();
     if b.get(pos) == Some(&b'[') {
-        let close = memchr::memchr(b']', &b[pos..]).ok_or(pos)? + pos;
+        let close = chars::find(&b[pos..], b']').ok_or(pos)? + pos;
         let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
@@ -500,7 +500,7 @@ fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
 /// separators, then parameters.
 fn parse_tel(s: &str, start: usize) -> Result<TelUri<'_>, usize> {
     let b = s.as_bytes();
-    let end = memchr::memchr(b';', &b[start..]).map_or(b.len(), |e| e + start);
+    let end = chars::find(&b[start..], b';').map_or(b.len(), |e| e + start);
     let number = &s[start..end];
     let digits = number.strip_prefix('+').unwrap_or(number);
     let ok_char =
@@ -519,9 +519,9 @@ fn parse_tel(s: &str, start: usize) -> Result<TelUri<'_>, usize> {
     while pos < b.len() {
         // b[pos] == ';'
         pos += 1;
-        let pend = memchr::memchr(b';', &b[pos..]).map_or(b.len(), |e| e + pos);
+        let pend = chars::find(&b[pos..], b';').map_or(b.len(), |e| e + pos);
         let p = &b[pos..pend];
-        let name_len = memchr::memchr(b'=', p).unwrap_or(p.len());
+        let name_len = chars::find(p, b'=').unwrap_or(p.len());
         if name_len == 0 || !p[..name_len].iter().all(|c| TOKEN[*c as usize]) {
             return Err(pos);
         }
