@@ -157,15 +157,21 @@ impl<'a> Via<'a> {
     /// Parses one via-parm.
     pub fn parse(s: &'a str) -> Result<Self, usize> {
         let mut c = Cur::new(s);
-        c.sws();
-        let protocol = c.run(&TOKEN)?;
-        c.sws();
-        c.expect(b'/')?;
-        c.sws();
-        let version = c.run(&TOKEN)?;
-        c.sws();
-        c.expect(b'/')?;
-        c.sws();
+        let (protocol, version);
+        if s.starts_with("SIP/2.0/") {
+            // The form nearly every Via takes; the steps below read it alike.
+            (protocol, version, c.i) = (&s[..3], &s[4..7], 8);
+        } else {
+            c.sws();
+            protocol = c.run(&TOKEN)?;
+            c.sws();
+            c.expect(b'/')?;
+            c.sws();
+            version = c.run(&TOKEN)?;
+            c.sws();
+            c.expect(b'/')?;
+            c.sws();
+        }
         let transport = c.run(&TOKEN)?;
         if c.sws() == 0 {
             return Err(c.i);

@@ -254,12 +254,20 @@ fn eq_fold(name: &[u8], canon: &[u8]) -> bool {
     };
     let len = name.len();
     if len < 8 {
-        let (mut n, mut c) = (0u64, 0u64);
-        for i in 0..len {
-            n |= u64::from(name[i]) << (8 * i);
-            c |= u64::from(canon[i]) << (8 * i);
-        }
-        return same(n, c);
+        // Two overlapping windows of 4 (or 2, or 1) bytes cover the name.
+        let w = match len {
+            4.. => 4,
+            2.. => 2,
+            _ => 1,
+        };
+        let load = |b: &[u8], at: usize| {
+            b[at..at + w]
+                .iter()
+                .rev()
+                .fold(0u64, |v, &x| (v << 8) | u64::from(x))
+        };
+        return same(load(name, 0), load(canon, 0))
+            && same(load(name, len - w), load(canon, len - w));
     }
     let word = |b: &[u8], at: usize| {
         let w: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();

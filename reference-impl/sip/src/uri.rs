@@ -352,10 +352,18 @@ fn offsets(s: &str, sep: u8) -> impl Iterator<Item = (usize, &str)> {
 }
 
 pub(crate) fn parse_port(digits: &str) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+    if digits.is_empty() || digits.len() > 5 {
         return None;
     }
-    digits.parse().ok()
+    // At most five digits: no overflow in u32.
+    let mut v = 0u32;
+    for c in digits.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(v).ok()
 }
 
 /// Parses a `host` at `pos`, ending at `:` (outside brackets), any byte of
@@ -375,11 +383,28 @@ pub(crate) fn parse_host<'a>(
     // first byte that is not one ends the host if it is a stop (or `:`).
     // Otherwise fall back to the first stop, so the fault is found where
     // the host grammar breaks.
-    let mut end = b[pos..]
-        .iter()
-        .position(|c| !HOST_OR_DOT[*c as usize])
-        .map_or(b.len(), |e| e + pos);
-    if end < b.len() && b[end] != b':' && !stops.contains(&b[end]) {
+    let mut end = pos;
+    let mut numeric = true;
+    while let Some(&c) = b.get(end) {
+        if !HOST_OR_DOT[c as usize] {
+            break;
+        }
+        numeric &= c.is_ascii_digit() || c == b'.';
+        end += 1;
+    }
+    let stopped = end == b.len() || b[end] == b':' || stops.contains(&b[end]);
+    if stopped && end > pos {
+        // What `parse_host_text` decides, without scanning the text again
+        // when it is a well-formed dotted quad or hostname.
+        if numeric {
+            let ip = parse_ipv4(&b[pos..end]).ok_or(pos)?;
+            return Ok((Host::V4(ip), end));
+        }
+        if is_hostname(&b[pos..end]) {
+            return Ok((Host::Domain(&s[pos..end]), end));
+        }
+    }
+    if !stopped {
         end = b[end..]
             .iter()
             .position(|c| *c == b':' || stops.contains(c))
@@ -432,6 +457,24 @@ pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
     Ok(Host::Domain(text))
 }
 
+/// True for a well-formed `hostname` of host characters and dots: labels
+/// non-empty, without a leading or trailing `-`, the top one starting with
+/// a letter, an optional final dot. One pass, no offsets: on `false`
+/// [`parse_host_text`] finds the fault.
+fn is_hostname(b: &[u8]) -> bool {
+    let body = b.strip_suffix(b".").unwrap_or(b);
+    let mut label = 0;
+    for (i, &c) in body.iter().enumerate() {
+        if c == b'.' {
+            if i == label || body[label] == b'-' || body[i - 1] == b'-' {
+                return false;
+            }
+            label = i + 1;
+        }
+    }
+    label < body.len() && body[label].is_ascii_alphabetic() && body[body.len() - 1] != b'-'
+}
+
 /// A bare IPv4 or IPv6 address (Via `received`, RFC 5118 §4.5).
 pub(crate) fn parse_ip_text(v: &str) -> Option<IpAddr> {
     match parse_ipv4(v.as_bytes()) {
@@ -467,33 +510,33 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), in one pass without the generic parser's overhead.
+/// accepts), octet by octet without the generic parser's overhead.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let (mut n, mut v, mut digits) = (0, 0u16, 0);
-    for &c in b {
-        if c == b'.' {
-            if digits == 0 || n == 3 {
+    let mut i = 0;
+    for (k, o) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
                 return None;
             }
-            octets[n] = u8::try_from(v).ok()?;
-            (n, v, digits) = (n + 1, 0, 0);
-        } else if c.is_ascii_digit() {
-            // No leading zero, at most three digits.
-            if (digits == 1 && v == 0) || digits == 3 {
-                return None;
+            i += 1;
+        }
+        let start = i;
+        let mut v = 0u16;
+        // At most three digits; a fourth fails on the dot check or the end.
+        while i - start < 3 {
+            match b.get(i) {
+                Some(&c) if c.is_ascii_digit() => v = v * 10 + u16::from(c - b'0'),
+                _ => break,
             }
-            v = v * 10 + u16::from(c - b'0');
-            digits += 1;
-        } else {
+            i += 1;
+        }
+        if i == start || (i - start > 1 && b[start] == b'0') {
             return None;
         }
+        *o = u8::try_from(v).ok()?;
     }
-    if n != 3 || digits == 0 {
-        return None;
-    }
-    octets[3] = u8::try_from(v).ok()?;
-    Some(Ipv4Addr::from(octets))
+    (i == b.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
@@ -704,6 +747,30 @@ mod host_tests {
             "1.2.3.04",
         ] {
             assert_eq!(parse_ipv4(t.as_bytes()), t.parse().ok(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_checked_parsers() {
+        for t in [
+            "a", "a.", "a.b", "a..b", "-a", "a-", "a-.b", "a.-b", "1a", "a.1b", "x-y.z", ".", "",
+        ] {
+            let numeric = t.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+            if !numeric {
+                assert_eq!(
+                    is_hostname(t.as_bytes()),
+                    parse_host_text(t).is_ok(),
+                    "{t:?}"
+                );
+            }
+        }
+        for p in [
+            "0", "5060", "65535", "65536", "99999", "00080", "123456", "", "1a",
+        ] {
+            let want = (!p.is_empty() && p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| p.parse::<u16>().ok())
+                .flatten();
+            assert_eq!(parse_port(p), want, "{p:?}");
         }
     }
 
