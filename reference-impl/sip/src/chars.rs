@@ -44,6 +44,17 @@ pub(crate) const URIC: [bool; 256] = class(b"-_.!~*'();/?:@&=+$,", true);
 /// `host` forms (IPv6 references, and bare IPv6 in `received`, RFC 5118 §4.5).
 pub(crate) const GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
 
+/// The first `c` in `b`. Written by hand rather than calling `memchr`
+/// for short slices: the URI parts and parameters searched here are mostly
+/// under 32 bytes, where `memchr`'s dispatch costs more than the scan.
+#[inline]
+pub(crate) fn find(b: &[u8], c: u8) -> Option<usize> {
+    if b.len() >= 32 {
+        return memchr::memchr(c, b);
+    }
+    b.iter().position(|&x| x == c)
+}
+
 #[inline]
 pub(crate) fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\r' | b'\n')

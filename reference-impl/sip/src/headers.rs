@@ -5,7 +5,7 @@
 //! grammar. Folded values are handled: CR and LF inside a value only ever
 //! appear as part of LWS, which the message parser has already checked.
 
-use crate::chars::{GEN_VALUE, TOKEN, WORD, is_ws};
+use crate::chars::{self, GEN_VALUE, TOKEN, WORD, is_ws};
 use crate::uri::{self, Host, Params, Uri};
 use std::net::IpAddr;
 
@@ -157,15 +157,21 @@ impl<'a> Via<'a> {
     /// Parses one via-parm.
     pub fn parse(s: &'a str) -> Result<Self, usize> {
         let mut c = Cur::new(s);
-        c.sws();
-        let protocol = c.run(&TOKEN)?;
-        c.sws();
-        c.expect(b'/')?;
-        c.sws();
-        let version = c.run(&TOKEN)?;
-        c.sws();
-        c.expect(b'/')?;
-        c.sws();
+        let (protocol, version);
+        if s.starts_with("SIP/2.0/") {
+            // The form nearly every Via takes; the steps below read it alike.
+            (protocol, version, c.i) = (&s[..3], &s[4..7], 8);
+        } else {
+            c.sws();
+            protocol = c.run(&TOKEN)?;
+            c.sws();
+            c.expect(b'/')?;
+            c.sws();
+            version = c.run(&TOKEN)?;
+            c.sws();
+            c.expect(b'/')?;
+            c.sws();
+        }
         let transport = c.run(&TOKEN)?;
         if c.sws() == 0 {
             return Err(c.i);
@@ -231,7 +237,7 @@ impl<'a> Via<'a> {
             Ok(())
         })?;
         Ok(Via {
-            raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
+            raw: s.trim_ascii(),
             protocol,
             version,
             transport,
@@ -322,7 +328,7 @@ impl<'a> NameAddr<'a> {
             loop {
                 c.sws();
                 if c.peek() == Some(b'<') {
-                    let d = s[start..c.i].trim_end_matches(|ch: char| ch.is_ascii_whitespace());
+                    let d = s[start..c.i].trim_ascii_end();
                     display = (!d.is_empty()).then_some(d);
                     c.i += 1;
                     bracketed = true;
@@ -337,7 +343,7 @@ impl<'a> NameAddr<'a> {
         let uri;
         if bracketed {
             let open = c.i;
-            let close = memchr::memchr(b'>', &c.b[open..]).ok_or(open)? + open;
+            let close = chars::find(&c.b[open..], b'>').ok_or(open)? + open;
             uri = Uri::parse(&s[open..close]).map_err(|e| e + open)?;
             c.i = close + 1;
         } else {
@@ -348,7 +354,7 @@ impl<'a> NameAddr<'a> {
                 .position(|&ch| ch == b';' || ch == b',' || is_ws(ch))
                 .map_or(c.b.len(), |e| e + start);
             let text = &s[start..end];
-            if let Some(q) = memchr::memchr(b'?', text.as_bytes()) {
+            if let Some(q) = chars::find(text.as_bytes(), b'?') {
                 return Err(start + q);
             }
             uri = Uri::parse(text).map_err(|e| e + start)?;
@@ -366,7 +372,7 @@ impl<'a> NameAddr<'a> {
             Ok(())
         })?;
         Ok(NameAddr {
-            raw: s.trim_matches(|ch: char| ch.is_ascii_whitespace()),
+            raw: s.trim_ascii(),
             display,
             uri,
             bracketed,
@@ -529,7 +535,7 @@ impl<'a> Identity<'a> {
         c.sws();
         c.expect(b'<')?;
         let open = c.i;
-        let close = memchr::memchr(b'>', &c.b[open..]).ok_or(open)? + open;
+        let close = chars::find(&c.b[open..], b'>').ok_or(open)? + open;
         let info = &s[open..close];
         Uri::parse(info).map_err(|e| e + open)?;
         c.i = close + 1;
@@ -547,6 +553,9 @@ impl<'a> Identity<'a> {
 /// an empty element is an error at its offset (RFC 3261 §7.3.1).
 pub fn split_list(s: &str) -> impl Iterator<Item = Result<(usize, &str), usize>> {
     let b = s.as_bytes();
+    // Most values hold one element: with no comma at all, quotes and
+    // brackets cannot matter, so one SIMD search replaces the walk below.
+    let single = memchr::memchr(b',', b).is_none();
     let mut i = 0;
     let mut done = false;
     std::iter::from_fn(move || {
@@ -554,6 +563,9 @@ pub fn split_list(s: &str) -> impl Iterator<Item = Result<(usize, &str), usize>>
             return None;
         }
         let start = i;
+        if single {
+            i = b.len();
+        }
         // Jump between the only bytes that matter: ',' ends an element
         // unless inside "..." (backslash escapes) or <...>.
         while i < b.len() {
@@ -587,11 +599,8 @@ pub fn split_list(s: &str) -> impl Iterator<Item = Result<(usize, &str), usize>>
         }
         i += 1;
         let part = &s[start..end];
-        let lead = part.len()
-            - part
-                .trim_start_matches(|c: char| c.is_ascii_whitespace())
-                .len();
-        let trimmed = part.trim_matches(|c: char| c.is_ascii_whitespace());
+        let lead = part.len() - part.trim_ascii_start().len();
+        let trimmed = part[lead..].trim_ascii_end();
         Some(if trimmed.is_empty() {
             Err(start)
         } else {

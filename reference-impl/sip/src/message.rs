@@ -132,59 +132,57 @@ impl HeaderName {
                 _ => Other,
             };
         }
-        // Dispatch on length, then compare: two cheap steps for the common names.
-        let candidates: &[(&str, HeaderName)] = match name.len() {
-            2 => &[("To", To)],
-            3 => &[("Via", Via)],
-            4 => &[("From", From), ("CSeq", CSeq), ("Date", Date)],
-            5 => &[("Route", Route), ("Allow", Allow), ("Event", Event)],
-            6 => &[("Accept", Accept)],
-            7 => &[
-                ("Call-ID", CallId),
-                ("Contact", Contact),
-                ("Require", Require),
-                ("Subject", Subject),
-                ("Expires", Expires),
-                ("Privacy", Privacy),
-            ],
-            8 => &[("Identity", Identity), ("Refer-To", ReferTo)],
-            9 => &[("Supported", Supported)],
-            10 => &[("User-Agent", UserAgent)],
-            11 => &[("Referred-By", ReferredBy), ("Unsupported", Unsupported)],
-            12 => &[
-                ("Max-Forwards", MaxForwards),
-                ("Content-Type", ContentType),
-                ("Record-Route", RecordRoute),
-                ("Allow-Events", AllowEvents),
-            ],
-            13 => &[
-                ("Authorization", Authorization),
-                ("Proxy-Require", ProxyRequire),
-            ],
-            14 => &[
-                ("Content-Length", ContentLength),
-                ("Accept-Contact", AcceptContact),
-                ("Reject-Contact", RejectContact),
-            ],
-            15 => &[("Session-Expires", SessionExpires)],
-            16 => &[
-                ("Content-Encoding", ContentEncoding),
-                ("WWW-Authenticate", WwwAuthenticate),
-            ],
-            19 => &[
-                ("P-Asserted-Identity", PAssertedIdentity),
-                ("Content-Disposition", ContentDisposition),
-                ("Proxy-Authorization", ProxyAuthorization),
-                ("Request-Disposition", RequestDisposition),
-            ],
+        // Dispatch on length and first letter (and a second letter where two
+        // names share both), then one comparison. `| 0x20` folds ASCII case.
+        let Some(&first) = name.first() else {
+            return Other;
+        };
+        let second = name.get(1).map_or(0, |c| c | 0x20);
+        let (text, h) = match (name.len(), first | 0x20) {
+            (2, b't') => ("To", To),
+            (3, b'v') => ("Via", Via),
+            (4, b'f') => ("From", From),
+            (4, b'c') => ("CSeq", CSeq),
+            (4, b'd') => ("Date", Date),
+            (5, b'r') => ("Route", Route),
+            (5, b'a') => ("Allow", Allow),
+            (5, b'e') => ("Event", Event),
+            (6, b'a') => ("Accept", Accept),
+            (7, b'c') if second == b'a' => ("Call-ID", CallId),
+            (7, b'c') => ("Contact", Contact),
+            (7, b'r') => ("Require", Require),
+            (7, b's') => ("Subject", Subject),
+            (7, b'e') => ("Expires", Expires),
+            (7, b'p') => ("Privacy", Privacy),
+            (8, b'i') => ("Identity", Identity),
+            (8, b'r') => ("Refer-To", ReferTo),
+            (9, b's') => ("Supported", Supported),
+            (10, b'u') => ("User-Agent", UserAgent),
+            (11, b'r') => ("Referred-By", ReferredBy),
+            (11, b'u') => ("Unsupported", Unsupported),
+            (12, b'm') => ("Max-Forwards", MaxForwards),
+            (12, b'c') => ("Content-Type", ContentType),
+            (12, b'r') => ("Record-Route", RecordRoute),
+            (12, b'a') => ("Allow-Events", AllowEvents),
+            (13, b'a') => ("Authorization", Authorization),
+            (13, b'p') => ("Proxy-Require", ProxyRequire),
+            (14, b'c') => ("Content-Length", ContentLength),
+            (14, b'a') => ("Accept-Contact", AcceptContact),
+            (14, b'r') => ("Reject-Contact", RejectContact),
+            (15, b's') => ("Session-Expires", SessionExpires),
+            (16, b'c') => ("Content-Encoding", ContentEncoding),
+            (16, b'w') => ("WWW-Authenticate", WwwAuthenticate),
+            (19, b'p') if second == b'-' => ("P-Asserted-Identity", PAssertedIdentity),
+            (19, b'p') => ("Proxy-Authorization", ProxyAuthorization),
+            (19, b'c') => ("Content-Disposition", ContentDisposition),
+            (19, b'r') => ("Request-Disposition", RequestDisposition),
             _ => return Other,
         };
-        for (text, h) in candidates {
-            if name.eq_ignore_ascii_case(text.as_bytes()) {
-                return *h;
-            }
+        if eq_fold(name, text.as_bytes()) {
+            h
+        } else {
+            Other
         }
-        Other
     }
 
     /// The canonical long name.
@@ -239,6 +237,53 @@ impl HeaderName {
             self,
             CallId | CSeq | From | To | MaxForwards | ContentLength | ContentType
         )
+    }
+}
+
+/// `name.eq_ignore_ascii_case(canon)` for a `canon` of letters and `-`,
+/// eight bytes at a time: the classifier runs on every header line.
+fn eq_fold(name: &[u8], canon: &[u8]) -> bool {
+    if name.len() != canon.len() {
+        return false;
+    }
+    // 0x20 where `canon` holds a letter (bit 0x40 set; not in '-'), so
+    // that only letters fold.
+    let same = |n: u64, c: u64| {
+        let fold = ((c & 0x4040_4040_4040_4040) >> 1) & 0x2020_2020_2020_2020;
+        n | fold == c | fold
+    };
+    let len = name.len();
+    if len < 8 {
+        // Two overlapping windows of 4 (or 2, or 1) bytes cover the name.
+        let w = match len {
+            4.. => 4,
+            2.. => 2,
+            _ => 1,
+        };
+        let load = |b: &[u8], at: usize| {
+            b[at..at + w]
+                .iter()
+                .rev()
+                .fold(0u64, |v, &x| (v << 8) | u64::from(x))
+        };
+        return same(load(name, 0), load(canon, 0))
+            && same(load(name, len - w), load(canon, len - w));
+    }
+    let word = |b: &[u8], at: usize| {
+        let w: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();
+        u64::from_le_bytes(w)
+    };
+    // Overlapping 8-byte windows; the last one ends at `len`.
+    let mut at = 0;
+    loop {
+        let at8 = at.min(len - 8);
+        if !same(word(name, at8), word(canon, at8)) {
+            return false;
+        }
+        if at8 == len - 8 {
+            return true;
+        }
+        at += 8;
     }
 }
 
@@ -316,6 +361,12 @@ pub struct Message<'a> {
     body_at: usize,
     core: Core<'a>,
     discarded: usize,
+    /// The first element of the first Contact, typed while validating it
+    /// (`None` when absent or `*`): [`Message::name_addrs`] starts with it.
+    contact: Option<NameAddr<'a>>,
+    /// The longest UTF-8 prefix of the input up to the end of the message:
+    /// header values are sliced from it instead of re-checked one by one.
+    text: &'a str,
 }
 
 /// What [`frame`] found at the front of a stream buffer.
@@ -361,7 +412,12 @@ impl<'a> Message<'a> {
         limits: &Limits,
         transport: Transport,
     ) -> Result<Self, ParseError> {
-        Parser { input, limits }.parse(transport)
+        Parser {
+            input,
+            limits,
+            text: utf8_prefix(input),
+        }
+        .parse(transport)
     }
 
     /// The message bytes as received (start line to end of body).
@@ -443,12 +499,19 @@ impl<'a> Message<'a> {
     /// Every list element of fields named `name` (split on commas outside quotes/brackets).
     pub fn values(&self, name: HeaderName) -> impl Iterator<Item = &'a str> + '_ {
         self.headers_named(name)
-            .filter_map(|h| h.value_str())
+            .filter_map(|h| self.value_text(h))
             .flat_map(|v| {
                 headers::split_list(v)
                     .filter_map(Result::ok)
                     .map(|(_, e)| e)
             })
+    }
+    /// `h.value` as text, sliced from the prefix checked during the parse.
+    fn value_text(&self, h: &Header<'a>) -> Option<&'a str> {
+        let start = h.value_offset;
+        self.text
+            .get(start..start + h.value.len())
+            .or_else(|| h.value_str())
     }
     /// Every Via, topmost first.
     pub fn vias(&self) -> impl Iterator<Item = Via<'a>> + '_ {
@@ -457,7 +520,13 @@ impl<'a> Message<'a> {
     }
     /// Every name-addr of a list header (Route, Record-Route, Contact).
     pub fn name_addrs(&self, name: HeaderName) -> impl Iterator<Item = NameAddr<'a>> + '_ {
-        self.values(name).filter_map(|v| NameAddr::parse(v).ok())
+        // The first Contact was typed during the parse: not parsed twice.
+        let first = self.contact.filter(|_| name == HeaderName::Contact);
+        first.into_iter().chain(
+            self.values(name)
+                .skip(usize::from(first.is_some()))
+                .filter_map(|v| NameAddr::parse(v).ok()),
+        )
     }
     /// Writes the message exactly as received.
     pub fn write_to(&self, out: &mut Vec<u8>) {
@@ -468,6 +537,17 @@ impl<'a> Message<'a> {
 struct Parser<'a, 'l> {
     input: &'a [u8],
     limits: &'l Limits,
+    /// [`utf8_prefix`] of `input`.
+    text: &'a str,
+}
+
+/// The longest valid UTF-8 prefix of `input`. One check for the whole
+/// message (SIP is nearly always all ASCII) instead of one per field.
+fn utf8_prefix(input: &[u8]) -> &str {
+    match std::str::from_utf8(input) {
+        Ok(s) => s,
+        Err(e) => std::str::from_utf8(&input[..e.valid_up_to()]).unwrap_or_default(),
+    }
 }
 
 fn err(offset: usize, kind: K) -> ParseError {
@@ -505,6 +585,21 @@ fn as_str(bytes: &[u8], offset: usize, kind: K) -> Result<&str, ParseError> {
     std::str::from_utf8(bytes).map_err(|e| err(offset + e.valid_up_to(), kind))
 }
 
+/// `input[start..end]` as text: sliced from the checked prefix `text` when
+/// it covers the range, else checked here (same error as [`as_str`]).
+fn str_at<'a>(
+    input: &'a [u8],
+    text: &'a str,
+    start: usize,
+    end: usize,
+    kind: K,
+) -> Result<&'a str, ParseError> {
+    match text.get(start..end) {
+        Some(s) => Ok(s),
+        None => as_str(&input[start..end], start, kind),
+    }
+}
+
 /// Partially built core: the fields seen so far.
 #[derive(Default)]
 struct Seen<'a> {
@@ -516,6 +611,8 @@ struct Seen<'a> {
     max_forwards: Option<u8>,
     content_length: Option<(usize, usize)>,
     content_type: Option<ContentType<'a>>,
+    contact_seen: bool,
+    contact: Option<NameAddr<'a>>,
 }
 
 impl<'a> Parser<'a, '_> {
@@ -570,7 +667,7 @@ impl<'a> Parser<'a, '_> {
             pos = end + 2;
         }
         let body_start = pos;
-        let core = self.finish_core(&start, seen, body_start)?;
+        let core = self.finish_core(&start, &seen, body_start)?;
         let available = input.len() - body_start;
         let body_len = match (core.content_length, transport) {
             (Some(cl), _) => cl,
@@ -585,7 +682,9 @@ impl<'a> Parser<'a, '_> {
             return Err(err(at, K::BodyTruncated));
         }
         let end = body_start + body_len;
+        let text = &self.text[..self.text.len().min(end)];
         Ok(Message {
+            text,
             raw: &input[begin..end],
             offset: begin,
             start,
@@ -593,6 +692,7 @@ impl<'a> Parser<'a, '_> {
             body_at: body_start - begin,
             core,
             discarded: input.len() - end,
+            contact: seen.contact,
         })
     }
 
@@ -622,7 +722,13 @@ impl<'a> Parser<'a, '_> {
             return Err(err(pos + last - 1, K::BadWhitespace));
         }
         let uri_at = pos + first + 1;
-        let uri_text = as_str(uri_bytes, uri_at, K::BadRequestUri)?;
+        let uri_text = str_at(
+            self.input,
+            self.text,
+            uri_at,
+            uri_at + uri_bytes.len(),
+            K::BadRequestUri,
+        )?;
         let uri = Uri::parse(uri_text).map_err(|e| err(uri_at + e, K::BadRequestUri))?;
         // RFC 3261 §19.1.1 (table): URI headers are not allowed in a
         // Request-URI; a proxy that kept them would relay them (RFC 4475 §3.1.2.11).
@@ -635,7 +741,7 @@ impl<'a> Parser<'a, '_> {
         self.version(pos + last + 1, &line[last + 1..])?;
         Ok(StartLine::Request {
             // Checked to be a token above, so ASCII.
-            method: as_str(method, pos, K::BadMethod)?,
+            method: str_at(self.input, self.text, pos, pos + first, K::BadMethod)?,
             uri,
         })
     }
@@ -647,7 +753,7 @@ impl<'a> Parser<'a, '_> {
             return Err(bad());
         }
         let rest = &v[4..];
-        let dot = memchr::memchr(b'.', rest).ok_or_else(bad)?;
+        let dot = crate::chars::find(rest, b'.').ok_or_else(bad)?;
         let (major, minor) = (&rest[..dot], &rest[dot + 1..]);
         if major.is_empty()
             || minor.is_empty()
@@ -665,7 +771,7 @@ impl<'a> Parser<'a, '_> {
         let sp = memchr::memchr(b' ', line).ok_or(err(pos, K::BadStartLine))?;
         self.version(pos, &line[..sp])?;
         let rest = &line[sp + 1..];
-        let code_end = memchr::memchr(b' ', rest).unwrap_or(rest.len());
+        let code_end = crate::chars::find(rest, b' ').unwrap_or(rest.len());
         let code = &rest[..code_end];
         let at = pos + sp + 1;
         if code.len() != 3 || !code.iter().all(u8::is_ascii_digit) {
@@ -690,7 +796,13 @@ impl<'a> Parser<'a, '_> {
         }
         Ok(StartLine::Response {
             code,
-            reason: as_str(reason, reason_at, K::BadReasonPhrase)?,
+            reason: str_at(
+                self.input,
+                self.text,
+                reason_at,
+                reason_at + reason.len(),
+                K::BadReasonPhrase,
+            )?,
         })
     }
 
@@ -698,18 +810,20 @@ impl<'a> Parser<'a, '_> {
     fn header_line(&self, pos: usize, end: usize) -> Result<Header<'a>, ParseError> {
         let input = self.input;
         let line = &input[pos..end];
-        let colon = memchr::memchr(b':', line).ok_or(err(pos, K::MissingColon))?;
-        let mut name_end = colon;
-        while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
-            name_end -= 1;
+        // Fast path: `token *WSP ":"`, read in one forward pass. Anything
+        // else takes the slow path, which finds the fault and its offset.
+        let name_end = line
+            .iter()
+            .position(|c| !TOKEN[*c as usize])
+            .unwrap_or(line.len());
+        let mut colon = name_end;
+        while matches!(line.get(colon), Some(b' ' | b'\t')) {
+            colon += 1;
+        }
+        if name_end == 0 || line.get(colon) != Some(&b':') {
+            return Err(header_name_fault(line, pos));
         }
         let name = &line[..name_end];
-        if let Some(bad) = name.iter().position(|c| !TOKEN[*c as usize]) {
-            return Err(err(pos + bad, K::BadHeaderName));
-        }
-        if name.is_empty() {
-            return Err(err(pos, K::BadHeaderName));
-        }
         let mut vs = colon + 1;
         while vs < line.len() && crate::chars::is_ws(line[vs]) {
             vs += 1;
@@ -721,7 +835,11 @@ impl<'a> Parser<'a, '_> {
         Ok(Header {
             name: HeaderName::from_bytes(name),
             // Token characters are ASCII.
-            name_raw: std::str::from_utf8(name).unwrap_or_default(),
+            name_raw: self
+                .text
+                .get(pos..pos + name_end)
+                .or_else(|| std::str::from_utf8(name).ok())
+                .unwrap_or_default(),
             value: &line[vs..ve],
             offset: pos,
             value_offset: pos + vs,
@@ -730,6 +848,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// Validates the fields a proxy acts on as they are met.
+    #[inline]
     fn check_core(&self, h: &Header<'a>, seen: &mut Seen<'a>) -> Result<(), ParseError> {
         use HeaderName as H;
         let name = h.name;
@@ -751,7 +870,13 @@ impl<'a> Parser<'a, '_> {
         }
         let at = h.value_offset;
         let bad = |e: usize| err(at + e, K::BadHeaderValue(name));
-        let value = as_str(h.value, at, K::BadHeaderValue(name))?;
+        let value = str_at(
+            self.input,
+            self.text,
+            at,
+            at + h.value.len(),
+            K::BadHeaderValue(name),
+        )?;
         let dup = match name {
             H::From => seen.from.is_some(),
             H::To => seen.to.is_some(),
@@ -767,8 +892,13 @@ impl<'a> Parser<'a, '_> {
         }
         match name {
             H::Via | H::Contact | H::Route | H::RecordRoute => {
-                if name == H::Contact && value == "*" {
-                    return Ok(());
+                // Only the first element of the first Contact is kept.
+                let mut keep = name == H::Contact && !seen.contact_seen;
+                if name == H::Contact {
+                    seen.contact_seen = true;
+                    if value == "*" {
+                        return Ok(());
+                    }
                 }
                 for item in headers::split_list(value) {
                     let (off, text) = item.map_err(bad)?;
@@ -779,6 +909,10 @@ impl<'a> Parser<'a, '_> {
                         let na = NameAddr::parse(text).map_err(|e| bad(off + e))?;
                         if name != H::Contact && !na.bracketed {
                             return Err(bad(off));
+                        }
+                        if keep {
+                            seen.contact = Some(na);
+                            keep = false;
                         }
                     }
                 }
@@ -812,7 +946,7 @@ impl<'a> Parser<'a, '_> {
     fn finish_core(
         &self,
         start: &StartLine<'a>,
-        seen: Seen<'a>,
+        seen: &Seen<'a>,
         at: usize,
     ) -> Result<Core<'a>, ParseError> {
         use HeaderName as H;
@@ -840,6 +974,23 @@ impl<'a> Parser<'a, '_> {
             }
         }
         Ok(core)
+    }
+}
+
+/// The fault of a header line whose name part is not `token *WSP ":"`.
+#[cold]
+fn header_name_fault(line: &[u8], pos: usize) -> ParseError {
+    let Some(colon) = memchr::memchr(b':', line) else {
+        return err(pos, K::MissingColon);
+    };
+    let mut name_end = colon;
+    while name_end > 0 && matches!(line[name_end - 1], b' ' | b'\t') {
+        name_end -= 1;
+    }
+    let name = &line[..name_end];
+    match name.iter().position(|c| !TOKEN[*c as usize]) {
+        Some(bad) => err(pos + bad, K::BadHeaderName),
+        None => err(pos, K::BadHeaderName),
     }
 }
 

@@ -255,9 +255,9 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
     let (mut user, mut password) = (None, None);
     // '@' cannot appear unescaped in hostport, params or headers, so the
     // first one ends the userinfo.
-    if let Some(at) = memchr::memchr(b'@', &b[start..]).map(|i| i + start) {
+    if let Some(at) = chars::find(&b[start..], b'@').map(|i| i + start) {
         let info = &s[start..at];
-        let (u, p) = match memchr::memchr(b':', info.as_bytes()) {
+        let (u, p) = match chars::find(info.as_bytes(), b':') {
             Some(c) => (&info[..c], Some(&info[c + 1..])),
             None => (info, None),
         };
@@ -294,7 +294,7 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
             .position(|&c| c == b';' || c == b'?')
             .map_or(b.len(), |e| e + pos);
         let p = &b[pos..end];
-        let (name, value) = match memchr::memchr(b'=', p) {
+        let (name, value) = match chars::find(p, b'=') {
             Some(eq) => (&p[..eq], Some(&p[eq + 1..])),
             None => (p, None),
         };
@@ -317,7 +317,7 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
         let hs = &s[pos + 1..];
         for (off, h) in offsets(hs, b'&') {
             let abs = pos + 1 + off;
-            let eq = memchr::memchr(b'=', h.as_bytes()).ok_or(abs + h.len())?;
+            let eq = chars::find(h.as_bytes(), b'=').ok_or(abs + h.len())?;
             if eq == 0 {
                 return Err(abs);
             }
@@ -352,10 +352,18 @@ fn offsets(s: &str, sep: u8) -> impl Iterator<Item = (usize, &str)> {
 }
 
 pub(crate) fn parse_port(digits: &str) -> Option<u16> {
-    if digits.is_empty() || digits.len() > 5 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+    if digits.is_empty() || digits.len() > 5 {
         return None;
     }
-    digits.parse().ok()
+    // At most five digits: no overflow in u32.
+    let mut v = 0u32;
+    for c in digits.bytes() {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    u16::try_from(v).ok()
 }
 
 /// Parses a `host` at `pos`, ending at `:` (outside brackets), any byte of
@@ -367,56 +375,104 @@ pub(crate) fn parse_host<'a>(
 ) -> Result<(Host<'a>, usize), usize> {
     let b = s.as_bytes();
     if b.get(pos) == Some(&b'[') {
-        let close = memchr::memchr(b']', &b[pos..]).ok_or(pos)? + pos;
+        let close = chars::find(&b[pos..], b']').ok_or(pos)? + pos;
         let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
-    let mut stop = [false; 256];
-    stop[b':' as usize] = true;
-    for &c in stops {
-        stop[c as usize] = true;
+    // Host characters (alphanumerics, `-`, `.`) are never stops, so the
+    // first byte that is not one ends the host if it is a stop (or `:`).
+    // Otherwise fall back to the first stop, so the fault is found where
+    // the host grammar breaks.
+    let mut end = pos;
+    let mut numeric = true;
+    while let Some(&c) = b.get(end) {
+        if !HOST_OR_DOT[c as usize] {
+            break;
+        }
+        numeric &= c.is_ascii_digit() || c == b'.';
+        end += 1;
     }
-    let end = b[pos..]
-        .iter()
-        .position(|c| stop[*c as usize])
-        .map_or(b.len(), |e| e + pos);
+    let stopped = end == b.len() || b[end] == b':' || stops.contains(&b[end]);
+    if stopped && end > pos {
+        // What `parse_host_text` decides, without scanning the text again
+        // when it is a well-formed dotted quad or hostname.
+        if numeric {
+            let ip = parse_ipv4(&b[pos..end]).ok_or(pos)?;
+            return Ok((Host::V4(ip), end));
+        }
+        if is_hostname(&b[pos..end]) {
+            return Ok((Host::Domain(&s[pos..end]), end));
+        }
+    }
+    if !stopped {
+        end = b[end..]
+            .iter()
+            .position(|c| *c == b':' || stops.contains(c))
+            .map_or(b.len(), |e| e + end);
+    }
     let text = &s[pos..end];
     Ok((parse_host_text(text).map_err(|e| e + pos)?, end))
 }
+
+/// Bytes of a `hostname` or `IPv4address`.
+const HOST_OR_DOT: [bool; 256] = {
+    let mut t = HOST_CHAR;
+    t[b'.' as usize] = true;
+    t
+};
 
 /// `hostname / IPv4address` (the bracket form is handled by the caller),
 /// checked in one pass.
 pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
     let b = text.as_bytes();
-    if b.is_empty() {
+    let Some(&first) = b.first() else {
         return Err(0);
-    }
-    if b.iter().all(|c| c.is_ascii_digit() || *c == b'.') {
+    };
+    // Only a text starting with a digit or dot can be all digits and dots.
+    if (first.is_ascii_digit() || first == b'.')
+        && b.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+    {
         return parse_ipv4(b).map(Host::V4).ok_or(0);
     }
     // hostname = *( domainlabel "." ) toplabel [ "." ]; labels are
     // alphanumerics and inner hyphens, and the toplabel starts with a
     // letter (RFC 3261 §25.1).
-    let body = if b[b.len() - 1] == b'.' {
-        &b[..b.len() - 1]
-    } else {
-        b
-    };
+    let body = b.strip_suffix(b".").unwrap_or(b);
+    let bad_label =
+        |label: usize, end: usize| end == label || body[label] == b'-' || body[end - 1] == b'-';
     let mut label = 0;
-    for i in 0..=body.len() {
-        if i == body.len() || body[i] == b'.' {
-            if i == label || body[label] == b'-' || body[i - 1] == b'-' {
-                return Err(label);
-            }
-            if i == body.len() && !body[label].is_ascii_alphabetic() {
+    for (i, &c) in body.iter().enumerate() {
+        if c == b'.' {
+            if bad_label(label, i) {
                 return Err(label);
             }
             label = i + 1;
-        } else if !HOST_CHAR[body[i] as usize] {
+        } else if !HOST_CHAR[c as usize] {
             return Err(i);
         }
     }
+    if bad_label(label, body.len()) || !body[label].is_ascii_alphabetic() {
+        return Err(label);
+    }
     Ok(Host::Domain(text))
+}
+
+/// True for a well-formed `hostname` of host characters and dots: labels
+/// non-empty, without a leading or trailing `-`, the top one starting with
+/// a letter, an optional final dot. One pass, no offsets: on `false`
+/// [`parse_host_text`] finds the fault.
+fn is_hostname(b: &[u8]) -> bool {
+    let body = b.strip_suffix(b".").unwrap_or(b);
+    let mut label = 0;
+    for (i, &c) in body.iter().enumerate() {
+        if c == b'.' {
+            if i == label || body[label] == b'-' || body[i - 1] == b'-' {
+                return false;
+            }
+            label = i + 1;
+        }
+    }
+    label < body.len() && body[label].is_ascii_alphabetic() && body[body.len() - 1] != b'-'
 }
 
 /// A bare IPv4 or IPv6 address (Via `received`, RFC 5118 §4.5).
@@ -454,28 +510,40 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), without the generic parser's overhead.
+/// accepts), octet by octet without the generic parser's overhead.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     let mut octets = [0u8; 4];
-    let mut parts = b.split(|&c| c == b'.');
-    for o in &mut octets {
-        let p = parts.next()?;
-        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+    let mut i = 0;
+    for (k, o) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if b.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let start = i;
+        let mut v = 0u16;
+        // At most three digits; a fourth fails on the dot check or the end.
+        while i - start < 3 {
+            match b.get(i) {
+                Some(&c) if c.is_ascii_digit() => v = v * 10 + u16::from(c - b'0'),
+                _ => break,
+            }
+            i += 1;
+        }
+        if i == start || (i - start > 1 && b[start] == b'0') {
             return None;
         }
-        let v = p.iter().try_fold(0u16, |v, &d| {
-            d.is_ascii_digit().then(|| v * 10 + u16::from(d - b'0'))
-        })?;
         *o = u8::try_from(v).ok()?;
     }
-    parts.next().is_none().then(|| Ipv4Addr::from(octets))
+    (i == b.len()).then(|| Ipv4Addr::from(octets))
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
 /// separators, then parameters.
 fn parse_tel(s: &str, start: usize) -> Result<TelUri<'_>, usize> {
     let b = s.as_bytes();
-    let end = memchr::memchr(b';', &b[start..]).map_or(b.len(), |e| e + start);
+    let end = chars::find(&b[start..], b';').map_or(b.len(), |e| e + start);
     let number = &s[start..end];
     let digits = number.strip_prefix('+').unwrap_or(number);
     let ok_char =
@@ -494,9 +562,9 @@ fn parse_tel(s: &str, start: usize) -> Result<TelUri<'_>, usize> {
     while pos < b.len() {
         // b[pos] == ';'
         pos += 1;
-        let pend = memchr::memchr(b';', &b[pos..]).map_or(b.len(), |e| e + pos);
+        let pend = chars::find(&b[pos..], b';').map_or(b.len(), |e| e + pos);
         let p = &b[pos..pend];
-        let name_len = memchr::memchr(b'=', p).unwrap_or(p.len());
+        let name_len = chars::find(p, b'=').unwrap_or(p.len());
         if name_len == 0 || !p[..name_len].iter().all(|c| TOKEN[*c as usize]) {
             return Err(pos);
         }
@@ -679,6 +747,30 @@ mod host_tests {
             "1.2.3.04",
         ] {
             assert_eq!(parse_ipv4(t.as_bytes()), t.parse().ok(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn fast_paths_agree_with_the_checked_parsers() {
+        for t in [
+            "a", "a.", "a.b", "a..b", "-a", "a-", "a-.b", "a.-b", "1a", "a.1b", "x-y.z", ".", "",
+        ] {
+            let numeric = t.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+            if !numeric {
+                assert_eq!(
+                    is_hostname(t.as_bytes()),
+                    parse_host_text(t).is_ok(),
+                    "{t:?}"
+                );
+            }
+        }
+        for p in [
+            "0", "5060", "65535", "65536", "99999", "00080", "123456", "", "1a",
+        ] {
+            let want = (!p.is_empty() && p.len() <= 5 && p.bytes().all(|c| c.is_ascii_digit()))
+                .then(|| p.parse::<u16>().ok())
+                .flatten();
+            assert_eq!(parse_port(p), want, "{p:?}");
         }
     }
 
