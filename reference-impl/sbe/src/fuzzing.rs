@@ -417,6 +417,10 @@ impl SbeRun {
         // by the same limit.
         let p = self.sbe.parked_len();
         assert!(p <= s, "{p} parked requests but {s} server transactions");
+        assert!(
+            self.sbe.timers_consistent(),
+            "the timer queue lost or misplaced a deadline"
+        );
         if !self.lenient {
             assert_eq!(
                 p,

@@ -41,6 +41,7 @@ mod message;
 mod policy;
 mod resolve;
 mod stream;
+mod timers;
 mod transaction;
 
 pub use config::{SbeConfig, Timers};
@@ -59,6 +60,7 @@ use speermint_sip::{
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Instant;
+use timers::{Target, TimerQueue};
 use transaction::{ClientKey, ClientTx, Retransmit, ServerKey, ServerTx, State};
 
 /// What the SBE asks of its driver.
@@ -163,6 +165,8 @@ pub struct Sbe {
     streams: stream::Streams,
     /// The deadline last reported with [`Output::Timeout`].
     reported_timeout: Option<Instant>,
+    /// Every deadline of the transactions and parked requests.
+    timers: TimerQueue,
 }
 
 impl Sbe {
@@ -178,6 +182,7 @@ impl Sbe {
             parked: HashMap::new(),
             streams: stream::Streams::default(),
             reported_timeout: None,
+            timers: TimerQueue::default(),
         }
     }
 
@@ -200,16 +205,85 @@ impl Sbe {
 
     /// When [`Sbe::handle_timeout`] must next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let s = self
+        // Exact: every public entry point ends with `settle_timers`.
+        self.timers.peek().map(|e| e.at)
+    }
+
+    /// Whether the timer queue holds exactly the deadlines of the
+    /// transactions and parked requests (for the fuzz invariants; a scan).
+    #[doc(hidden)]
+    pub fn timers_consistent(&self) -> bool {
+        let scheduled_right = self
             .server
             .values()
-            .flat_map(|t| [t.retransmit.map(|r| r.at), t.end_at]);
-        let c = self
-            .client
+            .all(|t| t.scheduled == t.next_deadline())
+            && self
+                .client
+                .values()
+                .all(|t| t.scheduled == t.next_deadline());
+        let earliest = self
+            .server
             .values()
-            .flat_map(|t| [t.retransmit.map(|r| r.at), t.timeout_at, t.end_at]);
-        let p = self.parked.values().map(|p| Some(p.deadline));
-        s.chain(c).chain(p).flatten().min()
+            .filter_map(|t| t.scheduled)
+            .chain(self.client.values().filter_map(|t| t.scheduled))
+            .chain(self.parked.values().map(|p| p.deadline))
+            .min();
+        scheduled_right && earliest == self.poll_timeout()
+    }
+
+    /// Entries in the timer queue, stale ones included (for measurements).
+    #[doc(hidden)]
+    pub fn timer_entries(&self) -> usize {
+        self.timers.len()
+    }
+
+    /// Queues the server transaction's next deadline if it moved.
+    pub(crate) fn touch_server(&mut self, key: &ServerKey) {
+        if let Some(tx) = self.server.get_mut(key) {
+            let next = tx.next_deadline();
+            if next != tx.scheduled {
+                tx.scheduled = next;
+                if let Some(at) = next {
+                    self.timers.push(at, Target::Server(key.clone()));
+                }
+            }
+        }
+    }
+
+    /// Queues the client transaction's next deadline if it moved.
+    pub(crate) fn touch_client(&mut self, key: &ClientKey) {
+        if let Some(tx) = self.client.get_mut(key) {
+            let next = tx.next_deadline();
+            if next != tx.scheduled {
+                tx.scheduled = next;
+                if let Some(at) = next {
+                    self.timers.push(at, Target::Client(key.clone()));
+                }
+            }
+        }
+    }
+
+    pub(crate) fn park_timer(&mut self, id: u64, at: Instant) {
+        self.timers.push(at, Target::Parked(id));
+    }
+
+    /// Whether a queue entry still stands for its target's deadline.
+    fn timer_valid(&self, at: Instant, target: &Target) -> bool {
+        match target {
+            Target::Server(k) => self.server.get(k).and_then(|t| t.scheduled) == Some(at),
+            Target::Client(k) => self.client.get(k).and_then(|t| t.scheduled) == Some(at),
+            Target::Parked(id) => self.parked.get(id).map(|p| p.deadline) == Some(at),
+        }
+    }
+
+    /// Drops stale entries from the top, so that `poll_timeout` is exact.
+    pub(crate) fn settle_timers(&mut self) {
+        while let Some(e) = self.timers.peek() {
+            if self.timer_valid(e.at, &e.target) {
+                return;
+            }
+            self.timers.pop();
+        }
     }
 
     pub(crate) fn emit(&mut self, e: Event) {
@@ -269,6 +343,7 @@ impl Sbe {
             Ok(msg) => self.on_response(now, from, &msg),
             Err(e) => self.on_malformed(from, side, bytes, e),
         }
+        self.settle_timers();
     }
 
     fn on_malformed(&mut self, from: Path, side: Side, bytes: &[u8], e: ParseError) {
@@ -365,6 +440,7 @@ impl Sbe {
                     tx.end_at = Some(now + self.cfg.timers.k(tx.source.transport)); // Timer I
                 }
                 if tx.state != State::Accepted {
+                    self.touch_server(&lookup);
                     self.drop_msg(from.remote, DropReason::Retransmission);
                     return;
                 }
@@ -489,15 +565,15 @@ impl Sbe {
         } else {
             t.j(from.transport)
         };
-        self.server.insert(
-            key.clone(),
-            ServerTx {
-                last_response: Some(bytes),
-                retransmit: Retransmit::start(&from, now, t.t1).filter(|_| invite),
-                end_at: Some(now + end), // Timer H or J
-                ..ServerTx::new(req, from, State::Completed)
-            },
-        );
+        let mut tx = ServerTx {
+            last_response: Some(bytes),
+            retransmit: Retransmit::start(&from, now, t.t1).filter(|_| invite),
+            end_at: Some(now + end), // Timer H or J
+            ..ServerTx::new(req, from, State::Completed)
+        };
+        tx.compact();
+        self.server.insert(key.clone(), tx);
+        self.touch_server(key);
     }
 
     /// RFC 3261 §16.6: copy, adjust, add Record-Route and Via, send. After a
@@ -578,10 +654,13 @@ impl Sbe {
                 ..ServerTx::new(req, from, state)
             },
         );
+        self.touch_server(&key);
+        let ckey = ClientKey::new(&branch, method);
         self.client.insert(
-            ClientKey::new(&branch, method),
+            ckey.clone(),
             ClientTx::sent(invite, dest, bytes, Some(key), now, &t),
         );
+        self.touch_client(&ckey);
     }
 
     /// RFC 3261 §16.10 and §9.2.
@@ -646,10 +725,12 @@ impl Sbe {
     ) {
         let t = self.cfg.timers;
         self.send(dest, bytes.clone());
+        let key = ClientKey::new(branch, method);
         self.client.insert(
-            ClientKey::new(branch, method),
+            key.clone(),
             ClientTx::sent(false, dest, bytes, None, now, &t),
         );
+        self.touch_client(&key);
     }
 
     fn on_response(&mut self, now: Instant, from: Path, resp: &Message<'_>) {
@@ -694,6 +775,7 @@ impl Sbe {
                 ctx.retransmit = None;
                 ctx.timeout_at = None;
                 ctx.end_at = Some(now + t.transaction()); // Timer M
+                ctx.compact();
             }
             (State::Trying | State::Proceeding, 200..=699) => {
                 ctx.state = State::Completed;
@@ -709,6 +791,7 @@ impl Sbe {
                 if invite {
                     ctx.ack = build_ack(&ctx.request, resp);
                 }
+                ctx.compact();
             }
             (State::Accepted, 200..=299) => {} // 2xx retransmission: relay it.
             (State::Completed, _) => {
@@ -732,7 +815,9 @@ impl Sbe {
             ctx.cancel_pending = false;
             ctx.cancelled = true;
         }
-        let (dest, request, server_key) = (ctx.dest, ctx.request.clone(), ctx.server.clone());
+        let cancel = pending_cancel.then(|| build_cancel(&ctx.request)).flatten();
+        let (dest, server_key) = (ctx.dest, ctx.server.clone());
+        self.touch_client(&ckey);
         if let Some(ack) = ack {
             self.send(dest, ack);
         }
@@ -744,7 +829,7 @@ impl Sbe {
             }
         }
         if pending_cancel {
-            if let (Some(cancel), Some(b)) = (build_cancel(&request), via.branch()) {
+            if let (Some(cancel), Some(b)) = (cancel, via.branch()) {
                 if self.server.len() + self.client.len() < self.cfg.max_transactions {
                     self.start_client(now, b, "CANCEL", dest, cancel);
                 } else {
@@ -807,7 +892,11 @@ impl Sbe {
             }
         }
         stx.last_response = Some(bytes.clone());
+        if code >= 200 {
+            stx.compact();
+        }
         let to = stx.source;
+        self.touch_server(skey);
         self.send(to, bytes);
         self.emit(Event::Relayed {
             from,
@@ -816,14 +905,30 @@ impl Sbe {
         });
     }
 
-    /// Advances the clock: retransmissions, timeouts, clean-up.
+    /// Advances the clock: retransmissions, timeouts, clean-up. Only the
+    /// transactions with a due entry in the timer queue are looked at.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let late: Vec<u64> = self
-            .parked
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
+        let (mut late, mut clients, mut servers) = (Vec::new(), Vec::new(), Vec::new());
+        while let Some(e) = self.timers.pop_due(now) {
+            if !self.timer_valid(e.at, &e.target) {
+                continue;
+            }
+            match e.target {
+                Target::Parked(id) => late.push(id),
+                Target::Client(k) => {
+                    if let Some(tx) = self.client.get_mut(&k) {
+                        tx.scheduled = None;
+                    }
+                    clients.push(k);
+                }
+                Target::Server(k) => {
+                    if let Some(tx) = self.server.get_mut(&k) {
+                        tx.scheduled = None;
+                    }
+                    servers.push(k);
+                }
+            }
+        }
         for id in late {
             self.on_resolved(
                 now,
@@ -838,9 +943,13 @@ impl Sbe {
         let mut sends = Vec::new();
         let mut timeouts = Vec::new();
         let mut cancels = Vec::new();
-        self.client.retain(|key, tx| {
+        for key in clients {
+            let Some(tx) = self.client.get_mut(&key) else {
+                continue;
+            };
             if tx.end_at.is_some_and(|e| e <= now) {
-                return false;
+                self.client.remove(&key);
+                continue;
             }
             if tx.timeout_at.is_some_and(|e| e <= now) {
                 if tx.invite && tx.state == State::Proceeding && !tx.cancelled {
@@ -850,12 +959,14 @@ impl Sbe {
                     tx.cancelled = true;
                     tx.timeout_at = Some(now + t.transaction());
                     cancels.push((key.clone(), tx.dest, tx.request.clone()));
-                    return true;
+                    self.touch_client(&key);
+                    continue;
                 }
                 // A cancelled branch is not retried (§16.10).
                 let cancelled = tx.cancelled || tx.cancel_pending;
                 timeouts.push((key.clone(), tx.server.clone(), cancelled));
-                return false;
+                self.client.remove(&key);
+                continue;
             }
             if let Some(r) = &mut tx.retransmit {
                 if r.at <= now {
@@ -869,11 +980,15 @@ impl Sbe {
                     r.at = now + r.interval;
                 }
             }
-            true
-        });
-        self.server.retain(|_, tx| {
+            self.touch_client(&key);
+        }
+        for key in servers {
+            let Some(tx) = self.server.get_mut(&key) else {
+                continue;
+            };
             if tx.end_at.is_some_and(|e| e <= now) && tx.state != State::Proceeding {
-                return false;
+                self.server.remove(&key);
+                continue;
             }
             if let (Some(r), Some(resp)) = (&mut tx.retransmit, &tx.last_response) {
                 if r.at <= now {
@@ -882,8 +997,8 @@ impl Sbe {
                     r.at = now + r.interval;
                 }
             }
-            true
-        });
+            self.touch_server(&key);
+        }
         for (to, bytes) in sends {
             self.send(to, bytes);
         }
@@ -924,6 +1039,22 @@ impl Sbe {
                 }
             }
         }
+        self.settle_timers();
+        self.shrink_when_idle();
+    }
+
+    /// Hands memory back after a load peak: a map keeps its capacity when
+    /// emptied, so one burst would hold its high-water mark for good.
+    fn shrink_when_idle(&mut self) {
+        fn shrink<K: std::hash::Hash + Eq, V>(m: &mut HashMap<K, V>) {
+            if m.capacity() > 1024 && m.len() < m.capacity() / 4 {
+                m.shrink_to(m.len() * 2);
+            }
+        }
+        shrink(&mut self.server);
+        shrink(&mut self.client);
+        shrink(&mut self.parked);
+        self.timers.shrink_when_idle();
     }
 }
 

@@ -141,14 +141,11 @@ impl Sbe {
                 ..ServerTx::new(req, from, State::Proceeding)
             },
         );
+        self.touch_server(&key);
         let id = self.next_id();
-        self.parked.insert(
-            id,
-            Parked {
-                key,
-                deadline: now + self.cfg.resolve_timeout,
-            },
-        );
+        let deadline = now + self.cfg.resolve_timeout;
+        self.parked.insert(id, Parked { key, deadline });
+        self.park_timer(id, deadline);
         let raw_enum_name = self
             .cfg
             .faults
@@ -165,6 +162,11 @@ impl Sbe {
     /// The answer to [`Event::Resolve`] `id`. Unknown or late ids (already
     /// answered 504, or cancelled) are ignored.
     pub fn on_resolved(&mut self, now: Instant, id: u64, result: Result<Resolved, Unresolved>) {
+        self.resolved(now, id, result);
+        self.settle_timers();
+    }
+
+    fn resolved(&mut self, now: Instant, id: u64, result: Result<Resolved, Unresolved>) {
         let Some(parked) = self.parked.remove(&id) else {
             return;
         };

@@ -3,16 +3,18 @@
 
 use speermint_node::Path;
 use speermint_sip::Message;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// A method as transactions match it: INVITE, ACK and CANCEL matter to the
-/// state machines; any other method keeps its name.
+/// state machines; any other method keeps its name. Keys are cloned into
+/// the timer queue, so names are shared, not copied.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Method {
     Invite,
     Ack,
     Cancel,
-    Other(Box<str>),
+    Other(Arc<str>),
 }
 
 impl Method {
@@ -31,7 +33,8 @@ impl Method {
 /// fields otherwise; and the method, ACK counting as its INVITE's.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ServerKey {
-    id: ServerId,
+    /// Shared: the timer queue holds a clone of every key with a timer.
+    id: Arc<ServerId>,
     method: Method,
 }
 
@@ -69,7 +72,7 @@ impl ServerKey {
             )
         };
         Self {
-            id,
+            id: Arc::new(id),
             method: Method::of(req.method()),
         }
     }
@@ -88,7 +91,7 @@ impl ServerKey {
 /// INVITE's).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct ClientKey {
-    pub(crate) branch: Box<str>,
+    pub(crate) branch: Arc<str>,
     method: Method,
 }
 
@@ -156,9 +159,36 @@ pub(crate) struct ServerTx {
     /// timeout (§4.3), and the Request-URI they are sent with.
     pub(crate) alternates: Vec<Path>,
     pub(crate) rewrite: Option<String>,
+    /// The deadline the timer queue holds for this transaction.
+    pub(crate) scheduled: Option<Instant>,
 }
 
 impl ServerTx {
+    /// When this transaction next needs the clock: Timer G while there is
+    /// a response to resend, Timers H, I, J, L once it is no longer
+    /// waiting for a response from downstream.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        let g = self
+            .retransmit
+            .filter(|_| self.last_response.is_some())
+            .map(|r| r.at);
+        let end = self.end_at.filter(|_| self.state != State::Proceeding);
+        g.into_iter().chain(end).min()
+    }
+
+    /// A final response has gone upstream: from here on the transaction
+    /// only absorbs retransmissions (RFC 3261 §17.2.1, §17.2.2), so the
+    /// request and the failover plan go. In Accepted (RFC 6026 §7.1) the
+    /// 2xx goes too: a retransmitted INVITE is absorbed, not answered, and
+    /// 2xx retransmissions come from downstream.
+    pub(crate) fn compact(&mut self) {
+        self.request = Vec::new();
+        self.alternates = Vec::new();
+        self.rewrite = None;
+        if self.state == State::Accepted {
+            self.last_response = None;
+        }
+    }
     /// A transaction for `req` from `source`, in `state`, nothing sent yet.
     pub(crate) fn new(req: &Message<'_>, source: Path, state: State) -> Self {
         Self {
@@ -172,6 +202,7 @@ impl ServerTx {
             end_at: None,
             alternates: Vec::new(),
             rewrite: None,
+            scheduled: None,
         }
     }
 }
@@ -197,9 +228,25 @@ pub(crate) struct ClientTx {
     /// A CANCEL went downstream for this INVITE (the peer's, or Timer C's):
     /// never a second one (§9.1, §16.8).
     pub(crate) cancelled: bool,
+    /// The deadline the timer queue holds for this transaction.
+    pub(crate) scheduled: Option<Instant>,
 }
 
 impl ClientTx {
+    /// When this transaction next needs the clock: Timers A, B, C, D, E,
+    /// F, K, M.
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        [self.retransmit.map(|r| r.at), self.timeout_at, self.end_at]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    /// A final response arrived: the request is never sent again (the
+    /// ACK for a non-2xx is built already), so it goes.
+    pub(crate) fn compact(&mut self) {
+        self.request = Vec::new();
+    }
     /// A client transaction just sent: Timer A or E over UDP, Timer B or F.
     pub(crate) fn sent(
         invite: bool,
@@ -221,6 +268,7 @@ impl ClientTx {
             cancel_pending: false,
             ack: None,
             cancelled: false,
+            scheduled: None,
         }
     }
 }
