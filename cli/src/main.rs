@@ -168,12 +168,21 @@ struct SbeArgs {
     /// Private key (PEM) for --tls-listen.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// SBE cores, each on its own socket of the listen address
+    /// (SO_REUSEPORT; a call's messages go to one core by Call-ID).
+    /// Default: one per CPU; one with --tls-listen.
+    #[arg(long, value_name = "N")]
+    workers: Option<usize>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .max(2),
+        )
         .enable_all()
         .build()
     {
@@ -642,23 +651,36 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     };
     let resolve = locator.is_some();
     let (peers, next_hop) = (args.peers.clone(), args.next_hop);
-    let sbe = match speermint_border::RunningSbe::start(
-        args.listen,
-        tls,
-        move |local| {
-            let mut cfg = SbeConfig::new(local, peers, next_hop);
-            cfg.faults = faults;
-            cfg.resolve_names = resolve;
-            cfg
-        },
-        locator,
-    )
-    .await
-    {
+    let config = move |local| {
+        let mut cfg = SbeConfig::new(local, peers, next_hop);
+        cfg.faults = faults;
+        cfg.resolve_names = resolve;
+        cfg
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = match (args.workers, &tls) {
+        (Some(0), _) => return usage("--workers: at least 1"),
+        (Some(n), Some(_)) if n > 1 => {
+            return usage("--workers above 1 is UDP only: drop --tls-listen or --workers");
+        }
+        (Some(n), _) => n,
+        (None, Some(_)) => 1,
+        (None, None) => cpus,
+    };
+    let started = if tls.is_some() || workers == 1 {
+        speermint_border::RunningSbe::start(args.listen, tls, config, locator).await
+    } else {
+        speermint_border::RunningSbe::start_workers(args.listen, workers, config, locator).await
+    };
+    let sbe = match started {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    out!("listening on udp:{}", sbe.addr());
+    out!(
+        "listening on udp:{} ({workers} worker{})",
+        sbe.addr(),
+        if workers == 1 { "" } else { "s" }
+    );
     if let Some(t) = sbe.tls_addr() {
         out!("listening on tls:{t}");
     }

@@ -40,6 +40,7 @@ pub mod fuzzing;
 mod message;
 mod policy;
 mod resolve;
+mod shard;
 mod stream;
 mod timers;
 mod transaction;
@@ -48,6 +49,7 @@ pub use config::{SbeConfig, Timers};
 pub use fault::{Fault, Faults, Layer};
 pub use message::salvage_response;
 pub use resolve::{Hop, LookupFailure, Resolved, Unresolved};
+pub use shard::shard;
 pub use speermint_node::{Input, Node, Path, Transmit, Transport};
 
 use message::{build_ack, build_cancel, looks_like_request, strip_unknown_attributes};

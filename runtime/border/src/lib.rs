@@ -62,9 +62,25 @@ impl std::fmt::Debug for TlsListen {
 pub struct RunningSbe {
     addr: SocketAddr,
     tls_addr: Option<SocketAddr>,
-    stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<()>>,
-    events: mpsc::UnboundedReceiver<Event>,
+    stop: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+    events: mpsc::Receiver<Event>,
+}
+
+/// Events kept for [`RunningSbe::drain_events`]: beyond it, newer events
+/// are dropped, so an element nobody asks for events never grows.
+const EVENTS_KEPT: usize = 4096;
+
+/// Datagrams in flight from one worker to another before more are
+/// dropped (as a full socket buffer would).
+const HANDOFF_QUEUE: usize = 8192;
+
+/// How a worker reaches the others: a datagram whose Call-ID another
+/// worker owns ([`speermint_sbe::shard`]) is handed to it.
+struct Shard {
+    index: usize,
+    peers: Vec<mpsc::Sender<(SocketAddr, Vec<u8>)>>,
+    inbox: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
 }
 
 impl RunningSbe {
@@ -98,9 +114,12 @@ impl RunningSbe {
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
         let net = Network::Sockets;
+        // One socket of a shared address: its larger receive buffer rides
+        // out bursts.
         let socket = net
-            .bind_udp(bind)
+            .bind_udp_shared(bind, 1)
             .await
+            .and_then(|mut v| v.pop().ok_or_else(|| io::Error::other("no socket")))
             .map_err(|source| Error::Bind { addr: bind, source })?;
         let listener = match &tls {
             Some(t) => Some((
@@ -113,6 +132,58 @@ impl RunningSbe {
             None => None,
         };
         Self::start_bound(socket, listener, config, locator)
+    }
+
+    /// The element on UDP at `bind` with `workers` cores, each on its own
+    /// socket of one shared address (SO_REUSEPORT) and its own task: a
+    /// datagram goes to the worker that owns its Call-ID, so each call's
+    /// state lives in one core and no state is shared. UDP only: a TLS
+    /// connection would pin its calls to the worker that accepted it.
+    pub async fn start_workers(
+        bind: SocketAddr,
+        workers: usize,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
+        let sockets = Network::Sockets
+            .bind_udp_shared(bind, workers)
+            .await
+            .map_err(|source| Error::Bind { addr: bind, source })?;
+        let addr = sockets[0]
+            .local_addr()
+            .map_err(|source| Error::Bind { addr: bind, source })?;
+        let cfg = config(addr);
+        let (ev_tx, events) = mpsc::channel(EVENTS_KEPT);
+        let count = sockets.len();
+        let (senders, inboxes): (Vec<_>, Vec<_>) =
+            (0..count).map(|_| mpsc::channel(HANDOFF_QUEUE)).unzip();
+        let mut stop = Vec::new();
+        let mut tasks = Vec::new();
+        for (index, (socket, inbox)) in sockets.into_iter().zip(inboxes).enumerate() {
+            let mut cfg = cfg.clone();
+            // Distinct branches and tags per worker.
+            cfg.seed ^= (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let shard = Shard {
+                index,
+                peers: senders.clone(),
+                inbox,
+            };
+            let (stop_tx, stop_rx) = oneshot::channel();
+            let (_conn_tx, conn_rx) = mpsc::channel(1);
+            let (events, locator) = (ev_tx.clone(), locator.clone());
+            tasks.push(tokio::spawn(async move {
+                let sbe = Sbe::new(cfg);
+                drive(socket, None, sbe, stop_rx, events, locator, conn_rx, shard).await;
+            }));
+            stop.push(stop_tx);
+        }
+        Ok(Self {
+            addr,
+            tls_addr: None,
+            stop,
+            tasks,
+            events,
+        })
     }
 
     /// Like [`RunningSbe::start`] on sockets the caller bound already, so
@@ -145,11 +216,20 @@ impl RunningSbe {
         cfg.tls_local = tls_addr.or(cfg.tls_local);
         let sbe = Sbe::new(cfg);
         let (stop_tx, stop_rx) = oneshot::channel();
-        let (ev_tx, events) = mpsc::unbounded_channel();
+        let (ev_tx, events) = mpsc::channel(EVENTS_KEPT);
         let (conn_tx, conn_rx) = mpsc::channel(1024);
         let acceptor = listener.map(|(l, _, acc)| tokio::spawn(accept_tls(l, acc, conn_tx)));
+        let (handoff, inbox) = mpsc::channel(1);
+        let shard = Shard {
+            index: 0,
+            peers: vec![handoff],
+            inbox,
+        };
         let task = tokio::spawn(async move {
-            drive(socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx).await;
+            drive(
+                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard,
+            )
+            .await;
             if let Some(a) = acceptor {
                 a.abort();
             }
@@ -157,8 +237,8 @@ impl RunningSbe {
         Ok(Self {
             addr,
             tls_addr,
-            stop: Some(stop_tx),
-            task: Some(task),
+            stop: vec![stop_tx],
+            tasks: vec![task],
             events,
         })
     }
@@ -182,12 +262,12 @@ impl RunningSbe {
         v
     }
 
-    /// Stops the element and waits for its task.
+    /// Stops the element and waits for its tasks.
     pub async fn stop(mut self) {
-        if let Some(s) = self.stop.take() {
+        for s in self.stop.drain(..) {
             let _ = s.send(());
         }
-        if let Some(t) = self.task.take() {
+        for t in self.tasks.drain(..) {
             let _ = t.await;
         }
     }
@@ -195,7 +275,7 @@ impl RunningSbe {
 
 impl Drop for RunningSbe {
     fn drop(&mut self) {
-        if let Some(t) = &self.task {
+        for t in &self.tasks {
             t.abort();
         }
     }
@@ -204,14 +284,16 @@ impl Drop for RunningSbe {
 /// The event loop: one datagram, stream read, timer or resolution at a
 /// time, then carry out every output. Resolutions run as tasks of their
 /// own so a slow DNS server holds up only the request that needs it.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     socket: UdpSock,
     tls_addr: Option<SocketAddr>,
     mut sbe: Sbe,
     mut stop: oneshot::Receiver<()>,
-    events: mpsc::UnboundedSender<Event>,
+    events: mpsc::Sender<Event>,
     locator: Option<Locator>,
     mut conns: mpsc::Receiver<ConnEvent>,
+    mut shard: Shard,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
@@ -230,12 +312,24 @@ async fn drive(
             _ = &mut stop => return,
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
+                    let bytes = &buf[..n];
+                    let owner = speermint_sbe::shard(bytes, shard.peers.len());
+                    if let Some(o) = owner.filter(|&o| o != shard.index) {
+                        // Another worker's call. A full queue loses the
+                        // datagram, as a full socket buffer would.
+                        let _ = shard.peers[o].try_send((from, bytes.to_vec()));
+                        continue;
+                    }
                     let path = Path { local: udp_local, remote: from, transport: Transport::Udp };
-                    sbe.handle_input(now(), Input::Datagram { path, bytes: &buf[..n] });
+                    sbe.handle_input(now(), Input::Datagram { path, bytes });
                 }
                 // ICMP port unreachable surfaces here on some systems: not fatal.
                 Err(e) => tracing::debug!("recv: {e}"),
             },
+            Some((from, bytes)) = shard.inbox.recv() => {
+                let path = Path { local: udp_local, remote: from, transport: Transport::Udp };
+                sbe.handle_input(now(), Input::Datagram { path, bytes: &bytes });
+            }
             Some((id, result)) = done_rx.recv() => {
                 sbe.handle_input(now(), Input::Command(Command::Resolved { id, result }));
             }
@@ -318,7 +412,7 @@ async fn drive(
                 }
                 Output::Event(e) => {
                     tracing::trace!(?e);
-                    let _ = events.send(e);
+                    let _ = events.try_send(e);
                 }
             }
         }

@@ -40,13 +40,28 @@ fn sipp() -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sipp_calls_cross_the_reference_sbe() {
+    sipp_calls(1, "127.0.0.11", "127.0.0.12", "127.0.0.14").await;
+}
+
+/// Two cores on one shared port: the kernel spreads the datagrams by
+/// address pair, the workers hand each call to its owner, and every call
+/// still completes with each message relayed once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sipp_calls_cross_two_workers() {
+    sipp_calls(2, "127.0.0.21", "127.0.0.22", "127.0.0.24").await;
+}
+
+async fn sipp_calls(workers: usize, sbe_ip: &str, uac_ip: &str, uas_ip: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let uas_addr = free_port("127.0.0.14");
-    let uac_addr = free_port("127.0.0.12");
-    let mut sbe = RunningSbe::start_udp("127.0.0.11:0".parse().unwrap(), move |local| {
-        SbeConfig::new(local, vec![uac_addr.ip()], uas_addr)
-    })
-    .await
+    let uas_addr = free_port(uas_ip);
+    let uac_addr = free_port(uac_ip);
+    let bind = format!("{sbe_ip}:0").parse().unwrap();
+    let config = move |local| SbeConfig::new(local, vec![uac_addr.ip()], uas_addr);
+    let mut sbe = if workers == 1 {
+        RunningSbe::start_udp(bind, config).await
+    } else {
+        RunningSbe::start_workers(bind, workers, config, None).await
+    }
     .unwrap();
 
     let _uas = Killed(
@@ -56,7 +71,7 @@ async fn sipp_calls_cross_the_reference_sbe() {
                 "-sn",
                 "uas",
                 "-i",
-                "127.0.0.14",
+                uas_ip,
                 "-p",
                 &uas_addr.port().to_string(),
             ])
@@ -80,7 +95,7 @@ async fn sipp_calls_cross_the_reference_sbe() {
             "-sn",
             "uac",
             "-i",
-            "127.0.0.12",
+            uac_ip,
             "-p",
             &uac_addr.port().to_string(),
         ])

@@ -58,6 +58,37 @@ impl Network {
         tokio::time::Instant::now().into_std()
     }
 
+    /// `workers` UDP sockets on one address, for a server whose cores
+    /// each own a socket: SO_REUSEPORT over sockets (the kernel spreads
+    /// datagrams by address and port pair), with receive buffers sized
+    /// for bursts (4 MiB asked; the kernel caps it at `net.core.rmem_max`).
+    /// Port 0 picks one port for all. On the simulated network, one
+    /// worker only.
+    pub async fn bind_udp_shared(
+        &self,
+        addr: SocketAddr,
+        workers: usize,
+    ) -> io::Result<Vec<UdpSock>> {
+        match self {
+            Network::Sockets => {
+                // One worker shares its port with no one.
+                let reuse = workers > 1;
+                let first = shared_udp(addr, reuse)?;
+                let addr = first.local_addr()?;
+                let mut all = vec![UdpSock::Os(first)];
+                for _ in 1..workers.max(1) {
+                    all.push(UdpSock::Os(shared_udp(addr, reuse)?));
+                }
+                Ok(all)
+            }
+            Network::Sim(s) if workers <= 1 => Ok(vec![UdpSock::Sim(s.bind_udp(addr)?)]),
+            Network::Sim(_) => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "the simulated network has no shared ports: one worker",
+            )),
+        }
+    }
+
     /// Binds a UDP socket (port 0: an ephemeral one).
     pub async fn bind_udp(&self, addr: SocketAddr) -> io::Result<UdpSock> {
         match self {
@@ -268,4 +299,20 @@ impl AsyncWrite for Stream {
             Stream::Sim(s) => Pin::new(s).poll_shutdown(cx),
         }
     }
+}
+
+/// One socket of [`Network::bind_udp_shared`].
+fn shared_udp(addr: SocketAddr, reuse: bool) -> io::Result<tokio::net::UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    if reuse {
+        socket.set_reuse_port(true)?;
+    }
+    // A larger buffer is a wish, not a requirement.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    tokio::net::UdpSocket::from_std(socket.into())
 }
