@@ -36,6 +36,7 @@ use speermint_sip::{Message, ParseError, StartLine};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +73,10 @@ enum Command {
     },
     /// Run the reference SBE on a UDP socket until interrupted.
     Sbe(SbeArgs),
+    /// Measure an IUT's throughput: calls (INVITE, 200, ACK, BYE, 200) at
+    /// rising rates until a step fails; the highest clean rate, the
+    /// transactions/s and the INVITE response times.
+    Load(LoadArgs),
     /// Resolve an E.164 number or a SIP/SIPS URI to its target URI and next hops (ENUM, RFC 3263).
     Resolve(dns_cmd::ResolveArgs),
     /// Serve zone files (optionally signed) until interrupted: the harness's DNS role on its own.
@@ -175,6 +180,43 @@ struct SbeArgs {
     workers: Option<usize>,
 }
 
+#[derive(Args)]
+struct LoadArgs {
+    /// The IUT, as udp:HOST:PORT. Without it, the embedded reference SBE is
+    /// started on loopback (with --workers cores).
+    #[arg(long)]
+    target: Option<String>,
+    /// Source address of the calling peer (the IUT must accept it as a peer).
+    #[arg(long, default_value = "127.0.0.2")]
+    peer: std::net::IpAddr,
+    /// Where the IUT sends the calls (the answering side): IP:PORT. Required
+    /// with --target; the embedded SBE gets an ephemeral port on 127.0.0.4.
+    #[arg(long)]
+    next_hop: Option<SocketAddr>,
+    /// Call rates to step through, calls/s, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "500,1000,2000,3000,4000,6000,8000,10000"
+    )]
+    rates: Vec<u32>,
+    /// Seconds calls are started at each rate.
+    #[arg(long, default_value_t = 5.0)]
+    step_secs: f64,
+    /// A call not over after this many milliseconds fails.
+    #[arg(long, default_value_t = 4000)]
+    call_timeout_ms: u64,
+    /// Cores of the embedded SBE (default: one per CPU).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Write the result as JSON (- for standard output).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the result as Markdown.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -197,6 +239,7 @@ fn main() -> ExitCode {
         Command::Parse { json, files } => parse_files(json, &files),
         Command::Matrix { json, report } => matrix(json, report),
         Command::Sbe(args) => runtime.block_on(run_sbe(args)),
+        Command::Load(args) => runtime.block_on(run_load(args)),
         Command::Resolve(args) => runtime.block_on(dns_cmd::resolve(args)),
         Command::Dns(args) => runtime.block_on(dns_cmd::serve(args)),
         Command::DnsKey(args) => dns_cmd::dns_key(args),
@@ -689,4 +732,123 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let _ = tokio::signal::ctrl_c().await;
     sbe.stop().await;
     0
+}
+
+/// `speermint load`: exit 0 when some rate passed, 1 when none did, 2 for
+/// usage, 3 when the IUT never answered (a set-up fault, not a rate).
+async fn run_load(args: LoadArgs) -> u8 {
+    use speermint_harness::load::{self, LoadPlan};
+    if args.rates.is_empty() || args.rates.contains(&0) {
+        return usage("--rates: one or more rates above 0");
+    }
+    if !(args.step_secs > 0.0 && args.step_secs <= 3600.0) || args.call_timeout_ms == 0 {
+        return usage("--step-secs must be in (0, 3600] and --call-timeout-ms above 0");
+    }
+    for path in [&args.json, &args.markdown].into_iter().flatten() {
+        if path.as_os_str() != "-" {
+            if let Err(e) = std::fs::File::create(path) {
+                return usage(format!("{}: {e}", path.display()));
+            }
+        }
+    }
+    let peer = SocketAddr::new(args.peer, 0);
+    // The answering side binds first: the embedded SBE is built to reach it.
+    let (target, uas, embedded) = match (&args.target, args.next_hop) {
+        (Some(t), Some(hop)) => match speermint_harness::target::parse_target(t) {
+            Ok(a) => (a, hop, None),
+            Err(e) => return usage(e),
+        },
+        (Some(_), None) => return usage("--next-hop: where the IUT sends the calls, IP:PORT"),
+        (None, hop) => {
+            let uas = hop.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 4], 0)));
+            let holder = match std::net::UdpSocket::bind(uas) {
+                Ok(s) => s,
+                Err(e) => return usage(format!("--next-hop {uas}: {e}")),
+            };
+            let uas = holder.local_addr().unwrap_or(uas);
+            drop(holder);
+            let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let workers = args.workers.unwrap_or(cpus).max(1);
+            let peers = vec![args.peer];
+            let config = move |local| SbeConfig::new(local, peers, uas);
+            let bind = SocketAddr::from(([127, 0, 0, 1], 0));
+            let started = if workers == 1 {
+                speermint_border::RunningSbe::start_udp(bind, config).await
+            } else {
+                speermint_border::RunningSbe::start_workers(bind, workers, config, None).await
+            };
+            match started {
+                Ok(sbe) => (sbe.addr(), uas, Some((sbe, workers))),
+                Err(e) => return usage(e),
+            }
+        }
+    };
+    let label = match &embedded {
+        Some((_, w)) => format!("embedded reference SBE (udp:{target}, {w} workers)"),
+        None => format!("udp:{target}"),
+    };
+    out!("target: {label}");
+    let plan = LoadPlan {
+        target,
+        rates: args.rates.clone(),
+        step: Duration::from_secs_f64(args.step_secs),
+        call_timeout: Duration::from_millis(args.call_timeout_ms),
+        t1: Duration::from_millis(500),
+    };
+    let progress = |s: &load::StepReport| {
+        out!(
+            "{:>6} calls/s: {:>7} calls, {:>7} ok, {:>5} failed, {:>5} retransmissions, {:>8.0} transactions/s, INVITE->200 p50 {:.1} ms p99 {:.1} ms: {}",
+            s.rate,
+            s.calls,
+            s.succeeded,
+            s.failed,
+            s.retransmissions,
+            s.transactions_per_s,
+            s.response_ms[0],
+            s.response_ms[2],
+            if s.passed {
+                "pass".to_string()
+            } else {
+                format!("FAIL ({})", s.why)
+            }
+        );
+    };
+    let report = match load::run(plan, peer, uas, progress).await {
+        Ok(r) => r,
+        Err(e) => return usage(format!("cannot bind the load roles ({peer}, {uas}): {e}")),
+    };
+    if let Some((sbe, _)) = embedded {
+        sbe.stop().await;
+    }
+    let mut report = report;
+    report.target = label;
+    if !report.iut_answered {
+        eprintln!(
+            "speermint: target udp:{target} answered none of the calls: check the address and that it accepts {} as a peer",
+            args.peer
+        );
+    }
+    match report.max_clean_rate {
+        Some(r) => out!("highest clean rate: {r} calls/s"),
+        None => out!("no rate passed"),
+    }
+    let json = serde_json::to_string_pretty(&report).unwrap_or_default();
+    for (path, text) in [(&args.json, json), (&args.markdown, report.to_markdown())] {
+        match path {
+            Some(p) if p.as_os_str() == "-" => out!("{text}"),
+            Some(p) => {
+                if let Err(e) = std::fs::write(p, text) {
+                    return usage(format!("{}: {e}", p.display()));
+                }
+            }
+            None => {}
+        }
+    }
+    if !report.iut_answered {
+        3
+    } else if report.max_clean_rate.is_some() {
+        0
+    } else {
+        1
+    }
 }

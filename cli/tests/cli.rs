@@ -904,3 +904,68 @@ fn pcap_run(dir: &tempfile::TempDir, args: &[&str]) -> std::process::Output {
     );
     out
 }
+
+/// `speermint load` against the embedded SBE over loopback: two short
+/// steps, both clean, reported in JSON and Markdown.
+#[test]
+fn load_steps_through_rates_against_the_embedded_sbe() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, md) = (dir.path().join("load.json"), dir.path().join("load.md"));
+    let out = speermint()
+        .args([
+            "load",
+            "--rates",
+            "50,100",
+            "--step-secs",
+            "0.5",
+            "--workers",
+            "2",
+        ])
+        .arg("--json")
+        .arg(&json)
+        .arg("--markdown")
+        .arg(&md)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let r = read_json(&json);
+    assert_eq!(r["max_clean_rate"], 100);
+    assert_eq!(r["iut_answered"], true);
+    let steps = r["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    for s in steps {
+        assert_eq!(s["passed"], true, "{s}");
+        assert_eq!(s["failed"], 0);
+        assert_eq!(s["succeeded"], s["calls"]);
+        assert!(s["calls"].as_u64().unwrap() >= 25);
+        assert!(s["response_ms"][0].as_f64().unwrap() > 0.0);
+    }
+    let md = std::fs::read_to_string(&md).unwrap();
+    assert!(md.contains("**Highest clean rate: 100 calls/s.**"), "{md}");
+}
+
+/// A target that never answers is a set-up fault (exit 3), not a rate.
+#[test]
+fn load_against_a_silent_target_exits_3() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let next = std::net::UdpSocket::bind("127.0.0.4:0").unwrap();
+    let next_addr = next.local_addr().unwrap();
+    drop(next);
+    let out = speermint()
+        .args(["load", "--target"])
+        .arg(format!("udp:{}", silent.local_addr().unwrap()))
+        .arg("--next-hop")
+        .arg(next_addr.to_string())
+        .args([
+            "--rates",
+            "20",
+            "--step-secs",
+            "0.2",
+            "--call-timeout-ms",
+            "300",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("answered none of the calls"));
+}

@@ -178,3 +178,26 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
     assert!(wrong.is_empty(), "{}\n\n{table}", wrong.join("\n"));
     drop(kam);
 }
+
+/// `speermint load` against Kamailio: a short clean step, so the
+/// throughput benchmark is known to work on a third-party SBE (its Record-
+/// Route, its loose routing of the ACK and BYE).
+#[test]
+fn kamailio_carries_a_short_load_step() {
+    let (peer, inside) = ("127.0.0.32", "127.0.0.34");
+    let next_hop = free_udp(inside);
+    let kam = start(peer, inside, next_hop);
+    let out = assert_cmd::Command::cargo_bin("speermint")
+        .unwrap()
+        .args(["load", "--target"])
+        .arg(format!("udp:{}", kam.addr))
+        .args(["--peer", peer, "--next-hop"])
+        .arg(next_hop.to_string())
+        .args(["--rates", "100", "--step-secs", "1", "--json", "-"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("highest clean rate: 100 calls/s"), "{text}");
+    assert!(text.contains("\"succeeded\": 100"), "{text}");
+}

@@ -9,6 +9,7 @@
 pub mod check;
 pub mod ctx;
 pub mod liveness;
+pub mod load;
 pub mod pcap;
 pub mod pki;
 pub mod refs;
