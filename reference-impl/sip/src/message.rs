@@ -682,7 +682,13 @@ impl<'a> Parser<'a, '_> {
             return Err(err(at, K::BodyTruncated));
         }
         let end = body_start + body_len;
-        let text = &self.text[..self.text.len().min(end)];
+        // The checked prefix may run past the body's end, which
+        // Content-Length can put inside a multi-byte character.
+        let mut cut = self.text.len().min(end);
+        while !self.text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let text = &self.text[..cut];
         Ok(Message {
             text,
             raw: &input[begin..end],
@@ -1133,6 +1139,19 @@ mod tests {
         assert_eq!(frame(b"\r\n\r\n", &l), Ok(Framing::KeepAlive { len: 4 }));
         let no_cl = b"OPTIONS sip:a@b SIP/2.0\r\nTo: x\r\n\r\n";
         assert_eq!(frame(no_cl, &l).unwrap_err().kind, K::MissingContentLength);
+    }
+
+    #[test]
+    fn content_length_may_end_inside_a_character() {
+        // Found by the mutation test: the body's last byte is the first
+        // byte of a two-byte character that continues past Content-Length.
+        let msg = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                   From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n\
+                   CSeq: 1 OPTIONS\r\nContent-Length: 1\r\n\r\n\u{2d9}";
+        let m = Message::parse(msg.as_bytes()).unwrap();
+        assert_eq!(m.body(), &"\u{2d9}".as_bytes()[..1]);
+        assert_eq!(m.discarded(), 1);
+        assert_eq!(m.core().call_id, "c");
     }
 
     #[test]
