@@ -44,6 +44,112 @@ pub(crate) const URIC: [bool; 256] = class(b"-_.!~*'();/?:@&=+$,", true);
 /// `host` forms (IPv6 references, and bare IPv6 in `received`, RFC 5118 §4.5).
 pub(crate) const GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
 
+/// Bit flags of [`CLASS`]: every class a byte belongs to, so a scanner
+/// that must tell several grammars apart (user part or host? parameter
+/// name or value?) pays one table load per byte and tests bits, instead of
+/// one pass (and one table) per grammar.
+pub(crate) mod cls {
+    /// `token`.
+    pub(crate) const TOKEN: u16 = 1;
+    /// `user` characters (unreserved / user-unreserved).
+    pub(crate) const USER: u16 = 1 << 1;
+    /// `paramchar` (param-unreserved / unreserved).
+    pub(crate) const PARAM: u16 = 1 << 2;
+    /// `hostname` characters: alphanumerics, `-`, `.`.
+    pub(crate) const HOST: u16 = 1 << 3;
+    /// `DIGIT`.
+    pub(crate) const DIGIT: u16 = 1 << 4;
+    /// `.`.
+    pub(crate) const DOT: u16 = 1 << 5;
+    /// `HEXDIG`.
+    pub(crate) const HEX: u16 = 1 << 6;
+    /// `ALPHA`.
+    pub(crate) const ALPHA: u16 = 1 << 7;
+    /// `-`.
+    pub(crate) const DASH: u16 = 1 << 8;
+    /// Linear white space bytes: SP, HT, CR, LF.
+    pub(crate) const WS: u16 = 1 << 9;
+    /// A generic parameter value outside quotes ([`super::GEN_VALUE`]).
+    pub(crate) const GEN_VALUE: u16 = 1 << 10;
+}
+
+const fn build_class() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut f = 0;
+        if TOKEN[i] {
+            f |= cls::TOKEN;
+        }
+        if USER[i] {
+            f |= cls::USER;
+        }
+        if PARAM[i] {
+            f |= cls::PARAM;
+        }
+        if HOST_CHAR[i] || c == b'.' {
+            f |= cls::HOST;
+        }
+        if c.is_ascii_digit() {
+            f |= cls::DIGIT;
+        }
+        if c == b'.' {
+            f |= cls::DOT;
+        }
+        if c.is_ascii_hexdigit() {
+            f |= cls::HEX;
+        }
+        if c.is_ascii_alphabetic() {
+            f |= cls::ALPHA;
+        }
+        if c == b'-' {
+            f |= cls::DASH;
+        }
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            f |= cls::WS;
+        }
+        if GEN_VALUE[i] {
+            f |= cls::GEN_VALUE;
+        }
+        t[i] = f;
+        i += 1;
+    }
+    t
+}
+
+/// Every class of every byte, as [`cls`] flags.
+pub(crate) static CLASS: [u16; 256] = build_class();
+
+/// The [`cls`] flags of `b`.
+#[inline(always)]
+pub(crate) fn class_of(b: u8) -> u16 {
+    CLASS[b as usize]
+}
+
+/// True when `s[i..]` starts with a `%HH` escape.
+#[inline]
+pub(crate) fn escape_at(s: &[u8], i: usize) -> bool {
+    matches!((s.get(i + 1), s.get(i + 2)), (Some(&h), Some(&l))
+        if class_of(h) & class_of(l) & cls::HEX != 0)
+}
+
+/// The end of the run of bytes of class `flag` or `%HH` escapes that
+/// starts at `i`: `1*( class / escaped )` validated while it is delimited.
+#[inline]
+pub(crate) fn scan_escaped(b: &[u8], mut i: usize, flag: u16) -> usize {
+    while let Some(&c) = b.get(i) {
+        if class_of(c) & flag != 0 {
+            i += 1;
+        } else if c == b'%' && escape_at(b, i) {
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
 /// The first `c` in `b`. Written by hand rather than calling `memchr`
 /// for short slices: the URI parts and parameters searched here are mostly
 /// under 32 bytes, where `memchr`'s dispatch costs more than the scan.
@@ -98,6 +204,19 @@ mod tests {
                 .all(|&c| USER[c as usize] && PARAM[c as usize])
         );
         assert!(!USER[b'@' as usize] && !PARAM[b';' as usize] && !HNV[b'&' as usize]);
+    }
+
+    #[test]
+    fn class_flags_match_the_tables() {
+        for c in 0..=255u8 {
+            let f = class_of(c);
+            assert_eq!(f & cls::TOKEN != 0, TOKEN[c as usize]);
+            assert_eq!(f & cls::USER != 0, USER[c as usize]);
+            assert_eq!(f & cls::PARAM != 0, PARAM[c as usize]);
+            assert_eq!(f & cls::GEN_VALUE != 0, GEN_VALUE[c as usize]);
+            assert_eq!(f & cls::WS != 0, is_ws(c));
+            assert_eq!(f & cls::HEX != 0, is_hex(c));
+        }
     }
 
     #[test]
