@@ -182,7 +182,11 @@ impl<'a> Uri<'a> {
     /// Parses a URI. On error, returns the offset of the offending byte.
     pub fn parse(s: &'a str) -> Result<Self, usize> {
         let b = s.as_bytes();
-        let colon = scheme_end(b)?;
+        // Nearly every URI a proxy reads is sip:; its scheme is known at once.
+        let colon = match b.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case(b"sip:") => 3,
+            _ => scheme_end(b)?,
+        };
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
@@ -417,48 +421,33 @@ pub(crate) fn parse_host<'a>(
         let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
-    // One pass reads the host and decides it at the same time: it runs
-    // while the bytes are host characters (alphanumerics, `-`, `.`, never
-    // stops), keeping the octets of a dotted quad and checking each
-    // hostname label at its dot. A host that ends on a stop (or `:`) and
-    // passes is returned without a second look; anything else falls back
-    // to `parse_host_text`, which names the fault.
+    // One pass delimits the host and classifies it: it runs while the
+    // bytes are host characters (alphanumerics, `-`, `.`, never stops),
+    // gathering their class flags and checking each hostname label at its
+    // dot. A host that ends on a stop (or `:`) and passes is returned
+    // without a second look at its letters (a dotted quad is read once more
+    // for its octets); anything else falls back to `parse_host_text`,
+    // which names the fault.
     let mut end = pos;
-    let mut numeric = true;
-    let (mut octets, mut k, mut v, mut digits, mut quad) = ([0u8; 4], 0, 0u16, 0, true);
+    let mut seen = 0;
     let (mut label, mut last_label, mut labels_ok) = (pos, pos, true);
     while let Some(&c) = b.get(end) {
         let f = class_of(c);
         if f & cls::HOST == 0 {
             break;
         }
-        if f & cls::DIGIT != 0 {
-            // No leading zeros (as `Ipv4Addr` reads a quad), three digits at most.
-            quad &= !(digits == 1 && v == 0) && digits < 3;
-            v = (v * 10 + u16::from(c - b'0')).min(1000);
-            digits += 1;
-        } else if f & cls::DOT != 0 {
+        seen |= f;
+        if f & cls::DOT != 0 {
             labels_ok &= end != label && b[label] != b'-' && b[end - 1] != b'-';
             (last_label, label) = (label, end + 1);
-            quad &= digits > 0 && v <= 255 && k < 3;
-            if quad {
-                octets[k] = v as u8;
-                k += 1;
-            }
-            (v, digits) = (0, 0);
-        } else {
-            numeric = false;
         }
         end += 1;
     }
     let stopped = end == b.len() || b[end] == b':' || stops.contains(&b[end]);
     if stopped && end > pos {
-        if numeric {
-            if quad && k == 3 && digits > 0 && v <= 255 {
-                octets[3] = v as u8;
-                return Ok((Host::V4(Ipv4Addr::from(octets)), end));
-            }
-            return Err(pos);
+        if seen & (cls::ALPHA | cls::DASH) == 0 {
+            let ip = parse_ipv4(&b[pos..end]).ok_or(pos)?;
+            return Ok((Host::V4(ip), end));
         }
         // hostname = *( domainlabel "." ) toplabel [ "." ]: with a final
         // dot, the top label is the one that dot closed (checked there).
@@ -552,33 +541,34 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), octet by octet without the generic parser's overhead.
+/// accepts), in one forward pass without the generic parser's overhead.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    if !(7..=15).contains(&b.len()) {
+        return None;
+    }
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, o) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            if b.get(i) != Some(&b'.') {
+    let (mut k, mut v, mut digits) = (0, 0u16, 0);
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            // A fourth digit, or a digit after a leading zero, is refused.
+            if digits == 3 || (digits == 1 && v == 0) {
                 return None;
             }
-            i += 1;
-        }
-        let start = i;
-        let mut v = 0u16;
-        // At most three digits; a fourth fails on the dot check or the end.
-        while i - start < 3 {
-            match b.get(i) {
-                Some(&c) if c.is_ascii_digit() => v = v * 10 + u16::from(c - b'0'),
-                _ => break,
-            }
-            i += 1;
-        }
-        if i == start || (i - start > 1 && b[start] == b'0') {
+            v = v * 10 + u16::from(d);
+            digits += 1;
+        } else if c == b'.' && digits > 0 && k < 3 && v <= 255 {
+            octets[k] = v as u8;
+            (k, v, digits) = (k + 1, 0, 0);
+        } else {
             return None;
         }
-        *o = u8::try_from(v).ok()?;
     }
-    (i == b.len()).then(|| Ipv4Addr::from(octets))
+    if k != 3 || digits == 0 || v > 255 {
+        return None;
+    }
+    octets[3] = v as u8;
+    Some(Ipv4Addr::from(octets))
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
