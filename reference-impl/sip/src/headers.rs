@@ -220,7 +220,7 @@ impl<'a> Via<'a> {
         // Typed via-params are checked as they are met (RFC 3261 §20.42,
         // §25.1; RFC 3581 rport; RFC 5118 §4.5 bare IPv6 in received).
         let params = c.params_with(|name, value, token| {
-            let is = |n: &str| name.eq_ignore_ascii_case(n);
+            let is = |n: &str| chars::eq_fold(name.as_bytes(), n.as_bytes());
             // Dispatch on the name's length: one comparison per parameter.
             match name.len() {
                 6 if is("branch") => {
@@ -398,7 +398,7 @@ impl<'a> NameAddr<'a> {
         }
         let mut tag = None;
         let params = c.params_with(|name, value, token| {
-            if name.len() == 3 && name.eq_ignore_ascii_case("tag") {
+            if chars::eq_fold(name.as_bytes(), b"tag") {
                 // tag = token (RFC 3261 §25.1).
                 let v = value.filter(|_| token).ok_or(())?;
                 tag.get_or_insert(v);

@@ -178,7 +178,7 @@ impl HeaderName {
             (19, b'r') => ("Request-Disposition", RequestDisposition),
             _ => return Other,
         };
-        if eq_fold(name, text.as_bytes()) {
+        if crate::chars::eq_fold(name, text.as_bytes()) {
             h
         } else {
             Other
@@ -237,53 +237,6 @@ impl HeaderName {
             self,
             CallId | CSeq | From | To | MaxForwards | ContentLength | ContentType
         )
-    }
-}
-
-/// `name.eq_ignore_ascii_case(canon)` for a `canon` of letters and `-`,
-/// eight bytes at a time: the classifier runs on every header line.
-fn eq_fold(name: &[u8], canon: &[u8]) -> bool {
-    if name.len() != canon.len() {
-        return false;
-    }
-    // 0x20 where `canon` holds a letter (bit 0x40 set; not in '-'), so
-    // that only letters fold.
-    let same = |n: u64, c: u64| {
-        let fold = ((c & 0x4040_4040_4040_4040) >> 1) & 0x2020_2020_2020_2020;
-        n | fold == c | fold
-    };
-    let len = name.len();
-    if len < 8 {
-        // Two overlapping windows of 4 (or 2, or 1) bytes cover the name.
-        let w = match len {
-            4.. => 4,
-            2.. => 2,
-            _ => 1,
-        };
-        let load = |b: &[u8], at: usize| {
-            b[at..at + w]
-                .iter()
-                .rev()
-                .fold(0u64, |v, &x| (v << 8) | u64::from(x))
-        };
-        return same(load(name, 0), load(canon, 0))
-            && same(load(name, len - w), load(canon, len - w));
-    }
-    let word = |b: &[u8], at: usize| {
-        let w: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();
-        u64::from_le_bytes(w)
-    };
-    // Overlapping 8-byte windows; the last one ends at `len`.
-    let mut at = 0;
-    loop {
-        let at8 = at.min(len - 8);
-        if !same(word(name, at8), word(canon, at8)) {
-            return false;
-        }
-        if at8 == len - 8 {
-            return true;
-        }
-        at += 8;
     }
 }
 

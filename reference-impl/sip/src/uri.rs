@@ -184,7 +184,7 @@ impl<'a> Uri<'a> {
         let b = s.as_bytes();
         // Nearly every URI a proxy reads is sip:; its scheme is known at once.
         let colon = match b.get(..4) {
-            Some(p) if p.eq_ignore_ascii_case(b"sip:") => 3,
+            Some(p) if chars::eq_fold(p, b"sip:") => 3,
             _ => scheme_end(b)?,
         };
         let scheme = &s[..colon];
