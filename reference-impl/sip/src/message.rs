@@ -859,7 +859,9 @@ impl<'a> Parser<'a, '_> {
                         return Ok(());
                     }
                 }
-                for item in headers::split_list(value) {
+                let lone = headers::lone_element(value);
+                let split = lone.is_none().then(|| headers::split_list(value));
+                for item in lone.into_iter().chain(split.into_iter().flatten()) {
                     let (off, text) = item.map_err(bad)?;
                     if name == H::Via {
                         let via = Via::parse(text).map_err(|e| bad(off + e))?;
@@ -956,6 +958,9 @@ fn header_name_fault(line: &[u8], pos: usize) -> ParseError {
 /// From and To take one value: a second, comma-separated one is a duplicate
 /// (RFC 4475 §3.3.8). Commas inside quotes or `<>` do not count.
 fn single_element(value: &str, _name: HeaderName) -> Result<&str, usize> {
+    if let Some(lone) = headers::lone_element(value) {
+        return lone.map(|(_, v)| v);
+    }
     let mut it = headers::split_list(value);
     let first = match it.next() {
         Some(Ok((_, v))) => v,
