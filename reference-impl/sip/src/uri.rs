@@ -541,30 +541,32 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), in one forward pass without the generic parser's overhead.
+/// accepts), in one forward pass without the generic parser's overhead:
+/// digits only accumulate; each octet is judged once, at its end.
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
     if !(7..=15).contains(&b.len()) {
         return None;
     }
+    /// The smallest value of `n` digits without a leading zero, by `n`.
+    const LEAST: [u32; 4] = [1, 0, 10, 100];
     let mut octets = [0u8; 4];
-    let (mut k, mut v, mut digits) = (0, 0u16, 0);
+    let (mut k, mut v, mut digits) = (0, 0u32, 0);
+    let octet = |v: u32, digits: usize| (1..=3).contains(&digits) && v >= LEAST[digits] && v <= 255;
     for &c in b {
         let d = c.wrapping_sub(b'0');
         if d < 10 {
-            // A fourth digit, or a digit after a leading zero, is refused.
-            if digits == 3 || (digits == 1 && v == 0) {
-                return None;
-            }
-            v = v * 10 + u16::from(d);
+            // Wrapping is harmless: an octet of four or more digits fails
+            // its check whatever its value.
+            v = v.wrapping_mul(10).wrapping_add(u32::from(d));
             digits += 1;
-        } else if c == b'.' && digits > 0 && k < 3 && v <= 255 {
+        } else if c == b'.' && k < 3 && octet(v, digits) {
             octets[k] = v as u8;
             (k, v, digits) = (k + 1, 0, 0);
         } else {
             return None;
         }
     }
-    if k != 3 || digits == 0 || v > 255 {
+    if k != 3 || !octet(v, digits) {
         return None;
     }
     octets[3] = v as u8;
