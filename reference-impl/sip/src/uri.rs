@@ -421,6 +421,18 @@ pub(crate) fn parse_host<'a>(
         let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
+    // A dotted quad (Via sent-by, a gateway's Contact) is read once: its
+    // digits and dots are the whole host when a stop, `:` or the end
+    // follows them.
+    if b.get(pos).is_some_and(u8::is_ascii_digit) {
+        let (ip, len) = ipv4_prefix(&b[pos..]);
+        let end = pos + len;
+        if let Some(ip) = ip {
+            if end == b.len() || b[end] == b':' || stops.contains(&b[end]) {
+                return Ok((Host::V4(ip), end));
+            }
+        }
+    }
     // One pass delimits the host and classifies it: it runs while the
     // bytes are host characters (alphanumerics, `-`, `.`, never stops),
     // gathering their class flags and checking each hostname label at its
@@ -541,36 +553,48 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), in one forward pass without the generic parser's overhead:
-/// digits only accumulate; each octet is judged once, at its end.
+/// accepts).
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
-    if !(7..=15).contains(&b.len()) {
-        return None;
-    }
+    let (ip, len) = ipv4_prefix(b);
+    ip.filter(|_| len == b.len())
+}
+
+/// Reads the digits and dots that start `b` in one forward pass, without
+/// the generic parser's overhead: digits only accumulate, each octet is
+/// judged once, at its end. Returns their length, and the address when
+/// they form a dotted quad.
+fn ipv4_prefix(b: &[u8]) -> (Option<Ipv4Addr>, usize) {
     /// The smallest value of `n` digits without a leading zero, by `n`.
     const LEAST: [u32; 4] = [1, 0, 10, 100];
-    let mut octets = [0u8; 4];
-    let (mut k, mut v, mut digits) = (0, 0u32, 0);
     let octet = |v: u32, digits: usize| (1..=3).contains(&digits) && v >= LEAST[digits] && v <= 255;
-    for &c in b {
+    let mut octets = [0u8; 4];
+    let (mut k, mut v, mut digits, mut ok) = (0, 0u32, 0, true);
+    let mut len = 0;
+    while let Some(&c) = b.get(len) {
         let d = c.wrapping_sub(b'0');
         if d < 10 {
             // Wrapping is harmless: an octet of four or more digits fails
             // its check whatever its value.
             v = v.wrapping_mul(10).wrapping_add(u32::from(d));
             digits += 1;
-        } else if c == b'.' && k < 3 && octet(v, digits) {
-            octets[k] = v as u8;
-            (k, v, digits) = (k + 1, 0, 0);
+        } else if c == b'.' {
+            if k < 3 && octet(v, digits) {
+                octets[k] = v as u8;
+                k += 1;
+            } else {
+                ok = false;
+            }
+            (v, digits) = (0, 0);
         } else {
-            return None;
+            break;
         }
+        len += 1;
     }
-    if k != 3 || !octet(v, digits) {
-        return None;
+    if !(ok && k == 3 && octet(v, digits)) {
+        return (None, len);
     }
     octets[3] = v as u8;
-    Some(Ipv4Addr::from(octets))
+    (Some(Ipv4Addr::from(octets)), len)
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
