@@ -44,6 +44,165 @@ pub(crate) const URIC: [bool; 256] = class(b"-_.!~*'();/?:@&=+$,", true);
 /// `host` forms (IPv6 references, and bare IPv6 in `received`, RFC 5118 §4.5).
 pub(crate) const GEN_VALUE: [bool; 256] = class(b"-.!%*_+`'~:[]", true);
 
+/// Bit flags of [`CLASS`]: every class a byte belongs to, so a scanner
+/// that must tell several grammars apart (user part or host? parameter
+/// name or value?) pays one table load per byte and tests bits, instead of
+/// one pass (and one table) per grammar.
+pub(crate) mod cls {
+    /// `token`.
+    pub(crate) const TOKEN: u16 = 1;
+    /// `user` characters (unreserved / user-unreserved).
+    pub(crate) const USER: u16 = 1 << 1;
+    /// `paramchar` (param-unreserved / unreserved).
+    pub(crate) const PARAM: u16 = 1 << 2;
+    /// `hostname` characters: alphanumerics, `-`, `.`.
+    pub(crate) const HOST: u16 = 1 << 3;
+    /// `DIGIT`.
+    pub(crate) const DIGIT: u16 = 1 << 4;
+    /// `.`.
+    pub(crate) const DOT: u16 = 1 << 5;
+    /// `HEXDIG`.
+    pub(crate) const HEX: u16 = 1 << 6;
+    /// `ALPHA`.
+    pub(crate) const ALPHA: u16 = 1 << 7;
+    /// `-`.
+    pub(crate) const DASH: u16 = 1 << 8;
+    /// Linear white space bytes: SP, HT, CR, LF.
+    pub(crate) const WS: u16 = 1 << 9;
+    /// A generic parameter value outside quotes ([`super::GEN_VALUE`]).
+    pub(crate) const GEN_VALUE: u16 = 1 << 10;
+}
+
+const fn build_class() -> [u16; 256] {
+    let mut t = [0u16; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut f = 0;
+        if TOKEN[i] {
+            f |= cls::TOKEN;
+        }
+        if USER[i] {
+            f |= cls::USER;
+        }
+        if PARAM[i] {
+            f |= cls::PARAM;
+        }
+        if HOST_CHAR[i] || c == b'.' {
+            f |= cls::HOST;
+        }
+        if c.is_ascii_digit() {
+            f |= cls::DIGIT;
+        }
+        if c == b'.' {
+            f |= cls::DOT;
+        }
+        if c.is_ascii_hexdigit() {
+            f |= cls::HEX;
+        }
+        if c.is_ascii_alphabetic() {
+            f |= cls::ALPHA;
+        }
+        if c == b'-' {
+            f |= cls::DASH;
+        }
+        if matches!(c, b' ' | b'\t' | b'\r' | b'\n') {
+            f |= cls::WS;
+        }
+        if GEN_VALUE[i] {
+            f |= cls::GEN_VALUE;
+        }
+        t[i] = f;
+        i += 1;
+    }
+    t
+}
+
+/// Every class of every byte, as [`cls`] flags.
+pub(crate) static CLASS: [u16; 256] = build_class();
+
+/// The [`cls`] flags of `b`.
+#[inline(always)]
+pub(crate) fn class_of(b: u8) -> u16 {
+    CLASS[b as usize]
+}
+
+/// True when `s[i..]` starts with a `%HH` escape.
+#[inline]
+pub(crate) fn escape_at(s: &[u8], i: usize) -> bool {
+    matches!((s.get(i + 1), s.get(i + 2)), (Some(&h), Some(&l))
+        if class_of(h) & class_of(l) & cls::HEX != 0)
+}
+
+/// The end of the run of bytes of class `flag` or `%HH` escapes that
+/// starts at `i`: `1*( class / escaped )` validated while it is delimited.
+#[inline]
+pub(crate) fn scan_escaped(b: &[u8], mut i: usize, flag: u16) -> usize {
+    while let Some(&c) = b.get(i) {
+        if class_of(c) & flag != 0 {
+            i += 1;
+        } else if c == b'%' && escape_at(b, i) {
+            i += 3;
+        } else {
+            break;
+        }
+    }
+    i
+}
+
+/// `name.eq_ignore_ascii_case(canon)` for a `canon` of letters and `-`,
+/// eight bytes at a time: the header-name classifier runs on every line,
+/// parameter names and schemes on every value. (`:` and digits in `canon`
+/// compare exactly.)
+#[inline]
+pub(crate) fn eq_fold(name: &[u8], canon: &[u8]) -> bool {
+    if name.len() != canon.len() {
+        return false;
+    }
+    // 0x20 where `canon` holds a letter (bit 0x40 set; not in '-'), so
+    // that only letters fold.
+    let same = |n: u64, c: u64| {
+        let fold = ((c & 0x4040_4040_4040_4040) >> 1) & 0x2020_2020_2020_2020;
+        n | fold == c | fold
+    };
+    let len = name.len();
+    if len < 8 {
+        // Two overlapping windows of 4 (or 2, or 1) bytes cover the name.
+        let w = match len {
+            4.. => 4,
+            2.. => 2,
+            _ => 1,
+        };
+        // Whole-word loads (not a byte loop): with `canon` a constant, its
+        // side folds away once inlined.
+        let load = |b: &[u8], at: usize| -> u64 {
+            match w {
+                4 => u32::from_le_bytes(b[at..at + 4].try_into().unwrap_or_default()).into(),
+                2 => u16::from_le_bytes(b[at..at + 2].try_into().unwrap_or_default()).into(),
+                _ => b[at].into(),
+            }
+        };
+        return same(load(name, 0), load(canon, 0))
+            && same(load(name, len - w), load(canon, len - w));
+    }
+    let word = |b: &[u8], at: usize| {
+        let w: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();
+        u64::from_le_bytes(w)
+    };
+    // Overlapping 8-byte windows; the last one ends at `len`.
+    let mut at = 0;
+    loop {
+        let at8 = at.min(len - 8);
+        if !same(word(name, at8), word(canon, at8)) {
+            return false;
+        }
+        if at8 == len - 8 {
+            return true;
+        }
+        at += 8;
+    }
+}
+
 /// The first `c` in `b`. Written by hand rather than calling `memchr`
 /// for short slices: the URI parts and parameters searched here are mostly
 /// under 32 bytes, where `memchr`'s dispatch costs more than the scan.
@@ -98,6 +257,19 @@ mod tests {
                 .all(|&c| USER[c as usize] && PARAM[c as usize])
         );
         assert!(!USER[b'@' as usize] && !PARAM[b';' as usize] && !HNV[b'&' as usize]);
+    }
+
+    #[test]
+    fn class_flags_match_the_tables() {
+        for c in 0..=255u8 {
+            let f = class_of(c);
+            assert_eq!(f & cls::TOKEN != 0, TOKEN[c as usize]);
+            assert_eq!(f & cls::USER != 0, USER[c as usize]);
+            assert_eq!(f & cls::PARAM != 0, PARAM[c as usize]);
+            assert_eq!(f & cls::GEN_VALUE != 0, GEN_VALUE[c as usize]);
+            assert_eq!(f & cls::WS != 0, is_ws(c));
+            assert_eq!(f & cls::HEX != 0, is_hex(c));
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! grammar. Folded values are handled: CR and LF inside a value only ever
 //! appear as part of LWS, which the message parser has already checked.
 
-use crate::chars::{self, GEN_VALUE, TOKEN, WORD, is_ws};
+use crate::chars::{self, TOKEN, WORD, class_of, cls, is_ws};
 use crate::uri::{self, Host, Params, Uri};
 use std::net::IpAddr;
 
@@ -31,12 +31,29 @@ impl<'a> Cur<'a> {
         self.i >= self.b.len()
     }
     /// Skips optional linear white space (SWS).
+    #[inline]
     fn sws(&mut self) -> usize {
         let start = self.i;
-        while self.peek().is_some_and(is_ws) {
+        while self.peek().is_some_and(|c| class_of(c) & cls::WS != 0) {
             self.i += 1;
         }
         self.i - start
+    }
+    /// Advances over bytes of class `flag`; returns the flags common to
+    /// all of them (all ones when none), so a caller learns in the same
+    /// pass whether the run also fits a narrower class.
+    #[inline]
+    fn span(&mut self, flag: u16) -> u16 {
+        let mut common = u16::MAX;
+        while let Some(&c) = self.b.get(self.i) {
+            let f = class_of(c);
+            if f & flag == 0 {
+                break;
+            }
+            common &= f;
+            self.i += 1;
+        }
+        common
     }
     fn eat(&mut self, c: u8) -> bool {
         if self.peek() == Some(c) {
@@ -84,15 +101,17 @@ impl<'a> Cur<'a> {
     }
     /// `*( SEMI generic-param )` up to the end; returns the raw list.
     fn params(&mut self) -> Result<Params<'a>, usize> {
-        self.params_with(|_, _| Ok(()))
+        self.params_with(|_, _, _| Ok(()))
     }
 
-    /// Like [`Cur::params`], handing each `(name, value)` to `visit` as it
-    /// is parsed, so typed parameters are captured without a second scan.
-    /// `visit` returning `Err(())` fails the parse at that parameter.
+    /// Like [`Cur::params`], handing each `(name, value, token)` to `visit`
+    /// as it is parsed, so typed parameters are captured without a second
+    /// scan: `token` says the value is a `token` (checked in the same pass
+    /// that delimited it). `visit` returning `Err(())` fails the parse at
+    /// that parameter.
     fn params_with(
         &mut self,
-        mut visit: impl FnMut(&'a str, Option<&'a str>) -> Result<(), ()>,
+        mut visit: impl FnMut(&'a str, Option<&'a str>, bool) -> Result<(), ()>,
     ) -> Result<Params<'a>, usize> {
         let start = self.i;
         loop {
@@ -105,21 +124,30 @@ impl<'a> Cur<'a> {
             self.expect(b';')?;
             self.sws();
             let at = self.i;
-            let name = self.run(&TOKEN)?;
+            self.span(cls::TOKEN);
+            if self.i == at {
+                return Err(at);
+            }
+            let name = &self.s[at..self.i];
             let after_name = self.i;
             self.sws();
-            let value = if self.eat(b'=') {
+            let (value, token) = if self.eat(b'=') {
                 self.sws();
-                Some(if self.peek() == Some(b'"') {
-                    self.quoted()?
+                if self.peek() == Some(b'"') {
+                    (Some(self.quoted()?), false)
                 } else {
-                    self.run(&GEN_VALUE)?
-                })
+                    let v = self.i;
+                    let common = self.span(cls::GEN_VALUE);
+                    if self.i == v {
+                        return Err(v);
+                    }
+                    (Some(&self.s[v..self.i]), common & cls::TOKEN != 0)
+                }
             } else {
                 self.i = after_name;
-                None
+                (None, false)
             };
-            visit(name, value).map_err(|()| at)?;
+            visit(name, value, token).map_err(|()| at)?;
         }
         let raw = &self.s[start..self.i];
         self.sws();
@@ -191,48 +219,56 @@ impl<'a> Via<'a> {
         let (mut branch, mut received, mut rport, mut maddr) = (None, None, None, None);
         // Typed via-params are checked as they are met (RFC 3261 §20.42,
         // §25.1; RFC 3581 rport; RFC 5118 §4.5 bare IPv6 in received).
-        let params = c.params_with(|name, value| {
-            let is = |n: &str| name.len() == n.len() && name.eq_ignore_ascii_case(n);
-            if is("branch") {
-                // A bare magic cookie announces an RFC 3261 branch but carries
-                // no identifier (§8.1.1.7; RFC 4475 §3.2.1).
-                let v = value
-                    .filter(|v| *v != MAGIC_COOKIE && v.bytes().all(|c| TOKEN[c as usize]))
-                    .ok_or(())?;
-                branch.get_or_insert(v);
-            } else if is("received") {
-                // RFC 5118 §4.5: "be liberal in accepting a 'received'
-                // parameter with or without the delimiting '[' and ']'".
-                let v = value.ok_or(())?;
-                let bare = match v.strip_prefix('[') {
-                    Some(inner) => inner.strip_suffix(']').ok_or(())?,
-                    None => v,
-                };
-                let ip = uri::parse_ip_text(bare).ok_or(())?;
-                if bare.len() != v.len() && !ip.is_ipv6() {
+        let params = c.params_with(|name, value, token| {
+            let is = |n: &str| chars::eq_fold(name.as_bytes(), n.as_bytes());
+            // Dispatch on the name's length: one comparison per parameter.
+            match name.len() {
+                6 if is("branch") => {
+                    // A bare magic cookie announces an RFC 3261 branch but
+                    // carries no identifier (§8.1.1.7; RFC 4475 §3.2.1).
+                    let v = value.filter(|v| token && *v != MAGIC_COOKIE).ok_or(())?;
+                    branch.get_or_insert(v);
+                }
+                8 if is("received") => {
+                    // RFC 5118 §4.5: "be liberal in accepting a 'received'
+                    // parameter with or without the delimiting '[' and ']'".
+                    let v = value.ok_or(())?;
+                    let bare = match v.strip_prefix('[') {
+                        Some(inner) => inner.strip_suffix(']').ok_or(())?,
+                        None => v,
+                    };
+                    let ip = uri::parse_ip_text(bare).ok_or(())?;
+                    if bare.len() != v.len() && !ip.is_ipv6() {
+                        return Err(());
+                    }
+                    received.get_or_insert((bare, ip));
+                }
+                5 if is("rport") => {
+                    let p = match value {
+                        None => None,
+                        Some(v) => Some(uri::parse_port(v).ok_or(())?),
+                    };
+                    rport.get_or_insert(p);
+                }
+                5 if is("maddr") => {
+                    let v = value.ok_or(())?;
+                    let ok = match v.strip_prefix('[') {
+                        Some(inner) => inner
+                            .strip_suffix(']')
+                            .is_some_and(|ip| uri::parse_ipv6(ip).is_some()),
+                        None => uri::parse_host_text(v).is_ok(),
+                    };
+                    if !ok {
+                        return Err(());
+                    }
+                    maddr.get_or_insert(v);
+                }
+                3 if is("ttl")
+                    && !value.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()) =>
+                {
                     return Err(());
                 }
-                received.get_or_insert((bare, ip));
-            } else if is("rport") {
-                let p = match value {
-                    None => None,
-                    Some(v) => Some(uri::parse_port(v).ok_or(())?),
-                };
-                rport.get_or_insert(p);
-            } else if is("maddr") {
-                let v = value.ok_or(())?;
-                let ok = match v.strip_prefix('[') {
-                    Some(inner) => inner
-                        .strip_suffix(']')
-                        .is_some_and(|ip| uri::parse_ipv6(ip).is_some()),
-                    None => uri::parse_host_text(v).is_ok(),
-                };
-                if !ok {
-                    return Err(());
-                }
-                maddr.get_or_insert(v);
-            } else if is("ttl") && !value.is_some_and(|v| v.len() <= 3 && v.parse::<u8>().is_ok()) {
-                return Err(());
+                _ => {}
             }
             Ok(())
         })?;
@@ -361,12 +397,10 @@ impl<'a> NameAddr<'a> {
             c.i = end;
         }
         let mut tag = None;
-        let params = c.params_with(|name, value| {
-            if name.len() == 3 && name.eq_ignore_ascii_case("tag") {
+        let params = c.params_with(|name, value, token| {
+            if chars::eq_fold(name.as_bytes(), b"tag") {
                 // tag = token (RFC 3261 §25.1).
-                let v = value
-                    .filter(|v| v.bytes().all(|b| TOKEN[b as usize]))
-                    .ok_or(())?;
+                let v = value.filter(|_| token).ok_or(())?;
                 tag.get_or_insert(v);
             }
             Ok(())
@@ -546,6 +580,23 @@ impl<'a> Identity<'a> {
             params,
         })
     }
+}
+
+/// The one element of a value without a comma, as [`split_list`] would
+/// yield it (`None` when there is a comma: split it). Most list values hold
+/// one element; this skips the splitter's state machine for them.
+#[inline]
+pub(crate) fn lone_element(s: &str) -> Option<Result<(usize, &str), usize>> {
+    if chars::find(s.as_bytes(), b',').is_some() {
+        return None;
+    }
+    let lead = s.len() - s.trim_ascii_start().len();
+    let trimmed = s[lead..].trim_ascii_end();
+    Some(if trimmed.is_empty() {
+        Err(0)
+    } else {
+        Ok((lead, trimmed))
+    })
 }
 
 /// Splits a comma-separated field value into elements, honouring quotes and
@@ -736,6 +787,14 @@ mod tests {
             vec![Ok((0, "<sip:a@b;x=1,2>")), Ok((17, "\"c,d\" <sip:c@d>"))]
         );
         assert!(split_list("a,,b").any(|r| r.is_err()));
+        for s in ["", " ", " \x0c a b \t", "<sip:a@b>", "\"x\" <sip:a>;p"] {
+            let want: Vec<_> = split_list(s).collect();
+            assert_eq!(
+                lone_element(s).into_iter().collect::<Vec<_>>(),
+                want,
+                "{s:?}"
+            );
+        }
     }
 
     #[test]

@@ -178,7 +178,7 @@ impl HeaderName {
             (19, b'r') => ("Request-Disposition", RequestDisposition),
             _ => return Other,
         };
-        if eq_fold(name, text.as_bytes()) {
+        if crate::chars::eq_fold(name, text.as_bytes()) {
             h
         } else {
             Other
@@ -237,53 +237,6 @@ impl HeaderName {
             self,
             CallId | CSeq | From | To | MaxForwards | ContentLength | ContentType
         )
-    }
-}
-
-/// `name.eq_ignore_ascii_case(canon)` for a `canon` of letters and `-`,
-/// eight bytes at a time: the classifier runs on every header line.
-fn eq_fold(name: &[u8], canon: &[u8]) -> bool {
-    if name.len() != canon.len() {
-        return false;
-    }
-    // 0x20 where `canon` holds a letter (bit 0x40 set; not in '-'), so
-    // that only letters fold.
-    let same = |n: u64, c: u64| {
-        let fold = ((c & 0x4040_4040_4040_4040) >> 1) & 0x2020_2020_2020_2020;
-        n | fold == c | fold
-    };
-    let len = name.len();
-    if len < 8 {
-        // Two overlapping windows of 4 (or 2, or 1) bytes cover the name.
-        let w = match len {
-            4.. => 4,
-            2.. => 2,
-            _ => 1,
-        };
-        let load = |b: &[u8], at: usize| {
-            b[at..at + w]
-                .iter()
-                .rev()
-                .fold(0u64, |v, &x| (v << 8) | u64::from(x))
-        };
-        return same(load(name, 0), load(canon, 0))
-            && same(load(name, len - w), load(canon, len - w));
-    }
-    let word = |b: &[u8], at: usize| {
-        let w: [u8; 8] = b[at..at + 8].try_into().unwrap_or_default();
-        u64::from_le_bytes(w)
-    };
-    // Overlapping 8-byte windows; the last one ends at `len`.
-    let mut at = 0;
-    loop {
-        let at8 = at.min(len - 8);
-        if !same(word(name, at8), word(canon, at8)) {
-            return false;
-        }
-        if at8 == len - 8 {
-            return true;
-        }
-        at += 8;
     }
 }
 
@@ -682,7 +635,13 @@ impl<'a> Parser<'a, '_> {
             return Err(err(at, K::BodyTruncated));
         }
         let end = body_start + body_len;
-        let text = &self.text[..self.text.len().min(end)];
+        // The checked prefix may run past the body's end, which
+        // Content-Length can put inside a multi-byte character.
+        let mut cut = self.text.len().min(end);
+        while !self.text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let text = &self.text[..cut];
         Ok(Message {
             text,
             raw: &input[begin..end],
@@ -900,7 +859,9 @@ impl<'a> Parser<'a, '_> {
                         return Ok(());
                     }
                 }
-                for item in headers::split_list(value) {
+                let lone = headers::lone_element(value);
+                let split = lone.is_none().then(|| headers::split_list(value));
+                for item in lone.into_iter().chain(split.into_iter().flatten()) {
                     let (off, text) = item.map_err(bad)?;
                     if name == H::Via {
                         let via = Via::parse(text).map_err(|e| bad(off + e))?;
@@ -997,6 +958,9 @@ fn header_name_fault(line: &[u8], pos: usize) -> ParseError {
 /// From and To take one value: a second, comma-separated one is a duplicate
 /// (RFC 4475 §3.3.8). Commas inside quotes or `<>` do not count.
 fn single_element(value: &str, _name: HeaderName) -> Result<&str, usize> {
+    if let Some(lone) = headers::lone_element(value) {
+        return lone.map(|(_, v)| v);
+    }
     let mut it = headers::split_list(value);
     let first = match it.next() {
         Some(Ok((_, v))) => v,
@@ -1133,6 +1097,19 @@ mod tests {
         assert_eq!(frame(b"\r\n\r\n", &l), Ok(Framing::KeepAlive { len: 4 }));
         let no_cl = b"OPTIONS sip:a@b SIP/2.0\r\nTo: x\r\n\r\n";
         assert_eq!(frame(no_cl, &l).unwrap_err().kind, K::MissingContentLength);
+    }
+
+    #[test]
+    fn content_length_may_end_inside_a_character() {
+        // Found by the mutation test: the body's last byte is the first
+        // byte of a two-byte character that continues past Content-Length.
+        let msg = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n\
+                   From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n\
+                   CSeq: 1 OPTIONS\r\nContent-Length: 1\r\n\r\n\u{2d9}";
+        let m = Message::parse(msg.as_bytes()).unwrap();
+        assert_eq!(m.body(), &"\u{2d9}".as_bytes()[..1]);
+        assert_eq!(m.discarded(), 1);
+        assert_eq!(m.core().call_id, "c");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! not know). Views borrow from the message: nothing is copied or unescaped
 //! unless asked for.
 
-use crate::chars::{self, HNV, HOST_CHAR, PARAM, PASSWORD, TOKEN, URIC, USER};
+use crate::chars::{self, HNV, HOST_CHAR, PARAM, PASSWORD, TOKEN, URIC, USER, class_of, cls};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -182,7 +182,11 @@ impl<'a> Uri<'a> {
     /// Parses a URI. On error, returns the offset of the offending byte.
     pub fn parse(s: &'a str) -> Result<Self, usize> {
         let b = s.as_bytes();
-        let colon = scheme_end(b)?;
+        // Nearly every URI a proxy reads is sip:; its scheme is known at once.
+        let colon = match b.get(..4) {
+            Some(p) if chars::eq_fold(p, b"sip:") => 3,
+            _ => scheme_end(b)?,
+        };
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
@@ -254,25 +258,43 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
     let mut pos = start;
     let (mut user, mut password) = (None, None);
     // '@' cannot appear unescaped in hostport, params or headers, so the
-    // first one ends the userinfo.
-    if let Some(at) = chars::find(&b[start..], b'@').map(|i| i + start) {
-        let info = &s[start..at];
-        let (u, p) = match chars::find(info.as_bytes(), b':') {
-            Some(c) => (&info[..c], Some(&info[c + 1..])),
-            None => (info, None),
-        };
-        if u.is_empty() {
-            return Err(start);
-        }
-        chars::check_escaped(u.as_bytes(), &USER).map_err(|e| e + start)?;
-        if let Some(p) = p {
-            let pstart = start + u.len() + 1;
-            if !p.is_empty() {
-                chars::check_escaped(p.as_bytes(), &PASSWORD).map_err(|e| e + pstart)?;
+    // first one ends the userinfo. One pass reads user characters, escapes
+    // and ':' up to it, validating the user part as it goes.
+    let mut i = start;
+    let mut colon = false;
+    let mut at = None;
+    while let Some(&c) = b.get(i) {
+        if class_of(c) & cls::USER != 0 {
+            i += 1;
+        } else if c == b'%' && chars::escape_at(b, i) {
+            i += 3;
+        } else if c == b':' {
+            colon = true;
+            i += 1;
+        } else {
+            if c == b'@' {
+                at = Some(i);
             }
+            break;
         }
-        user = Some(u);
-        password = p;
+    }
+    if at.is_none() && i < b.len() {
+        // Stopped on a byte no userinfo holds: a later '@' still makes this
+        // a (broken) userinfo, whose fault the checked path below names.
+        at = chars::find(&b[i..], b'@').map(|k| k + i);
+        colon = true;
+    }
+    if let Some(at) = at {
+        if colon {
+            // A password, or a fault: the checked path, as rare as both.
+            let (u, p) = userinfo_checked(s, start, at)?;
+            (user, password) = (Some(u), p);
+        } else {
+            if at == start {
+                return Err(start);
+            }
+            user = Some(&s[start..at]);
+        }
         pos = at + 1;
     }
     let (host, after_host) = parse_host(s, pos, b";?")?;
@@ -286,30 +308,29 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
         port = Some(parse_port(&s[pos + 1..end]).ok_or(pos + 1)?);
         pos = end;
     }
+    // `*( ";" pname [ "=" pvalue ] )`, each read once: a name or value ends
+    // at the first byte outside paramchar, which must be the next
+    // delimiter. The offsets are those of the first byte that breaks the
+    // grammar, as a split-then-check would report.
     let params_start = pos;
     while b.get(pos) == Some(&b';') {
         pos += 1;
-        let end = b[pos..]
-            .iter()
-            .position(|&c| c == b';' || c == b'?')
-            .map_or(b.len(), |e| e + pos);
-        let p = &b[pos..end];
-        let (name, value) = match chars::find(p, b'=') {
-            Some(eq) => (&p[..eq], Some(&p[eq + 1..])),
-            None => (p, None),
-        };
-        if name.is_empty() {
+        let name_at = pos;
+        pos = chars::scan_escaped(b, pos, cls::PARAM);
+        if pos == name_at {
+            return Err(name_at);
+        }
+        if b.get(pos) == Some(&b'=') {
+            pos += 1;
+            let value_at = pos;
+            pos = chars::scan_escaped(b, pos, cls::PARAM);
+            if pos == value_at {
+                return Err(value_at);
+            }
+        }
+        if !matches!(b.get(pos), None | Some(b';' | b'?')) {
             return Err(pos);
         }
-        chars::check_escaped(name, &PARAM).map_err(|e| e + pos)?;
-        if let Some(v) = value {
-            let vstart = pos + name.len() + 1;
-            if v.is_empty() {
-                return Err(vstart);
-            }
-            chars::check_escaped(v, &PARAM).map_err(|e| e + vstart)?;
-        }
-        pos = end;
     }
     let params = Params(&s[params_start..pos]);
     let mut headers = None;
@@ -340,6 +361,27 @@ fn parse_sip(s: &str, secure: bool, start: usize) -> Result<SipUri<'_>, usize> {
         params,
         headers,
     })
+}
+
+/// `user [ ":" password ]` of `s[start..at]`, checked part by part: the
+/// offset of the first fault, as RFC 3261 §25.1 reads it.
+fn userinfo_checked(s: &str, start: usize, at: usize) -> Result<(&str, Option<&str>), usize> {
+    let info = &s[start..at];
+    let (u, p) = match chars::find(info.as_bytes(), b':') {
+        Some(c) => (&info[..c], Some(&info[c + 1..])),
+        None => (info, None),
+    };
+    if u.is_empty() {
+        return Err(start);
+    }
+    chars::check_escaped(u.as_bytes(), &USER).map_err(|e| e + start)?;
+    if let Some(p) = p {
+        let pstart = start + u.len() + 1;
+        if !p.is_empty() {
+            chars::check_escaped(p.as_bytes(), &PASSWORD).map_err(|e| e + pstart)?;
+        }
+    }
+    Ok((u, p))
 }
 
 fn offsets(s: &str, sep: u8) -> impl Iterator<Item = (usize, &str)> {
@@ -379,28 +421,54 @@ pub(crate) fn parse_host<'a>(
         let ip = parse_ipv6(&s[pos + 1..close]).ok_or(pos + 1)?;
         return Ok((Host::V6(ip), close + 1));
     }
-    // Host characters (alphanumerics, `-`, `.`) are never stops, so the
-    // first byte that is not one ends the host if it is a stop (or `:`).
-    // Otherwise fall back to the first stop, so the fault is found where
-    // the host grammar breaks.
+    // A dotted quad (Via sent-by, a gateway's Contact) is read once: its
+    // digits and dots are the whole host when a stop, `:` or the end
+    // follows them.
+    if b.get(pos).is_some_and(u8::is_ascii_digit) {
+        let (ip, len) = ipv4_prefix(&b[pos..]);
+        let end = pos + len;
+        if let Some(ip) = ip {
+            if end == b.len() || b[end] == b':' || stops.contains(&b[end]) {
+                return Ok((Host::V4(ip), end));
+            }
+        }
+    }
+    // One pass delimits the host and classifies it: it runs while the
+    // bytes are host characters (alphanumerics, `-`, `.`, never stops),
+    // gathering their class flags and checking each hostname label at its
+    // dot. A host that ends on a stop (or `:`) and passes is returned
+    // without a second look at its letters (a dotted quad is read once more
+    // for its octets); anything else falls back to `parse_host_text`,
+    // which names the fault.
     let mut end = pos;
-    let mut numeric = true;
+    let mut seen = 0;
+    let (mut label, mut last_label, mut labels_ok) = (pos, pos, true);
     while let Some(&c) = b.get(end) {
-        if !HOST_OR_DOT[c as usize] {
+        let f = class_of(c);
+        if f & cls::HOST == 0 {
             break;
         }
-        numeric &= c.is_ascii_digit() || c == b'.';
+        seen |= f;
+        if f & cls::DOT != 0 {
+            labels_ok &= end != label && b[label] != b'-' && b[end - 1] != b'-';
+            (last_label, label) = (label, end + 1);
+        }
         end += 1;
     }
     let stopped = end == b.len() || b[end] == b':' || stops.contains(&b[end]);
     if stopped && end > pos {
-        // What `parse_host_text` decides, without scanning the text again
-        // when it is a well-formed dotted quad or hostname.
-        if numeric {
+        if seen & (cls::ALPHA | cls::DASH) == 0 {
             let ip = parse_ipv4(&b[pos..end]).ok_or(pos)?;
             return Ok((Host::V4(ip), end));
         }
-        if is_hostname(&b[pos..end]) {
+        // hostname = *( domainlabel "." ) toplabel [ "." ]: with a final
+        // dot, the top label is the one that dot closed (checked there).
+        let top_ok = if b[end - 1] == b'.' {
+            class_of(b[last_label]) & cls::ALPHA != 0
+        } else {
+            label < end && class_of(b[label]) & cls::ALPHA != 0 && b[end - 1] != b'-'
+        };
+        if labels_ok && top_ok {
             return Ok((Host::Domain(&s[pos..end]), end));
         }
     }
@@ -413,13 +481,6 @@ pub(crate) fn parse_host<'a>(
     let text = &s[pos..end];
     Ok((parse_host_text(text).map_err(|e| e + pos)?, end))
 }
-
-/// Bytes of a `hostname` or `IPv4address`.
-const HOST_OR_DOT: [bool; 256] = {
-    let mut t = HOST_CHAR;
-    t[b'.' as usize] = true;
-    t
-};
 
 /// `hostname / IPv4address` (the bracket form is handled by the caller),
 /// checked in one pass.
@@ -457,24 +518,6 @@ pub(crate) fn parse_host_text(text: &str) -> Result<Host<'_>, usize> {
     Ok(Host::Domain(text))
 }
 
-/// True for a well-formed `hostname` of host characters and dots: labels
-/// non-empty, without a leading or trailing `-`, the top one starting with
-/// a letter, an optional final dot. One pass, no offsets: on `false`
-/// [`parse_host_text`] finds the fault.
-fn is_hostname(b: &[u8]) -> bool {
-    let body = b.strip_suffix(b".").unwrap_or(b);
-    let mut label = 0;
-    for (i, &c) in body.iter().enumerate() {
-        if c == b'.' {
-            if i == label || body[label] == b'-' || body[i - 1] == b'-' {
-                return false;
-            }
-            label = i + 1;
-        }
-    }
-    label < body.len() && body[label].is_ascii_alphabetic() && body[body.len() - 1] != b'-'
-}
-
 /// A bare IPv4 or IPv6 address (Via `received`, RFC 5118 §4.5).
 pub(crate) fn parse_ip_text(v: &str) -> Option<IpAddr> {
     match parse_ipv4(v.as_bytes()) {
@@ -510,33 +553,48 @@ pub(crate) fn parse_ipv6(text: &str) -> Option<Ipv6Addr> {
 }
 
 /// Dotted-quad IPv4 with no leading zeros (the same forms `Ipv4Addr`
-/// accepts), octet by octet without the generic parser's overhead.
+/// accepts).
 fn parse_ipv4(b: &[u8]) -> Option<Ipv4Addr> {
+    let (ip, len) = ipv4_prefix(b);
+    ip.filter(|_| len == b.len())
+}
+
+/// Reads the digits and dots that start `b` in one forward pass, without
+/// the generic parser's overhead: digits only accumulate, each octet is
+/// judged once, at its end. Returns their length, and the address when
+/// they form a dotted quad.
+fn ipv4_prefix(b: &[u8]) -> (Option<Ipv4Addr>, usize) {
+    /// The smallest value of `n` digits without a leading zero, by `n`.
+    const LEAST: [u32; 4] = [1, 0, 10, 100];
+    let octet = |v: u32, digits: usize| (1..=3).contains(&digits) && v >= LEAST[digits] && v <= 255;
     let mut octets = [0u8; 4];
-    let mut i = 0;
-    for (k, o) in octets.iter_mut().enumerate() {
-        if k > 0 {
-            if b.get(i) != Some(&b'.') {
-                return None;
+    let (mut k, mut v, mut digits, mut ok) = (0, 0u32, 0, true);
+    let mut len = 0;
+    while let Some(&c) = b.get(len) {
+        let d = c.wrapping_sub(b'0');
+        if d < 10 {
+            // Wrapping is harmless: an octet of four or more digits fails
+            // its check whatever its value.
+            v = v.wrapping_mul(10).wrapping_add(u32::from(d));
+            digits += 1;
+        } else if c == b'.' {
+            if k < 3 && octet(v, digits) {
+                octets[k] = v as u8;
+                k += 1;
+            } else {
+                ok = false;
             }
-            i += 1;
+            (v, digits) = (0, 0);
+        } else {
+            break;
         }
-        let start = i;
-        let mut v = 0u16;
-        // At most three digits; a fourth fails on the dot check or the end.
-        while i - start < 3 {
-            match b.get(i) {
-                Some(&c) if c.is_ascii_digit() => v = v * 10 + u16::from(c - b'0'),
-                _ => break,
-            }
-            i += 1;
-        }
-        if i == start || (i - start > 1 && b[start] == b'0') {
-            return None;
-        }
-        *o = u8::try_from(v).ok()?;
+        len += 1;
     }
-    (i == b.len()).then(|| Ipv4Addr::from(octets))
+    if !(ok && k == 3 && octet(v, digits)) {
+        return (None, len);
+    }
+    octets[3] = v as u8;
+    (Some(Ipv4Addr::from(octets)), len)
 }
 
 /// `tel:` per RFC 3966: a global (`+` digits) or local number with visual
@@ -753,16 +811,43 @@ mod host_tests {
     #[test]
     fn fast_paths_agree_with_the_checked_parsers() {
         for t in [
-            "a", "a.", "a.b", "a..b", "-a", "a-", "a-.b", "a.-b", "1a", "a.1b", "x-y.z", ".", "",
+            "a",
+            "a.",
+            "a.b",
+            "a..b",
+            "-a",
+            "a-",
+            "a-.b",
+            "a.-b",
+            "1a",
+            "a.1b",
+            "x-y.z",
+            ".",
+            "",
+            "0.0.0.0",
+            "192.0.2.1",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "1.2.3.4.",
+            "00.0.0.0",
+            "1.2.3.04",
+            "1.2.3.1000",
+            "99999999999.1.1.1",
+            "1.2.3.4a",
+            "a.b-",
+            "a.b.",
+            "a-b.c-d.e",
+            "1.2.3.4:5",
         ] {
-            let numeric = t.bytes().all(|c| c.is_ascii_digit() || c == b'.');
-            if !numeric {
-                assert_eq!(
-                    is_hostname(t.as_bytes()),
-                    parse_host_text(t).is_ok(),
-                    "{t:?}"
-                );
-            }
+            let want = parse_host_text(t).ok();
+            let got = parse_host(t, 0, b";")
+                .ok()
+                .filter(|(_, end)| *end == t.len());
+            assert_eq!(got.map(|(h, _)| h), want, "{t:?}");
         }
         for p in [
             "0", "5060", "65535", "65536", "99999", "00080", "123456", "", "1a",
