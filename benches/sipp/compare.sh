@@ -45,9 +45,27 @@ cpu_of() {
   echo "$t"
 }
 
+# Waits (up to 5 s) until no process matches $1.
+gone() {
+  for _ in $(seq 50); do pgrep -f "$1" >/dev/null || return 0; sleep 0.1; done
+  echo "still running: $1" >&2
+  return 1
+}
+
+stop_uas() {
+  pkill -f "sipp -sn uas -i 127.0.0.4" || true
+  gone "sipp -sn uas -i 127.0.0.4"
+}
+
 start_uas() {
+  stop_uas
   (cd "$WORK" && sipp -sn uas -i 127.0.0.4 -p 5070 -bg -nostdin >/dev/null 2>&1) || true
-  sleep 0.3
+  for _ in $(seq 50); do
+    ss -uln | grep -q '127.0.0.4:5070' && return 0
+    sleep 0.1
+  done
+  echo "the SIPp uas did not start on 127.0.0.4:5070" >&2
+  exit 3
 }
 
 # One SIPp run; prints "ok failed retrans".
@@ -85,7 +103,7 @@ for rate in "${STEPS[@]}"; do
     result=$(run_uac "$rate" "$CALLS")
     after=$(cpu_of $pid)
     kill $pid; wait $pid 2>/dev/null || true
-    pkill -f "sipp -sn uas -i 127.0.0.4" || true
+    stop_uas
     row speermint "$w" "$rate" $((after - before)) "$result"
 
     # Kamailio
@@ -97,7 +115,7 @@ for rate in "${STEPS[@]}"; do
     mkdir -p "$WORK/kam"
     "$KAMAILIO" -f "$ROOT/iuts/kamailio/peering.cfg" -L "$MODULES" -Y "$WORK/kam" -DD -E \
       -A 'LISTEN=udp:127.0.0.1:5060' -A 'PEER_IP="127.0.0.2"' -A 'INSIDE_IP="127.0.0.4"' \
-      -A 'NEXT_HOP="sip:127.0.0.4:5070"' -A "WITH_CHILDREN=$w" -m 256 >"$WORK/kam.log" 2>&1 &
+      -A 'NEXT_HOP="sip:127.0.0.4:5070"' -A "WITH_CHILDREN=$w" -m 1024 >"$WORK/kam.log" 2>&1 &
     kpid=$!
     sleep 1.5
     # -DD: kamailio stays in the foreground and forks its children.
@@ -106,7 +124,8 @@ for rate in "${STEPS[@]}"; do
     result=$(run_uac "$rate" "$CALLS")
     after=$(cpu_of $(procs))
     kill $kpid; wait $kpid 2>/dev/null || true
-    pkill -f "sipp -sn uas -i 127.0.0.4" || true
+    gone "kamailio -f $ROOT/iuts/kamailio/peering.cfg"
+    stop_uas
     row kamailio "$w" "$rate" $((after - before)) "$result"
   done
 done
