@@ -719,14 +719,12 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
-    out!(
-        "listening on udp:{} ({workers} worker{})",
-        sbe.addr(),
-        if workers == 1 { "" } else { "s" }
-    );
+    // One address per line, first: scripts read them.
+    out!("listening on udp:{}", sbe.addr());
     if let Some(t) = sbe.tls_addr() {
         out!("listening on tls:{t}");
     }
+    out!("workers: {workers}");
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
