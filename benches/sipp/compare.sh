@@ -3,9 +3,10 @@
 # `speermint sbe` and through Kamailio (Debian's, configured by
 # iuts/kamailio/peering.cfg: stateful, the same peering policy), with 1 and
 # 2 workers each (Kamailio: `children`). For every run it prints the calls
-# SIPp counted as successful and failed, its retransmissions, and the SBE's
+# SIPp counted as successful and failed, its retransmissions, the SBE's
 # CPU time per call (user + system, read from /proc; every Kamailio process
-# counted).
+# counted) and its peak resident memory (VmHWM; Kamailio's shared memory
+# counts once per process that touched it).
 #
 #   benches/sipp/compare.sh [RATE [CALLS [WORKERS...]]]
 #   benches/sipp/compare.sh 3000 60000 1 2        # the defaults
@@ -81,14 +82,24 @@ run_uac() {
     awk -F= '$1=="SuccessfulCall(C)"{ok=$2} $1=="FailedCall(C)"{f=$2} $1=="Retransmissions(C)"{r=$2} END{print ok+0, f+0, r+0}'
 }
 
-printf '%-10s %7s %6s %7s %7s %7s %8s %8s %9s\n' SBE workers rate calls ok failed retrans "cpu s" "us/call"
+# Peak resident memory (VmHWM, MiB) summed over the processes given.
+peak_mib() {
+  local kb=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/status" ] || continue
+    kb=$((kb + $(awk '/^VmHWM:/{print $2}' "/proc/$p/status")))
+  done
+  echo $((kb / 1024))
+}
+
+printf '%-10s %7s %6s %7s %7s %7s %8s %8s %9s %9s\n' SBE workers rate calls ok failed retrans "cpu s" "us/call" "peak MiB"
 row() {
-  local name=$1 workers=$2 rate=$3 ticks=$4 result=$5
+  local name=$1 workers=$2 rate=$3 ticks=$4 result=$5 mib=$6
   read -r ok failed retrans <<<"$result"
   local cpu us
   cpu=$(awk -v t="$ticks" -v h="$TICKS" 'BEGIN{printf "%.2f", t / h}')
   us=$(awk -v t="$ticks" -v h="$TICKS" -v c="$CALLS" 'BEGIN{printf "%.0f", t / h * 1e6 / c}')
-  printf '%-10s %7s %6s %7s %7s %7s %8s %8s %9s\n' "$name" "$workers" "$rate" "$CALLS" "$ok" "$failed" "$retrans" "$cpu" "$us"
+  printf '%-10s %7s %6s %7s %7s %7s %8s %8s %9s %9s\n' "$name" "$workers" "$rate" "$CALLS" "$ok" "$failed" "$retrans" "$cpu" "$us" "$mib"
 }
 
 for rate in "${STEPS[@]}"; do
@@ -102,9 +113,10 @@ for rate in "${STEPS[@]}"; do
     before=$(cpu_of $pid)
     result=$(run_uac "$rate" "$CALLS")
     after=$(cpu_of $pid)
+    mib=$(peak_mib $pid)
     kill $pid; wait $pid 2>/dev/null || true
     stop_uas
-    row speermint "$w" "$rate" $((after - before)) "$result"
+    row speermint "$w" "$rate" $((after - before)) "$result" "$mib"
 
     # Kamailio
     if [ -z "$KAMAILIO" ] || [ -z "$MODULES" ]; then
@@ -123,9 +135,10 @@ for rate in "${STEPS[@]}"; do
     before=$(cpu_of $(procs))
     result=$(run_uac "$rate" "$CALLS")
     after=$(cpu_of $(procs))
+    mib=$(peak_mib $(procs))
     kill $kpid; wait $kpid 2>/dev/null || true
     gone "kamailio -f $ROOT/iuts/kamailio/peering.cfg"
     stop_uas
-    row kamailio "$w" "$rate" $((after - before)) "$result"
+    row kamailio "$w" "$rate" $((after - before)) "$result" "$mib"
   done
 done
