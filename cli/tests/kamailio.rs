@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,9 +45,27 @@ struct Kamailio {
     _dir: tempfile::TempDir,
 }
 
+/// Kamailio forks helper processes (timers) even with `-D`; killing the
+/// main one alone leaves them running. It runs in a process group of its
+/// own, and the whole group is stopped: SIGTERM, then SIGKILL after 3 s.
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let signal = |sig: &str| {
+            let _ = Command::new("kill")
+                .args([sig, "--", &group])
+                .stderr(Stdio::null())
+                .status();
+        };
+        signal("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        signal("-KILL");
         let _ = self.child.wait();
     }
 }
@@ -77,6 +96,7 @@ fn start(peer: &str, inside: &str, next_hop: SocketAddr) -> Kamailio {
             .arg(format!("INSIDE_IP=\"{inside}\""))
             .arg("-A")
             .arg(format!("NEXT_HOP=\"sip:{next_hop}\""))
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
