@@ -140,7 +140,6 @@ enum Phase {
     Ringing,
     /// BYE sent: Timer E runs.
     Hanging,
-    Over,
 }
 
 #[derive(Debug)]
@@ -152,8 +151,8 @@ struct Call {
     request: Vec<u8>,
     interval: Duration,
     retransmit_at: Option<Instant>,
-    /// The ACK, resent on a retransmitted 2xx.
-    ack: Option<Vec<u8>>,
+    /// The ACK and where it goes, resent on a retransmitted 2xx.
+    ack: Option<Addressed>,
     /// UAS side: the 2xx it resends until the ACK (§13.3.1.4).
     uas_ok: Option<Vec<u8>>,
     uas_interval: Duration,
@@ -294,17 +293,12 @@ impl LoadGen {
     }
 
     fn finish(&mut self, n: u64, ok: bool, why: &str) {
-        let Some(c) = self.calls.get_mut(&n) else {
+        // The UAS state goes with the call: a late retransmission finds no
+        // call and is ignored.
+        let Some(c) = self.calls.remove(&n) else {
             return;
         };
-        if c.phase == Phase::Over {
-            return;
-        }
-        c.phase = Phase::Over;
-        c.retransmit_at = None;
-        c.uas_retransmit_at = None;
-        let step = c.step;
-        if let Some(t) = self.tallies.get_mut(step) {
+        if let Some(t) = self.tallies.get_mut(c.step) {
             t.open = t.open.saturating_sub(1);
             if ok {
                 t.succeeded += 1;
@@ -313,9 +307,6 @@ impl LoadGen {
                 tracing::debug!("call {n} failed: {why}");
             }
         }
-        // The UAS state goes with the call: a late retransmission finds no
-        // call and is ignored.
-        self.calls.remove(&n);
     }
 
     /// A request or response the UAC (on `self.uac`) received.
@@ -342,7 +333,7 @@ impl LoadGen {
                 let t1 = self.plan.t1;
                 let c = self.calls.get_mut(&n).expect("looked up above");
                 c.phase = Phase::Hanging;
-                c.ack = Some(ack.1.clone());
+                c.ack = Some(ack.clone());
                 c.request = bye.1.clone();
                 c.interval = t1;
                 c.retransmit_at = Some(now + t1);
@@ -358,8 +349,7 @@ impl LoadGen {
             }
             (Phase::Hanging, "INVITE") if (200..300).contains(&code) => {
                 // A retransmitted 2xx: the ACK again.
-                if let Some(ack) = c.ack.clone() {
-                    let to = ack_destination(msg, self.plan.target);
+                if let Some((to, ack)) = c.ack.clone() {
                     self.send(self.uac, to, ack, step, false);
                 }
             }
@@ -597,11 +587,6 @@ fn dialog_requests(ok: &Message<'_>, uac: SocketAddr) -> Option<(Addressed, Addr
         b.build()
     };
     Some(((first_hop, build("ACK", 1)), (first_hop, build("BYE", 2))))
-}
-
-/// Where an ACK for a retransmitted 2xx goes: as for the first.
-fn ack_destination(ok: &Message<'_>, fallback: SocketAddr) -> SocketAddr {
-    dialog_requests(ok, fallback).map_or(fallback, |(ack, _)| ack.0)
 }
 
 /// The IP address and port of a SIP URI (`<sip:host:port;lr>` or bare),
