@@ -154,6 +154,11 @@ struct SbeArgs {
     /// Where requests from peers are sent.
     #[arg(long)]
     next_hop: SocketAddr,
+    /// A peer inside this SSP's trust domain for asserted identity
+    /// (RFC 3325): its P-Asserted-Identity is believed and reaches it
+    /// whatever Privacy says (repeatable; also give it as --peer).
+    #[arg(long = "trusted-peer", value_name = "IP")]
+    trusted_peers: Vec<IpAddr>,
     /// Turn on a misbehaviour switch (repeatable).
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
@@ -178,6 +183,17 @@ struct SbeArgs {
     /// Default: one per CPU; one with --tls-listen.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
+    /// New requests per second each peer may start (RFC 6404 §4.9); the
+    /// excess gets --over-limit. Shared out among the workers.
+    #[arg(long, value_name = "N", default_value_t = 50_000)]
+    peer_rate: u32,
+    /// Calls each peer may have ringing or set up at once.
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    peer_sessions: u32,
+    /// What a request over a peer's limit gets: `reject` (503 with
+    /// Retry-After: 5) or `drop`.
+    #[arg(long, value_name = "HOW", default_value = "reject")]
+    over_limit: String,
 }
 
 #[derive(Args)]
@@ -277,6 +293,11 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
         plan.target = TargetKind::External {
             addr: parse_target(t).map_err(usage)?,
         };
+        if args.profile.is_none() {
+            // The embedded stack's limits say nothing about another IUT.
+            plan.peer_rate = None;
+            plan.peer_sessions = None;
+        }
     }
     if !args.misbehave.is_empty() && !matches!(plan.target, TargetKind::Embedded { .. }) {
         return Err(usage(
@@ -304,6 +325,25 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             })?;
             if !offers.contains(&c) {
                 offers.push(c);
+            }
+        }
+        for (c, declared, key) in [
+            (
+                Capability::RateLimit,
+                plan.peer_rate.is_some(),
+                "limits.peer_requests_per_second",
+            ),
+            (
+                Capability::SessionLimit,
+                plan.peer_sessions.is_some(),
+                "limits.peer_sessions",
+            ),
+        ] {
+            if offers.contains(&c) && !declared {
+                return Err(usage(format!(
+                    "--offers {}: the check needs the number; declare {key} in a --profile",
+                    c.name()
+                )));
             }
         }
         plan.offers = Some(offers);
@@ -693,13 +733,6 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         }
     };
     let resolve = locator.is_some();
-    let (peers, next_hop) = (args.peers.clone(), args.next_hop);
-    let config = move |local| {
-        let mut cfg = SbeConfig::new(local, peers, next_hop);
-        cfg.faults = faults;
-        cfg.resolve_names = resolve;
-        cfg
-    };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = match (args.workers, &tls) {
         (Some(0), _) => return usage("--workers: at least 1"),
@@ -709,6 +742,41 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         (Some(n), _) => n,
         (None, Some(_)) => 1,
         (None, None) => cpus,
+    };
+    let over_limit = match args.over_limit.as_str() {
+        "reject" => speermint_sbe::OverLimit::Reject { retry_after: 5 },
+        "drop" => speermint_sbe::OverLimit::Drop,
+        other => return usage(format!("--over-limit {other:?}: expected reject or drop")),
+    };
+    if args.peer_rate == 0 || args.peer_sessions == 0 {
+        return usage("--peer-rate and --peer-sessions: at least 1");
+    }
+    // Calls are spread over the workers by Call-ID, so each holds its
+    // share of every limit.
+    let share = |n: u32| n.div_ceil(workers as u32).max(1);
+    let limits = speermint_sbe::PeerLimits {
+        requests_per_sec: f64::from(share(args.peer_rate)),
+        burst: f64::from(share(args.peer_rate)),
+        sessions: share(args.peer_sessions) as usize,
+        over_limit,
+        ..speermint_sbe::PeerLimits::default()
+    };
+    if let Some(ip) = args
+        .trusted_peers
+        .iter()
+        .find(|ip| !args.peers.contains(ip))
+    {
+        return usage(format!("--trusted-peer {ip}: give it as --peer too"));
+    }
+    let (peers, next_hop) = (args.peers.clone(), args.next_hop);
+    let trusted = args.trusted_peers.clone();
+    let config = move |local| {
+        let mut cfg = SbeConfig::new(local, peers, next_hop);
+        cfg.trusted_peers = trusted.clone();
+        cfg.faults = faults;
+        cfg.resolve_names = resolve;
+        cfg.peer_limits = limits;
+        cfg
     };
     let started = if tls.is_some() || workers == 1 {
         speermint_border::RunningSbe::start(args.listen, tls, config, locator).await

@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("15 checks: 15 pass, 0 fail"), "{table}");
+    assert!(table.contains("18 checks: 18 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 15, "fail": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 18, "fail": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"15\"")
+            && xml.contains("tests=\"18\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -303,7 +303,7 @@ fn certify_an_external_target() {
     );
     assert!(
         table.contains(&format!("target: {target}"))
-            && table.contains("15 checks: 5 pass, 0 fail, 0 inconclusive, 10 not applicable"),
+            && table.contains("18 checks: 6 pass, 0 fail, 0 inconclusive, 12 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
@@ -537,6 +537,13 @@ fn certify_an_external_target_with_dns_and_tls() {
         p("sbe.pem").into(),
         "--tls-key".into(),
         p("sbe.key").into(),
+        // A second peer and the limits the profile declares (RFC 6404 §4.9).
+        "--peer".into(),
+        "127.0.0.15".into(),
+        "--peer-rate".into(),
+        "20".into(),
+        "--peer-sessions".into(),
+        "10".into(),
     ]
     .into();
     let (next_hop, child, listening) = spawn_sbe("127.0.0.9", &args, 2);
@@ -551,7 +558,7 @@ fn certify_an_external_target_with_dns_and_tls() {
     std::fs::write(
         p("iut.toml"),
         format!(
-            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\ndomain = \"sbc.operator.example\"\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
+            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\ndomain = \"sbc.operator.example\"\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\nsecond_peer = \"127.0.0.15\"\n\n[limits]\npeer_requests_per_second = 20\npeer_sessions = 10\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
         ),
     )
     .unwrap();
@@ -567,7 +574,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         "{table}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(table.contains("15 checks: 15 pass"), "{table}");
+    assert!(table.contains("18 checks: 18 pass"), "{table}");
     assert!(
         table.contains("sips:sbc.operator.example leads to TLS"),
         "{table}"

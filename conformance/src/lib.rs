@@ -8,6 +8,8 @@
 #![warn(missing_docs)]
 
 mod dialog;
+mod peer_limits;
+mod privacy;
 mod rfc3261;
 mod rfc6271;
 mod rfc6404;
@@ -34,6 +36,9 @@ pub fn registry() -> &'static [Check] {
         sed::SBE_POOL_SILENT,
         sed::ANY_USER,
         sed::LUF_INPUT,
+        privacy::ASSERTED_IDENTITY_PRIVACY,
+        peer_limits::PEER_SESSION_LIMIT,
+        peer_limits::PEER_RATE_LIMIT,
     ];
     CHECKS
 }
@@ -97,11 +102,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reason: "planned: integrity is checked by dnssec-forged-answers-refused (RFC6404-4.2); confidentiality needs DNS over TLS in the DNS role",
         },
         Uncovered {
-            reference: Ref::Rfc6404(4),
-            status: "planned",
-            reason: "planned: privacy checks need an internal-UA role",
-        },
-        Uncovered {
             reference: Ref::Rfc6404(5),
             status: "planned",
             reason: "planned: the SBE accepts TLS with a certificate for its domain (tls-advertised-and-kept); mutual authentication of peers and refusal of plaintext where policy requires TLS are not checked yet",
@@ -110,11 +110,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6404(7),
             status: "planned",
             reason: "planned: RFC 8224 Identity signing and verification",
-        },
-        Uncovered {
-            reference: Ref::Rfc6404(9),
-            status: "planned",
-            reason: "planned: rate limiting (503 + Retry-After) in the reference SBE",
         },
         Uncovered {
             reference: Ref::Rfc6404(10),

@@ -206,11 +206,7 @@ async fn peer_register(ctx: &mut Ctx) -> Outcome {
 pub(crate) const TORTURE_HARDENING: Check = Check {
     id: "torture-hardening",
     title: "every invalid RFC 4475 and RFC 5118 request is refused or dropped, never relayed, and a liveness probe is answered after each",
-    covers: &[
-        Ref::Rfc6404(11),
-        Ref::Rfc6404Threat("SF-sip-fuzzing"),
-        Ref::Rfc6404Threat("MF-malformed-messages"),
-    ],
+    covers: &[Ref::Rfc6404(11), Ref::Rfc6404Threat("SF-sip-fuzzing")],
     level: Level::Must,
     requirement: "A border element withstands malformed signaling: it must not relay it and must keep serving (RFC 6404 §4.11).",
     fails_under: &[Fault::ForwardMalformed, Fault::DieOnMalformed],

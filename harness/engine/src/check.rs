@@ -112,17 +112,30 @@ pub enum Capability {
     DnsRole,
     /// It serves SIP over TLS (RFC 3261 §26.2, RFC 5922).
     Tls,
+    /// It limits how fast each peer may send, at a rate the profile
+    /// declares (RFC 6404 §4.9).
+    RateLimit,
+    /// It limits how many calls each peer may have at once, at a number
+    /// the profile declares (RFC 6404 §4.9).
+    SessionLimit,
 }
 
 impl Capability {
     /// Every capability.
-    pub const ALL: &'static [Capability] = &[Capability::DnsRole, Capability::Tls];
+    pub const ALL: &'static [Capability] = &[
+        Capability::DnsRole,
+        Capability::Tls,
+        Capability::RateLimit,
+        Capability::SessionLimit,
+    ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
     pub fn name(self) -> &'static str {
         match self {
             Capability::DnsRole => "dns-role",
             Capability::Tls => "tls",
+            Capability::RateLimit => "rate-limit",
+            Capability::SessionLimit => "session-limit",
         }
     }
 

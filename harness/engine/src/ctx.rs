@@ -16,6 +16,9 @@ pub enum RoleId {
     Stranger,
     /// The SBE of the domain the IUT routes towards (its next hop).
     Terminating,
+    /// A second authorised peer SSP: what one peer's misbehaviour must not
+    /// take from the others (RFC 6404 §4.9).
+    SecondPeer,
 }
 
 /// How long to wait.
@@ -51,6 +54,13 @@ pub struct Ctx {
     pub stranger: Role,
     /// The IUT's next hop.
     pub terminating: Role,
+    /// Another authorised peer.
+    pub second_peer: Role,
+    /// The most requests per second the IUT lets one peer start, as the
+    /// profile declares it (RFC 6404 §4.9); `None` when it declares none.
+    pub peer_rate: Option<u32>,
+    /// The most calls the IUT lets one peer have at once, as declared.
+    pub peer_sessions: Option<u32>,
     /// Waits.
     pub timing: Timing,
     /// The evidence of the running check.
@@ -68,19 +78,16 @@ pub struct Ctx {
 
 impl Ctx {
     /// Assembles a context from bound roles.
-    pub fn new(
-        net: Network,
-        iut: SocketAddr,
-        peer: Role,
-        stranger: Role,
-        terminating: Role,
-        log: EvidenceLog,
-    ) -> Self {
+    pub fn new(net: Network, iut: SocketAddr, roles: [Role; 4], log: EvidenceLog) -> Self {
+        let [peer, stranger, terminating, second_peer] = roles;
         Self {
             iut,
             peer,
             stranger,
             terminating,
+            second_peer,
+            peer_rate: None,
+            peer_sessions: None,
             timing: Timing::default(),
             log,
             dns: None,
@@ -97,6 +104,7 @@ impl Ctx {
             RoleId::Peer => &mut self.peer,
             RoleId::Stranger => &mut self.stranger,
             RoleId::Terminating => &mut self.terminating,
+            RoleId::SecondPeer => &mut self.second_peer,
         }
     }
 
@@ -233,6 +241,7 @@ impl Ctx {
         self.peer.clear().await;
         self.stranger.clear().await;
         self.terminating.clear().await;
+        self.second_peer.clear().await;
         self.log.reset();
     }
 }

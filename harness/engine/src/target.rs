@@ -9,7 +9,7 @@ use serde::Deserialize;
 use speermint_border::RunningSbe;
 use speermint_dns_role::{DnsRole, Topology};
 use speermint_net::{Network, SimNet};
-use speermint_sbe::{Fault, Faults, SbeConfig};
+use speermint_sbe::{Fault, Faults, OverLimit, PeerLimits, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -77,6 +77,14 @@ pub enum TargetKind {
     },
 }
 
+/// Requests per second the embedded SBE lets each peer start: low enough
+/// that a check can flood at ten times it in a couple of seconds, high
+/// enough for every other check's traffic.
+pub const EMBEDDED_PEER_RATE: u32 = 20;
+
+/// Calls the embedded SBE lets each peer have at once.
+pub const EMBEDDED_PEER_SESSIONS: u32 = 10;
+
 /// A complete run plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -88,6 +96,13 @@ pub struct Plan {
     pub stranger: SocketAddr,
     /// Where the terminating role listens (the IUT's next hop).
     pub terminating: SocketAddr,
+    /// Where a second authorised peer sends from.
+    pub second_peer: SocketAddr,
+    /// The most requests per second the IUT lets one peer start
+    /// (RFC 6404 §4.9), when the profile declares it.
+    pub peer_rate: Option<u32>,
+    /// The most calls the IUT lets one peer have at once, when declared.
+    pub peer_sessions: Option<u32>,
     /// Waits.
     pub timing: Timing,
     /// The DNS role for an external IUT: the two replica addresses it
@@ -145,6 +160,9 @@ impl Plan {
             tls_ca: None,
             iut_domain: "ssp.example".into(),
             terminating: "127.0.0.4:0".parse().expect("literal"),
+            second_peer: "127.0.0.5:0".parse().expect("literal"),
+            peer_rate: Some(EMBEDDED_PEER_RATE),
+            peer_sessions: Some(EMBEDDED_PEER_SESSIONS),
             timing: Timing::default(),
             network: NetworkKind::Simulated { seed: 0x5eed },
             offers: None,
@@ -198,6 +216,14 @@ struct ProfileFile {
     timing: Option<TimingSection>,
     dns: Option<DnsSection>,
     tls: Option<TlsSection>,
+    limits: Option<LimitsSection>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    peer_requests_per_second: Option<toml::Spanned<u32>>,
+    peer_sessions: Option<toml::Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -229,6 +255,7 @@ struct RolesSection {
     peer: Option<toml::Spanned<String>>,
     stranger: Option<toml::Spanned<String>>,
     terminating: Option<toml::Spanned<String>>,
+    second_peer: Option<toml::Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -294,6 +321,11 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             &roles.terminating,
             &mut plan.terminating,
         ),
+        (
+            "roles.second_peer",
+            &roles.second_peer,
+            &mut plan.second_peer,
+        ),
     ] {
         if let Some(v) = field {
             *slot = parse_role_addr(v.get_ref()).map_err(|m| bad(key, v, m))?;
@@ -342,6 +374,48 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
     if let Some(t) = cfg.tls {
         plan.tls_ca = Some(base.join(t.ca.get_ref()));
     }
+    plan.peer_rate = None;
+    plan.peer_sessions = None;
+    let limits = cfg.limits.unwrap_or_default();
+    for (key, field, slot, max, why) in [
+        (
+            "limits.peer_requests_per_second",
+            &limits.peer_requests_per_second,
+            &mut plan.peer_rate,
+            2_000,
+            "a check floods at ten times it from one host",
+        ),
+        (
+            "limits.peer_sessions",
+            &limits.peer_sessions,
+            &mut plan.peer_sessions,
+            1_000,
+            "a check sets up that many calls and a few more",
+        ),
+    ] {
+        if let Some(v) = field {
+            let n = *v.get_ref();
+            if !(1..=max).contains(&n) {
+                return Err(Error::Config {
+                    file: file.to_string(),
+                    line: line_of(text, v.span().start),
+                    key: key.into(),
+                    message: format!("{n} is out of range 1 to {max}: {why}"),
+                });
+            }
+            *slot = Some(n);
+        }
+    }
+    // The rate check needs a second peer the IUT authorises, whose calls
+    // the flood must not stop; the harness cannot guess one.
+    if let (Some(v), None) = (&limits.peer_requests_per_second, &roles.second_peer) {
+        return Err(Error::Config {
+            file: file.to_string(),
+            line: line_of(text, v.span().start),
+            key: "limits.peer_requests_per_second".into(),
+            message: "needs roles.second_peer: a second address the IUT accepts as a peer".into(),
+        });
+    }
     // What the IUT offers: as declared, or as the sections configured imply.
     let offers = match &target.offers {
         Some(list) => {
@@ -371,6 +445,12 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             }
             if plan.tls_target.is_some() {
                 v.push(Capability::Tls);
+            }
+            if plan.peer_rate.is_some() {
+                v.push(Capability::RateLimit);
+            }
+            if plan.peer_sessions.is_some() {
+                v.push(Capability::SessionLimit);
             }
             v
         }
@@ -433,12 +513,13 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let peer = bind(&net, "peer", plan.peer, &log).await?;
     let stranger = bind(&net, "stranger", plan.stranger, &log).await?;
     let terminating = bind(&net, "terminating", plan.terminating, &log).await?;
+    let second_peer = bind(&net, "second-peer", plan.second_peer, &log).await?;
     let mut dns = None;
     let mut tls_client = None;
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
-            let peer_ip = peer.addr().ip();
+            let peers = vec![peer.addr().ip(), second_peer.addr().ip()];
             let next = terminating.addr();
             // The SBE's own domain must name its ports before it starts,
             // and its resolver needs the DNS role: bind first, publish,
@@ -491,8 +572,16 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 udp,
                 Some((tcp, tls_config)),
                 move |local| {
-                    let mut cfg = SbeConfig::new(local, vec![peer_ip], next);
+                    let mut cfg = SbeConfig::new(local, peers, next);
                     cfg.faults = faults;
+                    let rate = f64::from(EMBEDDED_PEER_RATE);
+                    cfg.peer_limits = PeerLimits {
+                        requests_per_sec: rate,
+                        burst: rate,
+                        sessions: EMBEDDED_PEER_SESSIONS as usize,
+                        over_limit: OverLimit::Reject { retry_after: 5 },
+                        ..PeerLimits::default()
+                    };
                     cfg.resolve_names = true;
                     cfg
                 },
@@ -544,8 +633,10 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             (*addr, None, format!("udp:{addr}"))
         }
     };
-    let mut ctx = Ctx::new(net, iut, peer, stranger, terminating, log);
+    let mut ctx = Ctx::new(net, iut, [peer, stranger, terminating, second_peer], log);
     ctx.offers = plan.offers.clone();
+    ctx.peer_rate = plan.peer_rate;
+    ctx.peer_sessions = plan.peer_sessions;
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;
@@ -603,6 +694,31 @@ mod tests {
             e.starts_with("iut.toml:4: target.offers:") && e.contains("media"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn profile_declares_peer_limits() {
+        let text = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[roles]\nsecond_peer = \"127.0.0.15\"\n[limits]\npeer_requests_per_second = 50\npeer_sessions = 20\n";
+        let plan = parse_profile("p", text).unwrap();
+        assert_eq!((plan.peer_rate, plan.peer_sessions), (Some(50), Some(20)));
+        assert_eq!(plan.second_peer, "127.0.0.15:0".parse().unwrap());
+        assert_eq!(
+            plan.offers,
+            Some(vec![Capability::RateLimit, Capability::SessionLimit])
+        );
+        let none = parse_profile("p", "[target]\naddress = \"udp:127.0.0.9:5060\"\n").unwrap();
+        assert_eq!((none.peer_rate, none.peer_sessions), (None, None));
+        let lonely =
+            "[target]\naddress = \"udp:127.0.0.9:5060\"\n[limits]\npeer_requests_per_second = 50\n";
+        let e = parse_profile("iut.toml", lonely).unwrap_err().to_string();
+        assert!(
+            e.starts_with("iut.toml:4: limits.peer_requests_per_second:")
+                && e.contains("roles.second_peer"),
+            "{e}"
+        );
+        let huge = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[limits]\npeer_sessions = 0\n";
+        let e = parse_profile("iut.toml", huge).unwrap_err().to_string();
+        assert!(e.starts_with("iut.toml:4: limits.peer_sessions:"), "{e}");
     }
 
     #[test]

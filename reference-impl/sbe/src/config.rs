@@ -1,6 +1,7 @@
 //! How a reference SBE is set up: addresses, peers, timers, bounds, faults.
 
 use crate::fault::Faults;
+use crate::limit::PeerLimits;
 use speermint_node::Transport;
 use speermint_sip::Limits;
 use std::net::{IpAddr, SocketAddr};
@@ -81,6 +82,10 @@ pub struct SbeConfig {
     pub tls_local: Option<SocketAddr>,
     /// Source addresses of authorised peers (any port).
     pub peers: Vec<IpAddr>,
+    /// Peers inside this element's trust domain for asserted identity
+    /// (RFC 3325 Spec(T)): their P-Asserted-Identity is believed, and
+    /// reaches them whatever Privacy says. Others' is not.
+    pub trusted_peers: Vec<IpAddr>,
     /// Where requests from peers are sent: the element's own domain side.
     pub next_hop: SocketAddr,
     /// Transaction timers.
@@ -93,6 +98,8 @@ pub struct SbeConfig {
     /// default, 2^20, carries 10,000 calls/s; at about 810 heap bytes per
     /// live transaction (`tests/soak.rs`) that is about 850 MB at the cap.
     pub max_transactions: usize,
+    /// How fast each peer may start requests (RFC 6404 §4.9).
+    pub peer_limits: PeerLimits,
     /// Requests from the next hop whose target is a domain name or a
     /// `tel:` URI are handed to the LUF/LRF ([`crate::Event::Resolve`]);
     /// off, they get 404.
@@ -112,10 +119,12 @@ impl SbeConfig {
             local,
             tls_local: None,
             peers,
+            trusted_peers: Vec::new(),
             next_hop,
             timers: Timers::default(),
             limits: Limits::default(),
             max_transactions: 1 << 20,
+            peer_limits: PeerLimits::default(),
             resolve_names: false,
             resolve_timeout: Duration::from_secs(8),
             seed: 0x5eed_5eed,

@@ -96,6 +96,20 @@ faults! {
         "Never tries the next resolved hop after a 503 or a timeout (RFC 3263 §4.3, RFC 6404 §4.8).";
     KnownUsersOnly = "known-users-only", Sbe,
         "Routes outbound requests only to provisioned users, 404 for others: per-user knowledge of the peer (RFC 6271 #8).";
+    NoRateLimit = "no-rate-limit", Sbe,
+        "Relays every request from a peer however fast it comes: no per-peer limit (RFC 6404 §4.9).";
+    NoSessionLimit = "no-session-limit", Sbe,
+        "Lets a peer set up any number of calls at once: no concurrent-session limit (RFC 6404 §4.9).";
+    SharedRateLimit = "shared-rate-limit", Sbe,
+        "Keeps one request budget for all peers, so one peer's flood refuses the others (RFC 6404 §4.9, §2.3.3).";
+    LeakAssertedIdentity = "leak-asserted-identity", Sbe,
+        "Sends P-Asserted-Identity to an untrusted peer although Privacy asks for id (RFC 3325 §7, RFC 6404 §4.4).";
+    TrustPeerIdentity = "trust-peer-identity", Sbe,
+        "Relays a P-Asserted-Identity asserted by an untrusted peer into its own domain (RFC 3325 §5).";
+    StripAssertedIdentity = "strip-asserted-identity", Sbe,
+        "Removes P-Asserted-Identity towards every untrusted peer, even under Privacy: none (RFC 3325 §7, RFC 3323 §5).";
+    IgnoreCriticalPrivacy = "ignore-critical-privacy", Sbe,
+        "Relays a request that asks for header privacy as critical without giving it, instead of failing it with 500 (RFC 3323 §5).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
 }

@@ -23,6 +23,11 @@
 //! - a response is accepted only from the address its request was sent to,
 //!   so a forged 200 from elsewhere is dropped (RFC 6404 §4.6);
 //! - REGISTER from a peer is refused with 403 (RFC 6404 §2.3.2.1);
+//! - P-Asserted-Identity from a peer outside the trust domain is removed,
+//!   and towards such a peer `Privacy: id` removes it (RFC 3325 §5, §7;
+//!   RFC 6404 §4.4);
+//! - each peer may start so many requests per second; beyond that it gets
+//!   503 with Retry-After, or silence, as configured (RFC 6404 §4.9);
 //! - malformed requests get 400 with a reason naming the fault, never a
 //!   relay (RFC 6404 §4.11); Max-Forwards 0 gets 483 (RFC 3261 §16.3);
 //! - a failed lookup is 503 when DNS or DNSSEC failed, 404 only when the
@@ -37,8 +42,10 @@
 mod config;
 mod fault;
 pub mod fuzzing;
+mod limit;
 mod message;
 mod policy;
+mod privacy;
 mod resolve;
 mod shard;
 mod stream;
@@ -47,6 +54,7 @@ mod transaction;
 
 pub use config::{SbeConfig, Timers};
 pub use fault::{Fault, Faults, Layer};
+pub use limit::{OverLimit, PeerLimits};
 pub use message::salvage_response;
 pub use resolve::{Hop, LookupFailure, Resolved, Unresolved};
 pub use shard::shard;
@@ -89,6 +97,9 @@ pub enum DropReason {
     /// An ACK that fails validation: it takes no response (RFC 3261
     /// §17.1.1.3), so it is neither relayed nor answered.
     RefusedAck,
+    /// A peer's request over its rate limit, with
+    /// [`OverLimit::Drop`] configured (RFC 6404 §4.9).
+    OverLimit,
 }
 
 /// Something the element did, reported for evidence and invariants.
@@ -169,6 +180,10 @@ pub struct Sbe {
     reported_timeout: Option<Instant>,
     /// Every deadline of the transactions and parked requests.
     timers: TimerQueue,
+    /// Each peer's request budget.
+    limiter: limit::Limiter,
+    /// Each peer's calls in progress.
+    sessions: limit::Sessions,
 }
 
 impl Sbe {
@@ -185,6 +200,8 @@ impl Sbe {
             streams: stream::Streams::default(),
             reported_timeout: None,
             timers: TimerQueue::default(),
+            limiter: limit::Limiter::default(),
+            sessions: limit::Sessions::default(),
         }
     }
 
@@ -231,6 +248,12 @@ impl Sbe {
             .chain(self.parked.values().map(|p| p.deadline))
             .min();
         scheduled_right && earliest == self.poll_timeout()
+    }
+
+    /// Calls in progress that count against the peers' session limits.
+    #[doc(hidden)]
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Entries in the timer queue, stale ones included (for measurements).
@@ -513,8 +536,56 @@ impl Sbe {
             );
             return;
         }
+        // RFC 6404 §4.9: each peer has its own budget of new requests that
+        // would cross the border; what the element refuses itself above
+        // costs the backend nothing. A CANCEL or ACK belongs to a request
+        // already admitted (and never gets here).
+        if side == Side::Peer
+            && method != "ACK"
+            && !self.cfg.faults.contains(Fault::NoRateLimit)
+            && !self.limiter.admit(
+                now,
+                from.remote.ip(),
+                &self.cfg.peers,
+                &self.cfg.peer_limits,
+                self.cfg.faults.contains(Fault::SharedRateLimit),
+            )
+        {
+            self.over_limit(
+                now,
+                from,
+                req,
+                &key,
+                "Service Unavailable - Peer Rate Limit",
+            );
+            return;
+        }
+        // And its own number of calls at once: a new INVITE (no To tag).
+        if side == Side::Peer
+            && method == "INVITE"
+            && req.core().to.tag().is_none()
+            && !self.cfg.faults.contains(Fault::NoSessionLimit)
+        {
+            let peer = self.cfg.peers.iter().position(|p| *p == from.remote.ip());
+            if let Some(peer) = peer {
+                if !self.sessions.admit(now, peer, &self.cfg.peer_limits) {
+                    self.over_limit(now, from, req, &key, "Service Unavailable - Session Limit");
+                    return;
+                }
+            }
+        }
         let dest = match self.route(side, req) {
-            Ok(Dest::Now(d)) => self.path_to(d),
+            Ok(Dest::Now(d)) => {
+                // RFC 3323 §5: privacy asked for as critical that this
+                // element cannot give fails the request with 500.
+                let missing = self.cfg.privacy_unavailable(req, d.ip());
+                if !missing.is_empty() {
+                    let why = format!("Privacy Unavailable: {}", missing.join(", "));
+                    self.reject(now, from, req, &key, 500, &why, &[]);
+                    return;
+                }
+                self.path_to(d)
+            }
             Ok(Dest::Resolve(target)) => {
                 self.park(now, from, req, key, target);
                 return;
@@ -525,6 +596,30 @@ impl Sbe {
             }
         };
         self.forward(now, from, req, key, dest, None, false);
+    }
+
+    /// A peer's request over one of its limits: 503 with Retry-After, or
+    /// silence, as configured (RFC 6404 §4.9).
+    fn over_limit(
+        &mut self,
+        now: Instant,
+        from: Path,
+        req: &Message<'_>,
+        key: &ServerKey,
+        reason: &str,
+    ) {
+        match self.cfg.peer_limits.over_limit {
+            OverLimit::Reject { retry_after } => self.reject(
+                now,
+                from,
+                req,
+                key,
+                503,
+                reason,
+                &[("Retry-After", &retry_after.to_string())],
+            ),
+            OverLimit::Drop => self.drop_msg(from.remote, DropReason::OverLimit),
+        }
     }
 
     /// §16.2: a stateful proxy answers an INVITE with 100 at once; the
@@ -600,6 +695,8 @@ impl Sbe {
         let me = policy::host(dest.local);
         let via = dest.transport.via_token();
         let mut ed = Editor::new(req);
+        self.cfg
+            .apply_privacy(req, &mut ed, from.remote.ip(), dest.remote.ip());
         if let Some(uri) = request_uri {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
@@ -657,12 +754,28 @@ impl Sbe {
             },
         );
         self.touch_server(&key);
+        self.count_session(now, from, req, &key);
         let ckey = ClientKey::new(&branch, method);
         self.client.insert(
             ckey.clone(),
             ClientTx::sent(invite, dest, bytes, Some(key), now, &t),
         );
         self.touch_client(&ckey);
+    }
+
+    /// Keeps the peers' session counts: a new INVITE from a peer starts a
+    /// call, a BYE from either side ends one.
+    fn count_session(&mut self, now: Instant, from: Path, req: &Message<'_>, key: &ServerKey) {
+        match req.method() {
+            "INVITE" if req.core().to.tag().is_none() => {
+                let peer = self.cfg.peers.iter().position(|p| *p == from.remote.ip());
+                if let Some(peer) = peer {
+                    self.sessions.start(now, key, req.core().call_id, peer);
+                }
+            }
+            "BYE" => self.sessions.end_call(req.core().call_id),
+            _ => {}
+        }
     }
 
     /// RFC 3261 §16.10 and §9.2.
@@ -853,6 +966,9 @@ impl Sbe {
         }
         let mut ed = Editor::new(resp);
         ed.remove_first_value(HeaderName::Via);
+        if let Some(up) = self.server.get(&skey).map(|t| t.source.remote.ip()) {
+            self.cfg.apply_privacy(resp, &mut ed, from.remote.ip(), up);
+        }
         let bytes = ed.finish();
         self.relay_response(now, from.remote, &skey, code, bytes);
     }
@@ -896,6 +1012,9 @@ impl Sbe {
         stx.last_response = Some(bytes.clone());
         if code >= 200 {
             stx.compact();
+        }
+        if stx.invite && code >= 300 {
+            self.sessions.end_invite(skey);
         }
         let to = stx.source;
         self.touch_server(skey);

@@ -227,6 +227,12 @@ impl Sbe {
                     .request_uri()
                     .is_some_and(|u| u.raw() != uri && !by_route && !keep)
                     .then_some(uri);
+                let missing = self.cfg.privacy_unavailable(&req, dest.remote.ip());
+                if !missing.is_empty() {
+                    let why = format!("Privacy Unavailable: {}", missing.join(", "));
+                    self.reject(now, from, &req, &key, 500, &why, &[]);
+                    return;
+                }
                 self.forward(now, from, &req, key.clone(), dest, rewrite.as_deref(), true);
                 if let Some(stx) = self.server.get_mut(&key) {
                     stx.alternates = alternates;

@@ -181,6 +181,17 @@ impl<'m, 'a> Editor<'m, 'a> {
         self
     }
 
+    /// Removes every field spelled `name` (any case): for extension
+    /// headers without a [`HeaderName`] of their own.
+    pub fn remove_named(&mut self, name: &str) -> &mut Self {
+        for (i, h) in self.msg.headers().iter().enumerate() {
+            if h.name_raw.eq_ignore_ascii_case(name) {
+                self.change(i, None);
+            }
+        }
+        self
+    }
+
     /// Removes the first list element of the first field `name` (the top
     /// Via of a response, a Route naming this proxy); the field goes away if
     /// it held only that element.
