@@ -154,6 +154,11 @@ struct SbeArgs {
     /// Where requests from peers are sent.
     #[arg(long)]
     next_hop: SocketAddr,
+    /// The domain name this SBE goes by in Via and Record-Route
+    /// (RFC 6271 #7); it must resolve to the listen address. Without it,
+    /// the address.
+    #[arg(long, value_name = "FQDN")]
+    hostname: Option<String>,
     /// A peer inside this SSP's trust domain for asserted identity
     /// (RFC 3325): its P-Asserted-Identity is believed and reaches it
     /// whatever Privacy says (repeatable; also give it as --peer).
@@ -770,9 +775,11 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     }
     let (peers, next_hop) = (args.peers.clone(), args.next_hop);
     let trusted = args.trusted_peers.clone();
+    let hostname = args.hostname.clone();
     let config = move |local| {
         let mut cfg = SbeConfig::new(local, peers, next_hop);
         cfg.trusted_peers = trusted.clone();
+        cfg.hostname = hostname.clone();
         cfg.faults = faults;
         cfg.resolve_names = resolve;
         cfg.peer_limits = limits;

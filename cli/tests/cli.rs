@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("18 checks: 18 pass, 0 fail"), "{table}");
+    assert!(table.contains("19 checks: 19 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 18, "fail": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 19, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"18\"")
+            && xml.contains("tests=\"19\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -303,10 +303,19 @@ fn certify_an_external_target() {
     );
     assert!(
         table.contains(&format!("target: {target}"))
-            && table.contains("18 checks: 6 pass, 0 fail, 0 inconclusive, 12 not applicable"),
+            && table
+                .contains("19 checks: 6 pass, 1 warn, 0 fail, 0 inconclusive, 12 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
+    // Started without --hostname, the SBE names itself by address: a
+    // SHOULD of RFC 6271 #7 not followed, reported, and still exit 0.
+    assert!(
+        table.lines().any(|l| l.starts_with("WARN")
+            && l.contains("own-uris-by-name")
+            && l.contains("named itself by address")),
+        "{table}"
+    );
     // Declared but not configured (no DNS role to resolve through): the
     // checks cannot be observed, which is never a pass.
     let out = speermint()
@@ -544,6 +553,9 @@ fn certify_an_external_target_with_dns_and_tls() {
         "20".into(),
         "--peer-sessions".into(),
         "10".into(),
+        // The name the DNS role publishes for it (RFC 6271 #7).
+        "--hostname".into(),
+        "sbe.sbc.operator.example".into(),
     ]
     .into();
     let (next_hop, child, listening) = spawn_sbe("127.0.0.9", &args, 2);
@@ -574,7 +586,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         "{table}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(table.contains("18 checks: 18 pass"), "{table}");
+    assert!(table.contains("19 checks: 19 pass"), "{table}");
     assert!(
         table.contains("sips:sbc.operator.example leads to TLS"),
         "{table}"

@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod dialog;
+mod naming;
 mod peer_limits;
 mod privacy;
 mod rfc3261;
@@ -37,6 +38,7 @@ pub fn registry() -> &'static [Check] {
         sed::ANY_USER,
         sed::LUF_INPUT,
         privacy::ASSERTED_IDENTITY_PRIVACY,
+        naming::OWN_URIS_BY_NAME,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
     ];
@@ -60,11 +62,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(4),
             status: "declared",
             reason: "declared: the reference SSP advertises one ingress SBE to every peer, which RFC 6271 #4 lets an SSP declare; a check for per-peer advertisements needs a profile naming them",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(7),
-            status: "planned",
-            reason: "planned: sip:, sips: and tel: targets are handled (lrf-rfc3263-routing, tls-advertised-and-kept, luf-lrf-target-and-hop); FQDNs in the IUT's Contact, Record-Route and Via are a SHOULD that wants a warn verdict the report does not have yet",
         },
         Uncovered {
             reference: Ref::Rfc6271(10),

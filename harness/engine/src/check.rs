@@ -27,6 +27,10 @@ pub enum Verdict {
     Pass,
     /// The IUT did something the requirement forbids; evidence attached.
     Fail,
+    /// The IUT did not do what a SHOULD asks (RFC 2119): reported with its
+    /// evidence and counted apart, but not a failure (exit 0). Only a
+    /// SHOULD-level check may warn; the runner turns a MUST's into a fail.
+    Warn,
     /// The wire could not show either (the reason says why). Never a pass.
     Inconclusive,
     /// The IUT profile says the capability is absent.
@@ -39,6 +43,7 @@ impl Verdict {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Warn => "warn",
             Verdict::Inconclusive => "inconclusive",
             Verdict::NotApplicable => "not-applicable",
         }
@@ -66,6 +71,13 @@ impl Outcome {
     pub fn fail(reason: impl Into<String>) -> Self {
         Self {
             verdict: Verdict::Fail,
+            reason: reason.into(),
+        }
+    }
+    /// A SHOULD not followed.
+    pub fn warn(reason: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Warn,
             reason: reason.into(),
         }
     }

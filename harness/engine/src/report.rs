@@ -59,10 +59,24 @@ pub struct Summary {
     pub pass: usize,
     /// Failed.
     pub fail: usize,
+    /// A SHOULD not followed (not a failure).
+    pub warn: usize,
     /// Inconclusive.
     pub inconclusive: usize,
     /// Not applicable.
     pub not_applicable: usize,
+}
+
+impl Summary {
+    /// "N warn, " when a SHOULD was not followed, else nothing: the
+    /// summary line keeps its shape for runs without warnings.
+    fn warn_part(&self) -> String {
+        if self.warn == 0 {
+            String::new()
+        } else {
+            format!("{} warn, ", self.warn)
+        }
+    }
 }
 
 /// A whole run.
@@ -95,6 +109,7 @@ impl Report {
             match c.verdict {
                 Verdict::Pass => summary.pass += 1,
                 Verdict::Fail => summary.fail += 1,
+                Verdict::Warn => summary.warn += 1,
                 Verdict::Inconclusive => summary.inconclusive += 1,
                 Verdict::NotApplicable => summary.not_applicable += 1,
             }
@@ -142,7 +157,10 @@ impl Report {
     pub fn ladders(&self) -> String {
         let mut out = String::new();
         for c in &self.checks {
-            if matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive) {
+            if matches!(
+                c.verdict,
+                Verdict::Fail | Verdict::Warn | Verdict::Inconclusive
+            ) {
                 let _ = writeln!(
                     out,
                     "\n{} {}: {}",
@@ -172,8 +190,12 @@ impl Report {
         let s = self.summary;
         let _ = writeln!(
             md,
-            "| Result | {} pass, {} fail, {} inconclusive, {} not applicable |\n",
-            s.pass, s.fail, s.inconclusive, s.not_applicable
+            "| Result | {} pass, {}{} fail, {} inconclusive, {} not applicable |\n",
+            s.pass,
+            s.warn_part(),
+            s.fail,
+            s.inconclusive,
+            s.not_applicable
         );
         if let Some(e) = &self.setup_error {
             let _ = writeln!(md, "**No check ran: {}**\n", cell(e));
@@ -215,7 +237,12 @@ impl Report {
         let bad: Vec<&CheckResult> = self
             .checks
             .iter()
-            .filter(|c| matches!(c.verdict, Verdict::Fail | Verdict::Inconclusive))
+            .filter(|c| {
+                matches!(
+                    c.verdict,
+                    Verdict::Fail | Verdict::Warn | Verdict::Inconclusive
+                )
+            })
             .collect();
         if !bad.is_empty() {
             let _ = writeln!(md, "## Checks that did not pass\n");
@@ -277,6 +304,9 @@ impl Report {
         for c in &self.checks {
             let status = match c.verdict {
                 Verdict::Pass => TestCaseStatus::success(),
+                // Not a failure: a success whose output says what was not
+                // followed, so dashboards can show it without going red.
+                Verdict::Warn => TestCaseStatus::success(),
                 Verdict::Fail => {
                     let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                     s.set_message(c.reason.clone());
@@ -299,6 +329,10 @@ impl Report {
             case.add_property(("level", format!("{:?}", c.level).to_uppercase().as_str()));
             if c.verdict == Verdict::Inconclusive {
                 case.set_system_out(evidence_text(c));
+            }
+            if c.verdict == Verdict::Warn {
+                case.add_property(("verdict", "warn"));
+                case.set_system_out(format!("warn: {}\n{}", c.reason, evidence_text(c)));
             }
             suite.add_test_case(case);
         }
@@ -352,9 +386,10 @@ impl Report {
         let s = self.summary;
         let _ = writeln!(
             out,
-            "\n{} checks: {} pass, {} fail, {} inconclusive, {} not applicable",
+            "\n{} checks: {} pass, {}{} fail, {} inconclusive, {} not applicable",
             self.checks.len(),
             s.pass,
+            s.warn_part(),
             s.fail,
             s.inconclusive,
             s.not_applicable
@@ -398,4 +433,48 @@ fn evidence_text(c: &CheckResult) -> String {
 /// Text for a Markdown table cell: one line, pipes escaped.
 fn cell(s: &str) -> String {
     s.replace('|', "\\|").replace(['\r', '\n'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, verdict: Verdict) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            title: id.into(),
+            covers: vec!["RFC6271-R7".into()],
+            level: Level::Should,
+            requirement: "r".into(),
+            verdict,
+            reason: format!("{id} reason"),
+            evidence: Vec::new(),
+            duration_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_warning_is_counted_apart_shown_and_not_a_failure() {
+        let r = Report::new(
+            "t".into(),
+            vec![result("a", Verdict::Pass), result("b", Verdict::Warn)],
+        );
+        assert_eq!((r.summary.pass, r.summary.warn, r.summary.fail), (1, 1, 0));
+        assert_eq!(r.exit_code(), 0);
+        assert!(r.table().contains("2 checks: 1 pass, 1 warn, 0 fail"));
+        let json = r.to_json();
+        assert!(
+            json.contains("\"verdict\": \"warn\"") && json.contains("\"warn\": 1"),
+            "{json}"
+        );
+        let xml = r.to_junit();
+        assert!(
+            xml.contains("failures=\"0\"") && xml.contains("warn: b reason"),
+            "{xml}"
+        );
+        assert!(r.to_markdown().contains("### `b`: warn"));
+        // Without warnings the summary line keeps its shape.
+        let clean = Report::new("t".into(), vec![result("a", Verdict::Pass)]);
+        assert!(clean.table().contains("1 checks: 1 pass, 0 fail"));
+    }
 }

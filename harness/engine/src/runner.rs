@@ -65,6 +65,10 @@ pub async fn run_checks(
         let duration_ms = start.elapsed().as_millis() as u64;
         add_dns_datagrams(ctx);
         let mut result = CheckResult::of(check, outcome, ctx.log.take(), duration_ms);
+        if result.verdict == Verdict::Warn && check.level == crate::check::Level::Must {
+            // A MUST not followed is a failure, whatever the scenario said.
+            result.verdict = Verdict::Fail;
+        }
         if let Err(silence) = crate::liveness::probe(ctx).await {
             let last = result
                 .evidence

@@ -567,6 +567,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 )
                 .await
                 .map_err(|e| Error::Dns(e.to_string()))?;
+            // The name the DNS role publishes for it (RFC 6271 #7).
+            let hostname = format!("sbe.{}", role.facts.ssp_domain);
             dns = Some(role);
             let sbe = RunningSbe::start_bound(
                 udp,
@@ -574,6 +576,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 move |local| {
                     let mut cfg = SbeConfig::new(local, peers, next);
                     cfg.faults = faults;
+                    cfg.hostname = Some(hostname.clone());
                     let rate = f64::from(EMBEDDED_PEER_RATE);
                     cfg.peer_limits = PeerLimits {
                         requests_per_sec: rate,

@@ -77,6 +77,10 @@ impl Timers {
 pub struct SbeConfig {
     /// The UDP address it listens on: written into Via and Record-Route.
     pub local: SocketAddr,
+    /// The domain name it goes by in its Via and Record-Route entries
+    /// (RFC 6271 #7: a SIP URI's host SHOULD be a domain name, not an
+    /// address); without one, its address. The name must resolve to it.
+    pub hostname: Option<String>,
     /// Its TLS listener, when it has one: the Via of a request it sends
     /// over TLS names it.
     pub tls_local: Option<SocketAddr>,
@@ -117,6 +121,7 @@ impl SbeConfig {
     pub fn new(local: SocketAddr, peers: Vec<IpAddr>, next_hop: SocketAddr) -> Self {
         Self {
             local,
+            hostname: None,
             tls_local: None,
             peers,
             trusted_peers: Vec::new(),

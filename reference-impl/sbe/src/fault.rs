@@ -110,6 +110,8 @@ faults! {
         "Removes P-Asserted-Identity towards every untrusted peer, even under Privacy: none (RFC 3325 §7, RFC 3323 §5).";
     IgnoreCriticalPrivacy = "ignore-critical-privacy", Sbe,
         "Relays a request that asks for header privacy as critical without giving it, instead of failing it with 500 (RFC 3323 §5).";
+    AddressInHeaders = "address-in-headers", Sbe,
+        "Names itself by IP address in Via and Record-Route although it has a domain name (RFC 6271 #7).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
 }

@@ -692,7 +692,7 @@ impl Sbe {
         // The Via names the transport the request leaves on, and this
         // element's address on it (RFC 3261 §18.1.1); the Record-Route
         // the side it will be reached from again.
-        let me = policy::host(dest.local);
+        let me = self.cfg.me_at(dest.local);
         let via = dest.transport.via_token();
         let mut ed = Editor::new(req);
         self.cfg

@@ -40,11 +40,28 @@ impl SbeConfig {
     pub(crate) fn is_me(&self, uri: &Uri<'_>) -> bool {
         uri.as_sip().is_some_and(|s| {
             let port = s.port.unwrap_or(5060);
+            let named_me = match (&s.host, &self.hostname) {
+                (speermint_sip::Host::Domain(d), Some(h)) => {
+                    d.trim_end_matches('.').eq_ignore_ascii_case(h)
+                }
+                _ => false,
+            };
             [Some(self.local), self.tls_local]
                 .into_iter()
                 .flatten()
-                .any(|l| s.host.ip() == Some(l.ip()) && port == l.port())
+                .any(|l| (named_me || s.host.ip() == Some(l.ip())) && port == l.port())
         })
+    }
+
+    /// How this element names itself at `local` in a Via or Record-Route:
+    /// its domain name when it has one (RFC 6271 #7), else the address.
+    pub(crate) fn me_at(&self, local: SocketAddr) -> String {
+        match &self.hostname {
+            Some(h) if !self.faults.contains(Fault::AddressInHeaders) => {
+                format!("{h}:{}", local.port())
+            }
+            _ => host(local),
+        }
     }
 }
 
