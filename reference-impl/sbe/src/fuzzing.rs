@@ -1997,12 +1997,71 @@ impl SbeRun {
 ///   none after Timer B/F (64*T1). Gaps are exact when timers fire at their
 ///   deadlines, and never shorter when they fire late.
 pub fn sbe_sequence(data: &[u8]) {
+    run(data);
+}
+
+/// What one [`sbe_sequence`] run did, for the seed definitions to check
+/// that each seed reaches its scenario.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SbeSummary {
+    /// Names were resolved.
+    pub resolve: bool,
+    /// Operations drawn (including those that found nothing to act on).
+    pub ops: usize,
+    /// Distinct requests (but ACK) the element sent to the next hop.
+    pub to_next_hop: usize,
+    /// Distinct requests (but ACK) the element sent anywhere else.
+    pub to_peer: usize,
+    /// Final statuses of the element's own answers to parked requests,
+    /// in order.
+    pub parked_answers: Vec<u16>,
+    /// Parked requests forwarded.
+    pub forwarded: usize,
+    /// Failovers of the forwarded requests.
+    pub failovers: usize,
+    /// The model lost track of who answered what (raw bytes).
+    pub lenient: bool,
+}
+
+/// [`sbe_sequence`] on `data`, with what the run did.
+#[doc(hidden)]
+pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
+    let Some((run, ops)) = run(data) else {
+        return SbeSummary::default();
+    };
+    SbeSummary {
+        resolve: run.resolve,
+        ops,
+        to_next_hop: run.to_next_hop.len(),
+        to_peer: run.to_peer.len(),
+        parked_answers: run
+            .parked
+            .iter()
+            .filter_map(|p| match p.outcome {
+                Some(Outcome::Answered { status, .. }) => Some(status),
+                _ => None,
+            })
+            .collect(),
+        forwarded: run.parked.iter().filter(|p| p.forwarded()).count(),
+        failovers: run
+            .parked
+            .iter()
+            .map(|p| p.chain.len().saturating_sub(1))
+            .sum(),
+        lenient: run.lenient,
+    }
+}
+
+/// The run with its checks, and how many operations it drew; `None` for
+/// empty input.
+fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
     let mut u = Unstructured::new(data);
     // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
     // was read before resolution existed, and in its high part whether
     // names are resolved (off for every earlier regression input).
     let Ok(first) = u.arbitrary::<u8>() else {
-        return;
+        return None;
     };
     let max = 2 + usize::from(first % 7);
     let resolve = if (first / 7) % 4 < 2 {
@@ -2012,7 +2071,7 @@ pub fn sbe_sequence(data: &[u8]) {
             u.ratio(1u8, 4),
             u.choose(&[1u64, 8, 8, 40]),
         ) else {
-            return;
+            return None;
         };
         for (on, f) in [
             (srv, Fault::IgnoreSrvPriority),
@@ -2029,8 +2088,10 @@ pub fn sbe_sequence(data: &[u8]) {
         None
     };
     let mut run = SbeRun::new(max, resolve);
-    for _ in 0..SBE_OPS {
-        if u.is_empty() || run.step(&mut u).is_err() {
+    let mut ops = 0;
+    while ops < SBE_OPS && !u.is_empty() {
+        ops += 1;
+        if run.step(&mut u).is_err() {
             break;
         }
     }
@@ -2062,4 +2123,5 @@ pub fn sbe_sequence(data: &[u8]) {
             p.method, p.id
         );
     }
+    Some((run, ops))
 }
