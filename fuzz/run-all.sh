@@ -2,9 +2,9 @@
 # Usage: fuzz/run-all.sh SECONDS
 #
 # Runs every fuzz target (`cargo fuzz list`) for SECONDS seconds on its seed
-# corpus with its dictionary (the FUZZ_SEEDS and FUZZ_DICTS maps of .ci/run),
-# without a sanitizer (stable toolchain; set SANITIZER=address and
-# RUSTC_BOOTSTRAP=1 for ASan, see fuzz/README.md). The working corpus is
+# corpus with its dictionary and -max_len (the FUZZ_SEEDS, FUZZ_DICTS and
+# FUZZ_MAX_LEN maps of .ci/run), without a sanitizer (stable toolchain; set
+# SANITIZER=address and RUSTC_BOOTSTRAP=1 for ASan, see fuzz/README.md). The working corpus is
 # fuzz/corpus/<target> (kept between runs, not tracked). Each crash, leak,
 # timeout or OOM is minimised with `cargo fuzz tmin` and the result copied to
 # corpora/regressions/<target>/, where `cargo test` replays it. Exits 1 if
@@ -45,6 +45,9 @@ for t in "${targets[@]}"; do
         args+=(-dict="$dict")
     else
         echo "warning: no dictionary for $t"
+    fi
+    if [[ -n ${FUZZ_MAX_LEN[$t]:-} ]]; then
+        args+=(-max_len="${FUZZ_MAX_LEN[$t]}")
     fi
 
     echo "==> $t: ${SECONDS_EACH}s, corpus ${dirs[*]}, dict ${dict:-none}"

@@ -1,6 +1,6 @@
 //! The fuzz target lists must agree: the `[[bin]]` names of fuzz/Cargo.toml,
-//! FUZZ_TARGETS / FUZZ_SEEDS / FUZZ_DICTS of .ci/run, and the same lists in
-//! fuzz/oss-fuzz/build.sh (OSS-Fuzz and ClusterFuzzLite). Every target also
+//! FUZZ_TARGETS / FUZZ_SEEDS / FUZZ_DICTS / FUZZ_MAX_LEN of .ci/run, and the
+//! same lists in fuzz/oss-fuzz/build.sh (OSS-Fuzz and ClusterFuzzLite). Every target also
 //! needs its shim, seed corpus, dictionary (in the libFuzzer syntax) and
 //! regression directory. Reads the files as text; runs no cargo-fuzz.
 
@@ -78,6 +78,7 @@ struct Lists {
     targets: Vec<String>,
     seeds: BTreeMap<String, String>,
     dicts: BTreeMap<String, String>,
+    max_len: BTreeMap<String, String>,
 }
 
 fn lists(rel: &str) -> Lists {
@@ -89,6 +90,7 @@ fn lists(rel: &str) -> Lists {
             .collect(),
         seeds: bash_map(&script, "FUZZ_SEEDS"),
         dicts: bash_map(&script, "FUZZ_DICTS"),
+        max_len: bash_map(&script, "FUZZ_MAX_LEN"),
     }
 }
 
@@ -112,12 +114,24 @@ fn ci_and_oss_fuzz_list_exactly_the_cargo_fuzz_targets() {
         assert_eq!(seeded, bins, "{rel}: FUZZ_SEEDS keys");
         let dicts: BTreeSet<String> = l.dicts.keys().cloned().collect();
         assert_eq!(dicts, bins, "{rel}: FUZZ_DICTS keys");
+        // Only some targets have one.
+        for (t, n) in &l.max_len {
+            assert!(
+                bins.contains(t),
+                "{rel}: FUZZ_MAX_LEN for {t}, not a target"
+            );
+            assert!(
+                n.parse::<usize>().is_ok_and(|n| n > 0),
+                "{rel}: FUZZ_MAX_LEN[{t}] = {n}"
+            );
+        }
     }
     let ci = lists(".ci/run");
     let oss = lists("fuzz/oss-fuzz/build.sh");
     assert_eq!(ci.targets, oss.targets, "same targets in the same order");
     assert_eq!(ci.seeds, oss.seeds, "same seed corpora");
     assert_eq!(ci.dicts, oss.dicts, "same dictionaries");
+    assert_eq!(ci.max_len, oss.max_len, "same -max_len");
 }
 
 #[test]
@@ -142,6 +156,19 @@ fn every_target_has_its_shim_seeds_dictionary_and_regressions() {
             regressions.display()
         );
         check_dictionary(&ci.dicts[&name]);
+        if let Some(n) = ci.max_len.get(&name) {
+            // libFuzzer would cut a longer seed short.
+            let n: u64 = n.parse().expect("FUZZ_MAX_LEN is a number");
+            for f in std::fs::read_dir(&seeds).expect("seed directory") {
+                let f = f.expect("seed entry");
+                let len = f.metadata().expect("seed metadata").len();
+                assert!(
+                    f.path().is_file() && len <= n,
+                    "{name}: {} is not a seed of at most {n} bytes",
+                    f.path().display()
+                );
+            }
+        }
     }
 }
 

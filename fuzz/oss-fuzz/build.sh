@@ -2,12 +2,12 @@
 # OSS-Fuzz / ClusterFuzzLite build script (run as $SRC/build.sh inside the
 # base-builder-rust image, from $SRC/speermint). Builds every fuzz target
 # with `cargo fuzz build -O` (the image's toolchain and sanitizer flags) and
-# puts into $OUT, per target: the binary, <target>_seed_corpus.zip and
-# <target>.dict.
+# puts into $OUT, per target: the binary, <target>_seed_corpus.zip,
+# <target>.dict and, with a FUZZ_MAX_LEN entry, <target>.options.
 #
-# The three lists below mirror FUZZ_TARGETS / FUZZ_SEEDS / FUZZ_DICTS of
-# .ci/run, one line per target; corpora/tests/oss_fuzz.rs checks
-# that they agree with each other and with the [[bin]] names of
+# The lists below mirror FUZZ_TARGETS / FUZZ_SEEDS / FUZZ_DICTS /
+# FUZZ_MAX_LEN of .ci/run, one line per target; corpora/tests/oss_fuzz.rs
+# checks that they agree with each other and with the [[bin]] names of
 # fuzz/Cargo.toml.
 
 cd "${SRC:?}/speermint"
@@ -31,7 +31,7 @@ declare -A FUZZ_SEEDS=(
     [sip_stream]=corpora/sip
     [sip_diff]=corpora/sip
     [sdp_roundtrip]=corpora/sdp
-    [sbe_sequence]=corpora/sip
+    [sbe_sequence]=corpora/sbe
     [rtp_parse]=corpora/rtp
     [rtcp_parse]=corpora/rtp
     [srtp_unprotect]=corpora/rtp
@@ -51,6 +51,10 @@ declare -A FUZZ_DICTS=(
     [enum_naptr]=corpora/dict/enum.dict
     [lrf_answers]=corpora/dict/enum.dict
 )
+# libFuzzer -max_len per target, as in .ci/run: written to <target>.options.
+declare -A FUZZ_MAX_LEN=(
+    [sbe_sequence]=64
+)
 
 cargo fuzz build -O
 
@@ -59,4 +63,8 @@ for t in "${FUZZ_TARGETS[@]}"; do
     rm -f "$OUT/${t}_seed_corpus.zip"
     (cd "${FUZZ_SEEDS[$t]}" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
     cp "${FUZZ_DICTS[$t]}" "$OUT/$t.dict"
+    rm -f "$OUT/$t.options"
+    if [[ -n ${FUZZ_MAX_LEN[$t]:-} ]]; then
+        printf '[libfuzzer]\nmax_len = %s\n' "${FUZZ_MAX_LEN[$t]}" >"$OUT/$t.options"
+    fi
 done

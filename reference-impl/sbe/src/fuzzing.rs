@@ -11,8 +11,12 @@ use crate::{
 };
 use arbitrary::Unstructured;
 use speermint_sip::{HeaderName, Host, Message, MessageBuilder, Uri, Via, sanitize_phrase};
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 type Gen<T> = arbitrary::Result<T>;
@@ -211,6 +215,128 @@ fn tx_key(via: &Via<'_>, m: &Message<'_>) -> TxKey {
     )
 }
 
+/// What the checks read of a message, taken from one parse. Each output
+/// used to be parsed again by every check that looked at it, and parsing
+/// was most of the target's time.
+#[derive(Debug, Clone)]
+struct Facts {
+    /// `Message::method`: a request's method, a response's CSeq method.
+    method: String,
+    /// `None` for a request.
+    status: Option<u16>,
+    ruri: Option<String>,
+    /// The top Via as written, its branch, and whether its sent-by host is
+    /// the element's address.
+    via: String,
+    branch: Option<String>,
+    via_ours: bool,
+    /// The second Via that parses, as written, and how many parse.
+    via2: Option<String>,
+    vias: usize,
+    call_id: String,
+    cseq: u32,
+    cseq_method: String,
+    /// Where the body lies in the parsed bytes.
+    body: Range<usize>,
+}
+
+impl Facts {
+    fn of(m: &Message<'_>) -> Self {
+        let c = m.core();
+        let (mut vias, mut via2) = (0, None);
+        for v in m.vias() {
+            if vias == 1 {
+                via2 = Some(v.raw.to_owned());
+            }
+            vias += 1;
+        }
+        let end = m.offset() + m.as_bytes().len();
+        Facts {
+            method: m.method().to_owned(),
+            status: m.status(),
+            ruri: m.request_uri().map(|u| u.raw().to_owned()),
+            via: c.via.raw.to_owned(),
+            branch: c.via.branch().map(str::to_owned),
+            via_ours: c.via.host == Host::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            via2,
+            vias,
+            call_id: c.call_id.to_owned(),
+            cseq: c.cseq.seq,
+            cseq_method: c.cseq.method.to_owned(),
+            body: end - m.body().len()..end,
+        }
+    }
+
+    fn is_request(&self) -> bool {
+        self.status.is_none()
+    }
+
+    /// [`tx_key`] with this Via.
+    fn key(&self, via: &str) -> TxKey {
+        (
+            via.to_owned(),
+            self.call_id.clone(),
+            self.cseq,
+            self.cseq_method.clone(),
+        )
+    }
+
+    /// The body within `bytes`, the message these facts were read from.
+    fn body<'b>(&self, bytes: &'b [u8]) -> &'b [u8] {
+        &bytes[self.body.clone()]
+    }
+}
+
+/// A message the element sent, parsed once: every copy of the same bytes
+/// (retransmissions above all) shares it.
+#[derive(Debug)]
+struct Msg {
+    /// Distinct per distinct bytes within a run.
+    id: usize,
+    bytes: Vec<u8>,
+    /// `None`: the bytes do not parse.
+    facts: Option<Facts>,
+}
+
+/// A [`Msg`] in a set, found by its bytes.
+#[derive(Debug)]
+struct ByBytes(Rc<Msg>);
+
+impl Borrow<[u8]> for ByBytes {
+    fn borrow(&self) -> &[u8] {
+        &self.0.bytes
+    }
+}
+// As `[u8]` hashes and compares, as `Borrow` requires.
+impl Hash for ByBytes {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.bytes[..].hash(state)
+    }
+}
+impl PartialEq for ByBytes {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.bytes == other.0.bytes
+    }
+}
+impl Eq for ByBytes {}
+
+/// One transmission of the element.
+#[derive(Debug, Clone)]
+struct Tx {
+    to: SocketAddr,
+    msg: Rc<Msg>,
+}
+
+impl Tx {
+    fn bytes(&self) -> &[u8] {
+        &self.msg.bytes
+    }
+
+    fn facts(&self) -> Option<&Facts> {
+        self.msg.facts.as_ref()
+    }
+}
+
 /// The first Route that is not the element, else the Request-URI: where a
 /// request from the next hop is going, and whether a Route said so.
 fn request_target<'a>(m: &Message<'a>) -> (Option<Uri<'a>>, bool) {
@@ -245,7 +371,12 @@ struct ParkedRequest {
     from: SocketAddr,
     method: String,
     request: Vec<u8>,
+    /// `request`, parsed.
+    req: Facts,
     ruri: String,
+    /// What was resolved: the first Route not the element, else the
+    /// Request-URI.
+    target: String,
     /// The target came from a Route, not the Request-URI.
     by_route: bool,
     deadline: Instant,
@@ -253,16 +384,17 @@ struct ParkedRequest {
     /// Once forwarded: the resolved hops not tried yet, in order, for
     /// failover on a 503 or a timeout (RFC 3263 §4.3).
     alternates: Vec<SocketAddr>,
-    /// Every forward (the first, then each failover): where, and the first
-    /// copy. The last one is the current attempt.
-    chain: Vec<(SocketAddr, Vec<u8>)>,
+    /// Every forward (the first, then each failover): its first copy. The
+    /// last one is the current attempt.
+    chain: Vec<Tx>,
     /// The current attempt got a final response (later ones are dropped).
     current_final: bool,
     /// The current attempt was cancelled: a CANCEL from upstream was
     /// accepted, or the element sent one down (Timer C).
     cancelled: bool,
-    /// The distinct final responses relayed or generated upstream.
-    upstream: Vec<Vec<u8>>,
+    /// The distinct final responses relayed or generated upstream, with
+    /// their status.
+    upstream: Vec<(u16, Vec<u8>)>,
 }
 
 impl ParkedRequest {
@@ -277,9 +409,10 @@ impl ParkedRequest {
         self.forwarded()
             && self.method == method
             && method != "ACK"
-            && self.chain.last().is_some_and(|(to, bytes)| {
-                *to == from
-                    && Message::parse(bytes).is_ok_and(|m| m.core().via.branch() == Some(branch))
+            && self.chain.last().is_some_and(|t| {
+                t.to == from
+                    && t.facts()
+                        .is_some_and(|f| f.branch.as_deref() == Some(branch))
             })
     }
 }
@@ -319,15 +452,19 @@ struct SbeRun {
     /// The peer's top Via of every request relayed to the next hop.
     peer_vias: HashSet<String>,
     /// Requests the element sent to the next hop / to a peer, first copies.
-    to_next_hop: Vec<Vec<u8>>,
+    to_next_hop: Vec<Rc<Msg>>,
     /// Requests sent anywhere else (a peer, a resolved hop).
-    to_peer: Vec<(SocketAddr, Vec<u8>)>,
-    sent: HashMap<(SocketAddr, Vec<u8>), SentRequest>,
+    to_peer: Vec<(SocketAddr, Rc<Msg>)>,
+    /// By destination and [`Msg::id`].
+    sent: HashMap<(SocketAddr, usize), SentRequest>,
+    /// Every distinct message the element sent.
+    seen: HashSet<ByBytes>,
     /// `resolve_names` is on: requests by name are parked.
     resolve: bool,
     faults: Faults,
-    /// Requests from the next hop, for retransmissions, CANCEL and ACK.
-    hop_requests: Vec<UaRequest>,
+    /// Requests from the next hop, for retransmissions, CANCEL and ACK,
+    /// with their key.
+    hop_requests: Vec<(UaRequest, TxKey)>,
     /// Every `Event::Resolve`, in order, by id and by its request.
     parked: Vec<ParkedRequest>,
     parked_ids: HashMap<u64, usize>,
@@ -378,6 +515,7 @@ impl SbeRun {
             to_next_hop: Vec::new(),
             to_peer: Vec::new(),
             sent: HashMap::new(),
+            seen: HashSet::new(),
             resolve: resolve.is_some(),
             faults,
             hop_requests: Vec::new(),
@@ -432,7 +570,8 @@ impl SbeRun {
 
     /// Drains the outputs; `on_time` says the element was driven exactly at
     /// its deadline, so retransmission gaps must match the timers exactly.
-    fn drain(&mut self, on_time: bool) -> Vec<(SocketAddr, Vec<u8>)> {
+    /// `input`: the datagram being handled, parsed, if it parses.
+    fn drain(&mut self, on_time: bool, input: Option<&Message<'_>>) -> Vec<Tx> {
         let mut out = Vec::new();
         self.new_parked.clear();
         self.events.clear();
@@ -440,14 +579,17 @@ impl SbeRun {
         while let Some(o) = self.sbe.poll_output() {
             match o {
                 Output::Transmit(t) => {
-                    let (to, bytes) = (t.path.remote, t.bytes);
+                    let tx = Tx {
+                        to: t.path.remote,
+                        msg: self.msg(t.bytes),
+                    };
                     // First: a failover makes its hop a destination.
-                    self.attribute(to, &bytes);
-                    self.check_transmit(to, &bytes, on_time);
-                    out.push((to, bytes));
+                    self.attribute(&tx);
+                    self.check_transmit(&tx, on_time);
+                    out.push(tx);
                 }
                 Output::Event(Event::Resolve { id, target, .. }) => {
-                    self.on_resolve_output(id, &target)
+                    self.on_resolve_output(id, &target, input)
                 }
                 Output::Event(e) => self.events.push(e),
                 // Timers are polled directly (`poll_timeout`); a datagram
@@ -458,9 +600,21 @@ impl SbeRun {
         out
     }
 
+    /// The shared parse of `bytes`.
+    fn msg(&mut self, bytes: Vec<u8>) -> Rc<Msg> {
+        if let Some(m) = self.seen.get(&bytes[..]) {
+            return m.0.clone();
+        }
+        let facts = Message::parse(&bytes).ok().map(|m| Facts::of(&m));
+        let id = self.seen.len();
+        let m = Rc::new(Msg { id, bytes, facts });
+        self.seen.insert(ByBytes(m.clone()));
+        m
+    }
+
     /// An `Event::Resolve`: only for a request by name from the next hop,
     /// with a fresh id and the target the routing rules pick.
-    fn on_resolve_output(&mut self, id: u64, target: &str) {
+    fn on_resolve_output(&mut self, id: u64, target: &str, input: Option<&Message<'_>>) {
         assert!(self.resolve, "a resolution asked with resolve_names off");
         let Ctx::Datagram { from, raw } = self.ctx else {
             panic!("a resolution asked outside a request ({:?})", self.ctx);
@@ -474,13 +628,12 @@ impl SbeRun {
             !self.parked_ids.contains_key(&id),
             "resolution id {id} given twice"
         );
-        let bytes = std::mem::take(&mut self.datagram);
-        let m = Message::parse(&bytes).expect("a parked request parses");
+        let m = input.expect("a parked request parses");
         assert!(m.is_request(), "a response was parked");
-        let (uri, by_route) = request_target(&m);
+        let (uri, by_route) = request_target(m);
         assert!(by_name(uri.as_ref()), "{target} resolved, not a name");
         assert_eq!(uri.map(|u| u.raw()), Some(target), "resolution target");
-        let key = tx_key(&m.core().via, &m);
+        let key = tx_key(&m.core().via, m);
         let i = self.parked.len();
         if let Some(&j) = self.parked_keys.get(&key) {
             // Two live parked requests answer to the same Via, Call-ID and
@@ -497,36 +650,39 @@ impl SbeRun {
                 .request_uri()
                 .map(|u| u.raw().to_owned())
                 .unwrap_or_default(),
+            target: target.to_owned(),
             by_route,
             deadline: self.now + self.sbe.config().resolve_timeout,
             outcome: None,
-            request: bytes.clone(),
+            // `m` was parsed from a copy of these bytes.
+            request: self.datagram.clone(),
+            req: Facts::of(m),
             alternates: Vec::new(),
             chain: Vec::new(),
             current_final: false,
             cancelled: false,
             upstream: Vec::new(),
         });
-        self.datagram = bytes;
         self.new_parked.push(i);
     }
 
     /// Ties a final response to the parked request it answers: a parked
     /// request gets one final response (retransmitted as the same bytes)
     /// or is forwarded, never both.
-    fn attribute(&mut self, to: SocketAddr, bytes: &[u8]) {
+    fn attribute(&mut self, tx: &Tx) {
         if self.parked.is_empty() {
             return;
         }
-        let Ok(m) = Message::parse(bytes) else {
+        let Some(m) = tx.facts() else {
             return;
         };
+        let (to, bytes) = (tx.to, tx.bytes());
         let raw = matches!(self.ctx, Ctx::Datagram { raw: true, .. });
         if m.is_request() {
-            if m.method() == "CANCEL" {
+            if m.method == "CANCEL" {
                 // The element's own CANCEL (hop by hop, one Via): the
                 // attempt it names is cancelled and may not fail over.
-                let branch = m.core().via.branch().unwrap_or_default();
+                let branch = m.branch.as_deref().unwrap_or_default();
                 for rec in &mut self.parked {
                     if rec.current_is(to, branch, "INVITE") {
                         rec.cancelled = true;
@@ -536,10 +692,10 @@ impl SbeRun {
             }
             // Only the driver's answer forwards a parked request, and only
             // a 503 or a timeout sends it again, to the next hop resolved.
-            let Some(via) = m.vias().nth(1) else {
+            let Some(via) = &m.via2 else {
                 return;
             };
-            let Some(&i) = self.parked_keys.get(&tx_key(&via, &m)) else {
+            let Some(&i) = self.parked_keys.get(&m.key(via)) else {
                 return;
             };
             if self.parked[i].forwarded() {
@@ -549,7 +705,7 @@ impl SbeRun {
                 let again = self.parked[i]
                     .chain
                     .last()
-                    .is_some_and(|(t, b)| *t == to && b == bytes);
+                    .is_some_and(|t| t.to == to && t.bytes() == bytes);
                 if peer || again {
                     // The peer's requests relayed (its raw bytes may mimic
                     // a Via), or
@@ -558,7 +714,7 @@ impl SbeRun {
                     // Raw bytes from the next hop, a request like this one.
                     self.lenient = true;
                 } else {
-                    self.check_failover(i, to, &m, bytes);
+                    self.check_failover(i, tx, m);
                 }
                 return;
             }
@@ -569,7 +725,7 @@ impl SbeRun {
                 let rec = &mut self.parked[i];
                 rec.outcome = Some(Outcome::Forwarded { to });
                 rec.alternates = std::mem::take(&mut self.resolving_alternates);
-                rec.chain = vec![(to, bytes.to_vec())];
+                rec.chain = vec![tx.clone()];
             } else if to == NEXT_HOP {
                 // The peer's relays go there: its raw bytes may mimic a Via.
             } else if raw {
@@ -583,10 +739,10 @@ impl SbeRun {
             }
             return;
         }
-        let Some(status) = m.status().filter(|s| *s >= 200) else {
+        let Some(status) = m.status.filter(|s| *s >= 200) else {
             return;
         };
-        let key = tx_key(&m.core().via, &m);
+        let key = m.key(&m.via);
         let Some(&i) = self.parked_keys.get(&key) else {
             return;
         };
@@ -600,7 +756,7 @@ impl SbeRun {
             // have ended, so this copy is a new request (checked as one).
             return;
         }
-        match self.parked[i].outcome.clone() {
+        match &self.parked[i].outcome {
             None => {
                 self.parked[i].outcome = Some(Outcome::Answered {
                     status,
@@ -621,13 +777,12 @@ impl SbeRun {
             // INVITE, each relayed; none for an attempt that failed over.
             Some(Outcome::Forwarded { .. }) => {
                 let rec = &self.parked[i];
-                if rec.upstream.iter().any(|b| b == bytes) {
+                if rec.upstream.iter().any(|(_, b)| b == bytes) {
                     return;
                 }
-                let ok2xx =
-                    |b: &[u8]| Message::parse(b).is_ok_and(|m| m.status().is_some_and(|s| s < 300));
-                let invite_2xx =
-                    rec.method == "INVITE" && status < 300 && rec.upstream.iter().all(|b| ok2xx(b));
+                let invite_2xx = rec.method == "INVITE"
+                    && status < 300
+                    && rec.upstream.iter().all(|(s, _)| *s < 300);
                 let failed_over = self.failed_over.contains(&i);
                 let fine = (rec.upstream.is_empty() || invite_2xx) && !failed_over;
                 self.lenient |= raw && !fine;
@@ -643,7 +798,7 @@ impl SbeRun {
                         ""
                     }
                 );
-                self.parked[i].upstream.push(bytes.to_vec());
+                self.parked[i].upstream.push((status, bytes.to_vec()));
             }
             Some(o) => {
                 self.lenient |= raw;
@@ -651,7 +806,7 @@ impl SbeRun {
                     self.lenient,
                     "parked request {} ended as {}, then answered {status}",
                     self.parked[i].id,
-                    Outcome::label(Some(&o))
+                    Outcome::label(Some(o))
                 );
             }
         }
@@ -659,8 +814,12 @@ impl SbeRun {
 
     /// A final response from `from` to the current attempt of a forwarded
     /// request: which, and whether it is the attempt's first and a 503.
-    fn final_for_attempt(&mut self, from: SocketAddr, bytes: &[u8]) -> Option<(usize, bool)> {
-        let m = Message::parse(bytes).ok().filter(|m| !m.is_request())?;
+    fn final_for_attempt(
+        &mut self,
+        from: SocketAddr,
+        m: Option<&Message<'_>>,
+    ) -> Option<(usize, bool)> {
+        let m = m.filter(|m| !m.is_request())?;
         let code = m.status().filter(|c| *c >= 200)?;
         let branch = m.core().via.branch()?;
         let method = m.core().cseq.method;
@@ -678,7 +837,8 @@ impl SbeRun {
     /// B/F fired, not after a CANCEL or a final upstream, never under the
     /// no-failover fault; the same request (Request-URI of the first
     /// forward, Vias, body) on a fresh branch.
-    fn check_failover(&mut self, i: usize, to: SocketAddr, m: &Message<'_>, bytes: &[u8]) {
+    fn check_failover(&mut self, i: usize, tx: &Tx, m: &Facts) {
+        let to = tx.to;
         if self.lenient {
             // Who is who can no longer be told: some forwarded request's
             // alternate.
@@ -688,7 +848,7 @@ impl SbeRun {
                 .find(|r| r.forwarded() && r.alternates.contains(&to))
                 .unwrap_or_else(|| panic!("a request sent again to {to}, no request's alternate"));
             rec.alternates.retain(|a| *a != to);
-            rec.chain.push((to, bytes.to_vec()));
+            rec.chain.push(tx.clone());
             rec.current_final = false;
             rec.cancelled = false;
             self.hop_dests.insert(to);
@@ -710,60 +870,61 @@ impl SbeRun {
             "{what} failed over after a final went upstream"
         );
         assert!(!rec.cancelled, "{what} failed over after a CANCEL");
-        let (cur_to, cur) = rec.chain.last().expect("a forwarded request").clone();
+        let cur = rec.chain.last().expect("a forwarded request");
         match self.ctx {
             Ctx::Datagram { .. } => assert_eq!(
                 self.trigger,
                 Some((i, true)),
-                "{what} failed over to {to} without a first final 503 from {cur_to}"
+                "{what} failed over to {to} without a first final 503 from {}",
+                cur.to
             ),
             Ctx::Timer => {
-                let first = self.sent.get(&(cur_to, cur)).map(|s| s.first);
+                let first = self.sent.get(&(cur.to, cur.msg.id)).map(|s| s.first);
                 assert!(
                     !rec.current_final
                         && first.is_some_and(|f| self.now - f >= 64 * self.timers.t1),
-                    "{what} failed over to {to} before Timer B/F of its attempt at {cur_to}"
+                    "{what} failed over to {to} before Timer B/F of its attempt at {}",
+                    cur.to
                 );
             }
             Ctx::Driver(_) => panic!("a resolution made {what} fail over"),
         }
-        let first = Message::parse(&rec.chain[0].1).expect("a forwarded request parses");
-        let orig = Message::parse(&rec.request).expect("a parked request parses");
-        assert_eq!(m.method(), rec.method, "method of a failover");
+        let first = rec.chain[0].facts().expect("a forwarded request parses");
+        let orig = &rec.req;
+        assert_eq!(m.method, rec.method, "method of a failover");
+        assert_eq!(m.ruri, first.ruri, "Request-URI of a failover of {what}");
+        assert!(m.via_ours, "a failover of {what} with top Via {}", m.via);
+        assert_eq!(m.via2.as_ref(), Some(&orig.via));
+        assert_eq!(m.vias, orig.vias + 1);
         assert_eq!(
-            m.request_uri().map(Uri::raw),
-            first.request_uri().map(Uri::raw),
-            "Request-URI of a failover of {what}"
+            m.body(tx.bytes()),
+            orig.body(&rec.request),
+            "body of a failover changed"
         );
-        assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
-        assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(orig.core().via.raw));
-        assert_eq!(m.vias().count(), orig.vias().count() + 1);
-        assert_eq!(m.body(), orig.body(), "body of a failover changed");
-        let branch = m.core().via.branch();
         assert!(
             rec.chain
                 .iter()
-                .all(|(_, b)| { Message::parse(b).is_ok_and(|x| x.core().via.branch() != branch) }),
+                .all(|t| t.facts().is_some_and(|x| x.branch != m.branch)),
             "a failover of {what} reuses a branch"
         );
         let rec = &mut self.parked[i];
         rec.alternates.remove(0);
-        rec.chain.push((to, bytes.to_vec()));
+        rec.chain.push(tx.clone());
         rec.current_final = false;
         rec.cancelled = false;
         self.failed_over.push(i);
         self.hop_dests.insert(to);
     }
 
-    fn check_transmit(&mut self, to: SocketAddr, bytes: &[u8], on_time: bool) {
-        let parsed = Message::parse(bytes);
+    fn check_transmit(&mut self, tx: &Tx, on_time: bool) {
+        let to = tx.to;
         if to.ip() == STRANGER_IP && !self.hop_dests.contains(&to) {
-            let status = parsed.as_ref().ok().and_then(Message::status);
+            let status = tx.facts().and_then(|f| f.status);
             assert_eq!(
                 status,
                 Some(403),
                 "only a 403 may go to a stranger, not to {to}: {}",
-                String::from_utf8_lossy(bytes).escape_debug()
+                String::from_utf8_lossy(tx.bytes()).escape_debug()
             );
             return;
         }
@@ -771,17 +932,16 @@ impl SbeRun {
             to.ip() == PEER_IP || to.ip() == NEXT_HOP.ip() || self.hop_dests.contains(&to),
             "transmit to {to}, neither the peer nor the next hop nor a resolved hop"
         );
-        let Ok(msg) = parsed else {
+        let Some(msg) = tx.facts() else {
             return;
         };
-        if !msg.is_request() || msg.method() == "ACK" {
+        if !msg.is_request() || msg.method == "ACK" {
             return;
         }
         let t = self.timers;
         let now = self.now;
-        let key = (to, bytes.to_vec());
-        if let Some(s) = self.sent.get_mut(&key) {
-            let what = || format!("{} to {to}", msg.method());
+        if let Some(s) = self.sent.get_mut(&(to, tx.msg.id)) {
+            let what = || format!("{} to {to}", msg.method);
             assert!(
                 !s.finished,
                 "{} retransmitted after a final response",
@@ -810,15 +970,10 @@ impl SbeRun {
             };
             s.last = now;
         } else {
-            if to == NEXT_HOP {
-                self.to_next_hop.push(bytes.to_vec());
-            } else {
-                self.to_peer.push((to, bytes.to_vec()));
-            }
             self.sent.insert(
-                key,
+                (to, tx.msg.id),
                 SentRequest {
-                    invite: msg.method() == "INVITE",
+                    invite: msg.method == "INVITE",
                     first: now,
                     last: now,
                     next_gap: t.t1,
@@ -826,27 +981,36 @@ impl SbeRun {
                     finished: false,
                 },
             );
+            if to == NEXT_HOP {
+                self.to_next_hop.push(tx.msg.clone());
+            } else {
+                self.to_peer.push((to, tx.msg.clone()));
+            }
         }
     }
 
-    fn deliver(&mut self, from: SocketAddr, bytes: &[u8]) -> Vec<(SocketAddr, Vec<u8>)> {
-        self.deliver_as(from, bytes, false)
+    fn deliver(&mut self, from: SocketAddr, bytes: &[u8]) -> Vec<Tx> {
+        let m = Message::parse(bytes).ok();
+        self.deliver_parsed(from, bytes, m.as_ref(), false)
     }
 
+    /// `m`: `bytes` parsed, if they parse (one parse serves every check);
     /// `raw`: arbitrary bytes from the next hop.
-    fn deliver_as(
+    fn deliver_parsed(
         &mut self,
         from: SocketAddr,
         bytes: &[u8],
+        m: Option<&Message<'_>>,
         raw: bool,
-    ) -> Vec<(SocketAddr, Vec<u8>)> {
+    ) -> Vec<Tx> {
         self.ctx = Ctx::Datagram { from, raw };
-        self.datagram = bytes.to_vec();
-        let request = Message::parse(bytes).ok().filter(Message::is_request);
-        self.datagram_key = request.as_ref().map(|m| tx_key(&m.core().via, m));
+        // Reused: no allocation per datagram.
+        self.datagram.clear();
+        self.datagram.extend_from_slice(bytes);
+        let request = m.filter(|m| m.is_request());
+        self.datagram_key = request.map(|m| tx_key(&m.core().via, m));
         // A CANCEL from upstream for a forwarded INVITE.
         let cancels = request
-            .as_ref()
             .filter(|m| m.method() == "CANCEL" && from.ip() == NEXT_HOP.ip())
             .map(|m| {
                 let mut key = tx_key(&m.core().via, m);
@@ -860,7 +1024,7 @@ impl SbeRun {
             let branch = m.core().via.branch().unwrap_or_default().to_owned();
             self.keys.insert((branch, m.method().to_owned()));
         }
-        self.trigger = self.final_for_attempt(from, bytes);
+        self.trigger = self.final_for_attempt(from, m);
         self.lenient |= raw && self.trigger.is_some();
         // What decides a failover on that 503, before it.
         let pre = self.trigger.map(|(i, _)| {
@@ -873,13 +1037,13 @@ impl SbeRun {
                 && s + c < self.max_transactions
         });
         self.sbe.handle_datagram(self.now, from, bytes);
-        let out = self.drain(false);
+        let out = self.drain(false, m);
         assert!(self.new_parked.len() <= 1, "one datagram parked twice");
         if let Some(cancelled) = cancels {
-            let accepted = out.iter().any(|(to, b)| {
-                *to == from
-                    && Message::parse(b)
-                        .is_ok_and(|m| m.status() == Some(200) && m.core().cseq.method == "CANCEL")
+            let accepted = out.iter().any(|t| {
+                t.to == from
+                    && t.facts()
+                        .is_some_and(|f| f.status == Some(200) && f.cseq_method == "CANCEL")
             });
             if accepted {
                 // The element matches transactions by branch and sent-by:
@@ -905,9 +1069,9 @@ impl SbeRun {
                 rec.alternates.len()
             );
             if did && rec.method == "INVITE" {
-                let acked = out.iter().any(|(to, b)| {
-                    *to == from && Message::parse(b).is_ok_and(|m| m.method() == "ACK")
-                });
+                let acked = out
+                    .iter()
+                    .any(|t| t.to == from && t.facts().is_some_and(|f| f.method == "ACK"));
                 assert!(acked, "a 503 that failed over was not ACKed");
             }
             if !did {
@@ -919,12 +1083,10 @@ impl SbeRun {
         }
         if from.ip() == PEER_IP {
             // Responses to what the peer sent come back with its Via on top.
-            for (to, b) in &out {
-                let relayed = Message::parse(b)
-                    .ok()
-                    .filter(|m| *to == NEXT_HOP && m.is_request());
-                if let Some(via) = relayed.as_ref().and_then(|m| m.vias().nth(1)) {
-                    self.peer_vias.insert(via.raw.to_owned());
+            for t in &out {
+                let relayed = t.facts().filter(|f| t.to == NEXT_HOP && f.is_request());
+                if let Some(via) = relayed.and_then(|f| f.via2.as_ref()) {
+                    self.peer_vias.insert(via.clone());
                 }
             }
         }
@@ -939,7 +1101,7 @@ impl SbeRun {
         let waiting: Vec<usize> = self.outstanding().collect();
         self.ctx = Ctx::Timer;
         self.sbe.handle_timeout(self.now);
-        self.drain(on_time);
+        self.drain(on_time, None);
         if let Some(t) = self.sbe.poll_timeout() {
             assert!(
                 t > self.now,
@@ -1016,8 +1178,8 @@ impl SbeRun {
 
     /// A response travelling back to the element: record what it does to
     /// the retransmissions of the request it answers.
-    fn note_response(&mut self, dest: SocketAddr, request: &[u8], code: u16) {
-        if let Some(s) = self.sent.get_mut(&(dest, request.to_vec())) {
+    fn note_response(&mut self, dest: SocketAddr, request: &Msg, code: u16) {
+        if let Some(s) = self.sent.get_mut(&(dest, request.id)) {
             if code < 200 {
                 s.provisional = true;
             } else {
@@ -1147,18 +1309,18 @@ impl SbeRun {
     /// Relays may also go to a resolved hop in `hops`. With `method`,
     /// finals whose CSeq names another method count apart.
     fn tally(
-        out: &[(SocketAddr, Vec<u8>)],
+        out: &[Tx],
         back: SocketAddr,
         away_ip: IpAddr,
-        hops: &HashSet<SocketAddr>,
+        hops: Option<&HashSet<SocketAddr>>,
         method: Option<&str>,
     ) -> Tally {
         let mut t = Tally::default();
-        for (to, bytes) in out {
+        for tx in out {
+            let to = &tx.to;
             if *to == back {
-                let m = Message::parse(bytes).ok();
-                let other = |m: &Message<'_>| method.is_some_and(|x| m.core().cseq.method != x);
-                match m.as_ref().and_then(|m| m.status().map(|c| (c, other(m)))) {
+                let other = |m: &Facts| method.is_some_and(|x| m.cseq_method != x);
+                match tx.facts().and_then(|m| m.status.map(|c| (c, other(m)))) {
                     Some((c, true)) if c >= 200 => t.other_finals += 1,
                     Some((c, _)) if c >= 200 => t.finals += 1,
                     Some(_) => t.provisionals += 1,
@@ -1166,7 +1328,7 @@ impl SbeRun {
                 }
             } else {
                 assert!(
-                    to.ip() == away_ip || hops.contains(to),
+                    to.ip() == away_ip || hops.is_some_and(|h| h.contains(to)),
                     "transmit to {to} for a datagram from {back}"
                 );
                 t.relays += 1;
@@ -1181,12 +1343,13 @@ impl SbeRun {
             .keys
             .contains(&(req.branch.clone(), req.method.to_owned()));
         let from_next_hop = req.from.ip() == NEXT_HOP.ip();
+        let original = Message::parse(&req.bytes).expect("generated request parses");
         if req.from.ip() == PEER_IP {
             self.peer_requests.push(req.clone());
         } else if from_next_hop && self.resolve {
-            self.hop_requests.push(req.clone());
+            let key = tx_key(&original.core().via, &original);
+            self.hop_requests.push((req.clone(), key));
         }
-        let original = Message::parse(&req.bytes).expect("generated request parses");
         // A CANCEL for a parked INVITE: answered 200, the INVITE 487.
         let cancels_parked = (req.method == "CANCEL")
             .then(|| {
@@ -1197,13 +1360,9 @@ impl SbeRun {
             .flatten()
             .filter(|&i| self.parked[i].outcome.is_none());
         let before = self.sbe.transaction_count();
-        let out = self.deliver(req.from, &req.bytes);
-        let hops = if from_next_hop {
-            self.hop_dests.clone()
-        } else {
-            HashSet::new()
-        };
-        let t = Self::tally(&out, req.from, away_ip, &hops, Some(req.method));
+        let out = self.deliver_parsed(req.from, &req.bytes, Some(&original), false);
+        let hops = from_next_hop.then_some(&self.hop_dests);
+        let t = Self::tally(&out, req.from, away_ip, hops, Some(req.method));
         let shown = || {
             String::from_utf8_lossy(&req.bytes)
                 .escape_debug()
@@ -1216,10 +1375,10 @@ impl SbeRun {
         );
         let parked = self.new_parked.first().copied();
         let cancelled = cancels_parked.filter(|_| !self.lenient).map(|i| {
-            let ok = out.iter().any(|(to, b)| {
-                *to == req.from
-                    && Message::parse(b)
-                        .is_ok_and(|m| m.status() == Some(200) && m.core().cseq.method == "CANCEL")
+            let ok = out.iter().any(|t| {
+                t.to == req.from
+                    && t.facts()
+                        .is_some_and(|f| f.status == Some(200) && f.cseq_method == "CANCEL")
             });
             let outcome = &self.parked[i].outcome;
             if ok {
@@ -1269,10 +1428,12 @@ impl SbeRun {
             // and may send its own CANCEL downstream.
             "CANCEL" if fresh => {
                 assert_eq!(t.finals, 1, "CANCEL not answered exactly once: {}", shown());
-                for (to, bytes) in &out {
-                    if (to.ip() == away_ip || hops.contains(to)) && *to != req.from {
-                        let m = Message::parse(bytes).expect("relayed CANCEL parses");
-                        assert_eq!(m.method(), "CANCEL");
+                for t in &out {
+                    if (t.to.ip() == away_ip || hops.is_some_and(|h| h.contains(&t.to)))
+                        && t.to != req.from
+                    {
+                        let m = t.facts().expect("relayed CANCEL parses");
+                        assert_eq!(m.method, "CANCEL");
                     }
                 }
             }
@@ -1299,17 +1460,17 @@ impl SbeRun {
             }
             _ => {}
         }
-        for (to, bytes) in &out {
-            if to.ip() != away_ip || *to == req.from {
+        for t in &out {
+            if t.to.ip() != away_ip || t.to == req.from {
                 continue;
             }
-            let m = Message::parse(bytes).expect("relayed request parses");
+            let m = t.facts().expect("relayed request parses");
             // §16.6: our Via on top, the sender's below, body untouched. (A
             // CANCEL the element sends is its own, hop by hop, §9.1.)
-            if m.method() == req.method && req.method != "CANCEL" {
-                assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
-                assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(req.via.as_str()));
-                assert_eq!(m.body(), original.body(), "relayed body changed");
+            if m.method == req.method && req.method != "CANCEL" {
+                assert!(m.via_ours, "relayed with top Via {}", m.via);
+                assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
+                assert_eq!(m.body(t.bytes()), original.body(), "relayed body changed");
             }
         }
     }
@@ -1323,7 +1484,7 @@ impl SbeRun {
             "{} transmissions for one stranger datagram",
             out.len()
         );
-        for (to, _) in &out {
+        for Tx { to, .. } in &out {
             assert_eq!(
                 *to, from,
                 "a stranger's datagram caused a transmission to {to}"
@@ -1356,11 +1517,7 @@ impl SbeRun {
             }
             let target_uri = match u.int_in_range(0..=7u8)? {
                 0..=2 => match self.parked_ids.get(&id) {
-                    Some(&i) => {
-                        let m = Message::parse(&self.parked[i].request).expect("parked request");
-                        let (target, _) = request_target(&m);
-                        target.map_or_else(String::new, |t| t.raw().to_owned())
-                    }
+                    Some(&i) => self.parked[i].target.clone(),
                     None => "sip:carol@peer.example".to_owned(),
                 },
                 i => RESOLVED_URIS[usize::from(i - 3)].to_owned(),
@@ -1463,7 +1620,7 @@ impl SbeRun {
         );
         self.ctx = Ctx::Driver(waiting);
         self.sbe.on_resolved(self.now, id, result);
-        let out = self.drain(false);
+        let out = self.drain(false, None);
         assert!(
             out.len() <= 1,
             "{} transmissions for one resolution",
@@ -1499,7 +1656,7 @@ impl SbeRun {
         self.check_bounds();
     }
 
-    fn check_resolution(&mut self, i: usize, exp: Expected, out: &[(SocketAddr, Vec<u8>)]) {
+    fn check_resolution(&mut self, i: usize, exp: Expected, out: &[Tx]) {
         let rec = &mut self.parked[i];
         match exp {
             Expected::Forward { to, ruri } => {
@@ -1510,19 +1667,23 @@ impl SbeRun {
                     rec.id,
                     Outcome::label(rec.outcome.as_ref())
                 );
-                let m = Message::parse(&out[0].1).expect("a resolved request parses");
-                let orig = Message::parse(&rec.request).expect("a parked request parses");
-                assert_eq!(m.method(), rec.method);
+                let m = out[0].facts().expect("a resolved request parses");
+                let orig = &rec.req;
+                assert_eq!(m.method, rec.method);
                 assert_eq!(
-                    m.request_uri().map(Uri::raw),
-                    Some(ruri.as_str()),
+                    m.ruri.as_ref(),
+                    Some(&ruri),
                     "Request-URI of a resolved request (by Route: {}): {}",
                     rec.by_route,
-                    String::from_utf8_lossy(&out[0].1).escape_debug()
+                    String::from_utf8_lossy(out[0].bytes()).escape_debug()
                 );
-                assert_eq!(m.core().via.host, Host::V4(Ipv4Addr::new(192, 0, 2, 1)));
-                assert_eq!(m.vias().nth(1).map(|v| v.raw), Some(orig.core().via.raw));
-                assert_eq!(m.body(), orig.body(), "relayed body changed");
+                assert!(m.via_ours, "a resolved request with top Via {}", m.via);
+                assert_eq!(m.via2.as_ref(), Some(&orig.via));
+                assert_eq!(
+                    m.body(out[0].bytes()),
+                    orig.body(&rec.request),
+                    "relayed body changed"
+                );
             }
             Expected::Answer { .. } if rec.method == "ACK" => {
                 // An ACK takes no response (RFC 3261 §17.1.1.3).
@@ -1579,7 +1740,7 @@ impl SbeRun {
                 }
                 let r = self.peer_requests[u.choose_index(self.peer_requests.len())?].clone();
                 let out = self.deliver(r.from, &r.bytes);
-                let t = Self::tally(&out, r.from, NEXT_HOP.ip(), &HashSet::new(), None);
+                let t = Self::tally(&out, r.from, NEXT_HOP.ip(), None, None);
                 assert!(t.relays <= 1 && t.finals <= 1, "{t:?} for a retransmission");
             }
             // CANCEL or ACK for an INVITE the peer sent.
@@ -1627,7 +1788,7 @@ impl SbeRun {
                     b
                 };
                 let out = self.deliver(peer, &bytes);
-                let t = Self::tally(&out, peer, NEXT_HOP.ip(), &HashSet::new(), None);
+                let t = Self::tally(&out, peer, NEXT_HOP.ip(), None, None);
                 assert!(
                     t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
                     "{t:?} for one datagram from the peer"
@@ -1639,7 +1800,7 @@ impl SbeRun {
                     return Ok(());
                 }
                 let req = self.to_next_hop[u.choose_index(self.to_next_hop.len())?].clone();
-                let Some((code, bytes)) = self.response(u, &req)? else {
+                let Some((code, bytes)) = self.response(u, &req.bytes)? else {
                     return Ok(());
                 };
                 match u.int_in_range(0..=5u8)? {
@@ -1651,17 +1812,17 @@ impl SbeRun {
                     _ => {
                         self.note_response(NEXT_HOP, &req, code);
                         let out = self.deliver(NEXT_HOP, &bytes);
-                        for (to, bytes) in &out {
+                        for t in &out {
                             // (A request to the peer: a failover there.)
-                            let m = Message::parse(bytes).expect("relayed message parses");
-                            if to.ip() != PEER_IP || m.is_request() {
+                            let m = t.facts().expect("relayed message parses");
+                            if t.to.ip() != PEER_IP || m.is_request() {
                                 continue;
                             }
                             // Relayed upstream with our Via removed.
                             assert!(
-                                self.peer_vias.contains(m.core().via.raw),
+                                self.peer_vias.contains(&m.via),
                                 "response to the peer with top Via {}",
-                                m.core().via.raw
+                                m.via
                             );
                         }
                     }
@@ -1676,7 +1837,8 @@ impl SbeRun {
             11 => {
                 let n = u.int_in_range(0..=SBE_RAW_MAX)?;
                 let bytes = u.bytes(n.min(u.len()))?.to_vec();
-                self.deliver_as(NEXT_HOP, &bytes, true);
+                let m = Message::parse(&bytes).ok();
+                self.deliver_parsed(NEXT_HOP, &bytes, m.as_ref(), true);
             }
             // A response from a peer to a request relayed to it.
             12 => {
@@ -1684,7 +1846,7 @@ impl SbeRun {
                     return Ok(());
                 }
                 let (dest, req) = self.to_peer[u.choose_index(self.to_peer.len())?].clone();
-                let Some((code, bytes)) = self.response(u, &req)? else {
+                let Some((code, bytes)) = self.response(u, &req.bytes)? else {
                     return Ok(());
                 };
                 if u.ratio(1u8, 4)? {
@@ -1725,10 +1887,8 @@ impl SbeRun {
                 // Half the time one still parked, so that CANCEL meets it.
                 let parked: Vec<usize> = (0..self.hop_requests.len())
                     .filter(|&k| {
-                        let m = Message::parse(&self.hop_requests[k].bytes).expect("generated");
-                        let key = tx_key(&m.core().via, &m);
                         self.parked_keys
-                            .get(&key)
+                            .get(&self.hop_requests[k].1)
                             .is_some_and(|&i| self.parked[i].outcome.is_none())
                     })
                     .collect();
@@ -1737,13 +1897,13 @@ impl SbeRun {
                 } else {
                     u.choose_index(self.hop_requests.len())?
                 };
-                let r = self.hop_requests[k].clone();
+                let r = self.hop_requests[k].0.clone();
                 let (method, to) = match u.int_in_range(0..=3u8)? {
                     0 | 1 if r.method == "INVITE" => ("CANCEL", r.to_hdr.clone()),
                     2 if r.method == "INVITE" => ("ACK", format!("{};tag=x", r.to_hdr)),
                     _ => {
                         let out = self.deliver(r.from, &r.bytes);
-                        let t = Self::tally(&out, r.from, PEER_IP, &self.hop_dests, None);
+                        let t = Self::tally(&out, r.from, PEER_IP, Some(&self.hop_dests), None);
                         assert!(
                             t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
                             "{t:?} for a retransmission from the next hop"
@@ -1837,12 +1997,71 @@ impl SbeRun {
 ///   none after Timer B/F (64*T1). Gaps are exact when timers fire at their
 ///   deadlines, and never shorter when they fire late.
 pub fn sbe_sequence(data: &[u8]) {
+    run(data);
+}
+
+/// What one [`sbe_sequence`] run did, for the seed definitions to check
+/// that each seed reaches its scenario.
+#[doc(hidden)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SbeSummary {
+    /// Names were resolved.
+    pub resolve: bool,
+    /// Operations drawn (including those that found nothing to act on).
+    pub ops: usize,
+    /// Distinct requests (but ACK) the element sent to the next hop.
+    pub to_next_hop: usize,
+    /// Distinct requests (but ACK) the element sent anywhere else.
+    pub to_peer: usize,
+    /// Final statuses of the element's own answers to parked requests,
+    /// in order.
+    pub parked_answers: Vec<u16>,
+    /// Parked requests forwarded.
+    pub forwarded: usize,
+    /// Failovers of the forwarded requests.
+    pub failovers: usize,
+    /// The model lost track of who answered what (raw bytes).
+    pub lenient: bool,
+}
+
+/// [`sbe_sequence`] on `data`, with what the run did.
+#[doc(hidden)]
+pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
+    let Some((run, ops)) = run(data) else {
+        return SbeSummary::default();
+    };
+    SbeSummary {
+        resolve: run.resolve,
+        ops,
+        to_next_hop: run.to_next_hop.len(),
+        to_peer: run.to_peer.len(),
+        parked_answers: run
+            .parked
+            .iter()
+            .filter_map(|p| match p.outcome {
+                Some(Outcome::Answered { status, .. }) => Some(status),
+                _ => None,
+            })
+            .collect(),
+        forwarded: run.parked.iter().filter(|p| p.forwarded()).count(),
+        failovers: run
+            .parked
+            .iter()
+            .map(|p| p.chain.len().saturating_sub(1))
+            .sum(),
+        lenient: run.lenient,
+    }
+}
+
+/// The run with its checks, and how many operations it drew; `None` for
+/// empty input.
+fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
     let mut u = Unstructured::new(data);
     // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
     // was read before resolution existed, and in its high part whether
     // names are resolved (off for every earlier regression input).
     let Ok(first) = u.arbitrary::<u8>() else {
-        return;
+        return None;
     };
     let max = 2 + usize::from(first % 7);
     let resolve = if (first / 7) % 4 < 2 {
@@ -1852,7 +2071,7 @@ pub fn sbe_sequence(data: &[u8]) {
             u.ratio(1u8, 4),
             u.choose(&[1u64, 8, 8, 40]),
         ) else {
-            return;
+            return None;
         };
         for (on, f) in [
             (srv, Fault::IgnoreSrvPriority),
@@ -1869,8 +2088,10 @@ pub fn sbe_sequence(data: &[u8]) {
         None
     };
     let mut run = SbeRun::new(max, resolve);
-    for _ in 0..SBE_OPS {
-        if u.is_empty() || run.step(&mut u).is_err() {
+    let mut ops = 0;
+    while ops < SBE_OPS && !u.is_empty() {
+        ops += 1;
+        if run.step(&mut u).is_err() {
             break;
         }
     }
@@ -1902,4 +2123,5 @@ pub fn sbe_sequence(data: &[u8]) {
             p.method, p.id
         );
     }
+    Some((run, ops))
 }

@@ -1,6 +1,7 @@
 //! Replays the minimised `sbe_sequence` findings in
-//! corpora/regressions/sbe_sequence/ and the SIP seeds (as in `.ci/run`)
-//! through the entry point the fuzz target uses.
+//! corpora/regressions/sbe_sequence/ and the SIP messages (its seeds before
+//! corpora/sbe/, which tests/sbe_seeds.rs runs) through the entry point the
+//! fuzz target uses.
 
 use speermint_corpora::replay;
 use speermint_sbe::fuzzing::sbe_sequence;
