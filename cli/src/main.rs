@@ -114,6 +114,11 @@ struct CertifyArgs {
     /// `[target] offers`.
     #[arg(long = "offers", value_name = "CAPABILITY")]
     offers: Vec<String>,
+    /// An address the external IUT's calls leave from, as its SSP declares
+    /// it (repeatable; RFC 6271 #2). A profile says it with
+    /// `[target] egress`.
+    #[arg(long = "egress", value_name = "IP")]
+    egress: Vec<IpAddr>,
     /// Print the checks with their tags and needs, and run nothing.
     #[arg(long)]
     list: bool,
@@ -302,6 +307,7 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             // The embedded stack's limits say nothing about another IUT.
             plan.peer_rate = None;
             plan.peer_sessions = None;
+            plan.egress = None;
         }
     }
     if !args.misbehave.is_empty() && !matches!(plan.target, TargetKind::Embedded { .. }) {
@@ -320,6 +326,12 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
     }
     if matches!(plan.target, TargetKind::External { .. }) {
         let mut offers = plan.offers.take().unwrap_or_default();
+        if !args.egress.is_empty() {
+            plan.egress = Some(args.egress.clone());
+            if !offers.contains(&Capability::Egress) {
+                offers.push(Capability::Egress);
+            }
+        }
         for name in &args.offers {
             let c = Capability::from_name(name).ok_or_else(|| {
                 let known: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
@@ -343,6 +355,7 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
                 plan.peer_sessions.is_some(),
                 "limits.peer_sessions",
             ),
+            (Capability::Egress, plan.egress.is_some(), "target.egress"),
         ] {
             if offers.contains(&c) && !declared {
                 return Err(usage(format!(
@@ -352,9 +365,9 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             }
         }
         plan.offers = Some(offers);
-    } else if !args.offers.is_empty() {
+    } else if !args.offers.is_empty() || !args.egress.is_empty() {
         return Err(usage(
-            "--offers describes an external IUT; the embedded stack offers everything".into(),
+            "--offers and --egress describe an external IUT; the embedded stack offers everything and declares its own egress".into(),
         ));
     }
     if plan.peer.ip() == plan.stranger.ip() {

@@ -153,6 +153,9 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
         .arg("certify")
         .arg("--target")
         .arg(format!("udp:{}", kam.addr))
+        // Kamailio's calls leave from its one listening address.
+        .arg("--egress")
+        .arg(kam.addr.ip().to_string())
         .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
         .arg(next_hop.to_string())
         .arg("--json")

@@ -130,6 +130,8 @@ pub enum Capability {
     /// It limits how many calls each peer may have at once, at a number
     /// the profile declares (RFC 6404 §4.9).
     SessionLimit,
+    /// Its SSP declares the addresses its calls leave from (RFC 6271 #2).
+    Egress,
 }
 
 impl Capability {
@@ -139,6 +141,7 @@ impl Capability {
         Capability::Tls,
         Capability::RateLimit,
         Capability::SessionLimit,
+        Capability::Egress,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -148,6 +151,7 @@ impl Capability {
             Capability::Tls => "tls",
             Capability::RateLimit => "rate-limit",
             Capability::SessionLimit => "session-limit",
+            Capability::Egress => "egress",
         }
     }
 

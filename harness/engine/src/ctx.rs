@@ -61,6 +61,9 @@ pub struct Ctx {
     pub peer_rate: Option<u32>,
     /// The most calls the IUT lets one peer have at once, as declared.
     pub peer_sessions: Option<u32>,
+    /// The addresses the IUT's SSP declares its calls leave from
+    /// (RFC 6271 #2), when it declares them.
+    pub egress: Option<Vec<std::net::IpAddr>>,
     /// Waits.
     pub timing: Timing,
     /// The evidence of the running check.
@@ -88,6 +91,7 @@ impl Ctx {
             second_peer,
             peer_rate: None,
             peer_sessions: None,
+            egress: None,
             timing: Timing::default(),
             log,
             dns: None,

@@ -103,6 +103,9 @@ pub struct Plan {
     pub peer_rate: Option<u32>,
     /// The most calls the IUT lets one peer have at once, when declared.
     pub peer_sessions: Option<u32>,
+    /// The addresses the IUT's calls leave from, as its SSP declares them
+    /// (RFC 6271 #2). The embedded stack declares its own.
+    pub egress: Option<Vec<IpAddr>>,
     /// Waits.
     pub timing: Timing,
     /// The DNS role for an external IUT: the two replica addresses it
@@ -163,6 +166,7 @@ impl Plan {
             second_peer: "127.0.0.5:0".parse().expect("literal"),
             peer_rate: Some(EMBEDDED_PEER_RATE),
             peer_sessions: Some(EMBEDDED_PEER_SESSIONS),
+            egress: None,
             timing: Timing::default(),
             network: NetworkKind::Simulated { seed: 0x5eed },
             offers: None,
@@ -233,6 +237,7 @@ struct TargetSection {
     tls: Option<toml::Spanned<String>>,
     domain: Option<toml::Spanned<String>>,
     offers: Option<toml::Spanned<Vec<String>>>,
+    egress: Option<toml::Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -376,6 +381,27 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
     }
     plan.peer_rate = None;
     plan.peer_sessions = None;
+    if let Some(list) = &target.egress {
+        let mut ips = Vec::new();
+        for a in list.get_ref() {
+            let ip = a.parse::<IpAddr>().map_err(|_| Error::Config {
+                file: file.to_string(),
+                line: line_of(text, list.span().start),
+                key: "target.egress".into(),
+                message: format!("{a:?} is not an IP address"),
+            })?;
+            ips.push(ip);
+        }
+        if ips.is_empty() {
+            return Err(Error::Config {
+                file: file.to_string(),
+                line: line_of(text, list.span().start),
+                key: "target.egress".into(),
+                message: "empty: list the addresses the IUT's calls leave from".into(),
+            });
+        }
+        plan.egress = Some(ips);
+    }
     let limits = cfg.limits.unwrap_or_default();
     for (key, field, slot, max, why) in [
         (
@@ -452,6 +478,9 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             if plan.peer_sessions.is_some() {
                 v.push(Capability::SessionLimit);
             }
+            if plan.egress.is_some() {
+                v.push(Capability::Egress);
+            }
             v
         }
     };
@@ -516,6 +545,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let second_peer = bind(&net, "second-peer", plan.second_peer, &log).await?;
     let mut dns = None;
     let mut tls_client = None;
+    let mut egress = plan.egress.clone();
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
@@ -605,6 +635,13 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     on.join(", ")
                 )
             };
+            // The reference SSP declares its one SBE as its egress
+            // (RFC 6271 #2); the undeclared-egress fault declares another.
+            egress = Some(vec![if faults.contains(Fault::UndeclaredEgress) {
+                "127.0.0.99".parse().expect("literal")
+            } else {
+                sbe.addr().ip()
+            }]);
             (sbe.addr(), Some(sbe), label)
         }
         TargetKind::External { addr } => {
@@ -640,6 +677,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.offers = plan.offers.clone();
     ctx.peer_rate = plan.peer_rate;
     ctx.peer_sessions = plan.peer_sessions;
+    ctx.egress = egress;
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;
@@ -719,6 +757,14 @@ mod tests {
                 && e.contains("roles.second_peer"),
             "{e}"
         );
+        let egress =
+            "[target]\naddress = \"udp:127.0.0.9:5060\"\negress = [\"127.0.0.9\", \"::1\"]\n";
+        let plan = parse_profile("p", egress).unwrap();
+        assert_eq!(plan.egress.as_ref().map(Vec::len), Some(2));
+        assert_eq!(plan.offers, Some(vec![Capability::Egress]));
+        let bad = "[target]\naddress = \"udp:127.0.0.9:5060\"\negress = [\"sbe.example\"]\n";
+        let e = parse_profile("iut.toml", bad).unwrap_err().to_string();
+        assert!(e.starts_with("iut.toml:3: target.egress:"), "{e}");
         let huge = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[limits]\npeer_sessions = 0\n";
         let e = parse_profile("iut.toml", huge).unwrap_err().to_string();
         assert!(e.starts_with("iut.toml:4: limits.peer_sessions:"), "{e}");

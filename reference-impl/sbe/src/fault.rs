@@ -112,6 +112,8 @@ faults! {
         "Relays a request that asks for header privacy as critical without giving it, instead of failing it with 500 (RFC 3323 §5).";
     AddressInHeaders = "address-in-headers", Sbe,
         "Names itself by IP address in Via and Record-Route although it has a domain name (RFC 6271 #7).";
+    UndeclaredEgress = "undeclared-egress", Publishing,
+        "Declares an egress SBE address its calls do not leave from (RFC 6271 #2).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
 }
