@@ -380,7 +380,11 @@ impl<'a> NameAddr<'a> {
         if bracketed {
             let open = c.i;
             let close = chars::find(&c.b[open..], b'>').ok_or(open)? + open;
-            uri = Uri::parse(&s[open..close]).map_err(|e| e + open)?;
+            // `match`, not `map_err(..)?`: one move of the URI fewer.
+            uri = match Uri::parse(&s[open..close]) {
+                Ok(u) => u,
+                Err(e) => return Err(e + open),
+            };
             c.i = close + 1;
         } else {
             // In addr-spec form ';' ',' '?' cannot be part of the URI
@@ -393,7 +397,10 @@ impl<'a> NameAddr<'a> {
             if let Some(q) = chars::find(text.as_bytes(), b'?') {
                 return Err(start + q);
             }
-            uri = Uri::parse(text).map_err(|e| e + start)?;
+            uri = match Uri::parse(text) {
+                Ok(u) => u,
+                Err(e) => return Err(e + start),
+            };
             c.i = end;
         }
         let mut tag = None;

@@ -183,10 +183,10 @@ impl<'a> Uri<'a> {
     pub fn parse(s: &'a str) -> Result<Self, usize> {
         let b = s.as_bytes();
         // Nearly every URI a proxy reads is sip:; its scheme is known at once.
-        let colon = match b.get(..4) {
-            Some(p) if chars::eq_fold(p, b"sip:") => 3,
-            _ => scheme_end(b)?,
-        };
+        if b.get(..4).is_some_and(|p| chars::eq_fold(p, b"sip:")) {
+            return parse_sip(s, false, 4).map(Uri::Sip);
+        }
+        let colon = scheme_end(b)?;
         let scheme = &s[..colon];
         let rest = &s[colon + 1..];
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
