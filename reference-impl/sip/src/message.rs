@@ -880,6 +880,24 @@ impl<'a> Parser<'a, '_> {
                         return Ok(());
                     }
                 }
+                // Most values hold one element: see `whole_element`.
+                let whole = value.trim_ascii();
+                if name == H::Via {
+                    if let Ok(via) = Via::parse(whole) {
+                        if seen.via.is_none() {
+                            seen.via = Some(via);
+                        }
+                        return Ok(());
+                    }
+                } else if let Ok(na) = NameAddr::parse(whole) {
+                    if name == H::Contact || na.bracketed {
+                        if keep {
+                            seen.contact = Some(na);
+                        }
+                        return Ok(());
+                    }
+                }
+                // A list, or a fault: split, and name the fault's offset.
                 let lone = headers::lone_element(value);
                 let split = lone.is_none().then(|| headers::split_list(value));
                 for item in lone.into_iter().chain(split.into_iter().flatten()) {
@@ -908,12 +926,17 @@ impl<'a> Parser<'a, '_> {
                 }
             }
             H::From | H::To => {
-                let text = single_element(value, name).map_err(bad)?;
                 let slot = if name == H::From {
                     &mut seen.from
                 } else {
                     &mut seen.to
                 };
+                // See `whole_element`.
+                if let Ok(na) = NameAddr::parse(value.trim_ascii()) {
+                    *slot = Some(na);
+                    return Ok(());
+                }
+                let text = single_element(value, name).map_err(bad)?;
                 match NameAddr::parse(text) {
                     Ok(na) => *slot = Some(na),
                     Err(e) => return Err(bad(e)),
@@ -987,6 +1010,15 @@ fn header_name_fault(line: &[u8], pos: usize) -> ParseError {
         None => err(pos, K::BadHeaderName),
     }
 }
+
+// whole_element: Via and name-addr values are first parsed whole (trimmed
+// as `headers::lone_element` trims), which spares the search for a
+// separating comma on the common one-element value. Sound because the
+// element parsers refuse any comma outside a quoted string or `<...>`, the
+// same places where `headers::split_list` does not split: a value they
+// accept whole is the one element the splitter would yield, at the same
+// offset, so the result is the same. A value they refuse (a list, or a
+// fault) takes the splitting path, which reports the same error as before.
 
 /// From and To take one value: a second, comma-separated one is a duplicate
 /// (RFC 4475 §3.3.8). Commas inside quotes or `<>` do not count.
@@ -1150,4 +1182,52 @@ mod tests {
         let e = Message::parse(b"OPTIONS sip:a@b SIP/2.0\nTo: x\n\n").unwrap_err();
         assert_eq!((e.kind, e.offset), (K::BareLineFeed, 23));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(20_000))]
+        /// The ground of `whole_element`: a value the Via or name-addr
+        /// parser accepts whole is the one element `split_list` yields.
+        #[test]
+        fn a_value_parsed_whole_is_its_only_element(
+            parts in proptest::collection::vec(0..FRAGMENTS.len(), 1..9),
+        ) {
+            let value: String = parts.iter().map(|&i| FRAGMENTS[i]).collect();
+            let whole = value.trim_ascii();
+            let lead = value.len() - value.trim_ascii_start().len();
+            if Via::parse(whole).is_ok() || NameAddr::parse(whole).is_ok() {
+                let elements: Vec<_> = headers::split_list(&value).collect();
+                proptest::prop_assert_eq!(elements, vec![Ok((lead, whole))]);
+            }
+        }
+    }
+
+    /// Pieces of Via and name-addr values, commas, quotes and brackets
+    /// where they may or may not split.
+    const FRAGMENTS: &[&str] = &[
+        "SIP/2.0/UDP ",
+        "h",
+        "192.0.2.1",
+        "[2001:db8::1]",
+        ":5060",
+        ";branch=z9hG4bK1",
+        ";x=\"a,b\"",
+        ";x=\"",
+        ",",
+        ", ",
+        " ",
+        "\"",
+        "\\",
+        "\"A, B\" ",
+        "<",
+        ">",
+        "<sip:a,b@h>",
+        "sip:a@h",
+        "sip:",
+        "@",
+        ";tag=1",
+        "Bob ",
+        "tel:+1",
+        ";",
+        "=",
+    ];
 }
