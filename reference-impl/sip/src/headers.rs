@@ -82,21 +82,35 @@ impl<'a> Cur<'a> {
     fn quoted(&mut self) -> Result<&'a str, usize> {
         let start = self.i;
         self.expect(b'"')?;
-        while let Some(c) = self.peek() {
-            match c {
+        let b = self.b;
+        let mut i = self.i;
+        while i < b.len() {
+            // Plain qdtext (and LWS) in one test per byte.
+            if class_of(b[i]) & cls::QDTEXT != 0 {
+                i += 1;
+                continue;
+            }
+            match b[i] {
                 b'"' => {
-                    self.i += 1;
-                    return Ok(&self.s[start..self.i]);
+                    self.i = i + 1;
+                    return Ok(&self.s[start..i + 1]);
                 }
                 // quoted-pair excludes CR and LF.
-                b'\\' => match self.b.get(self.i + 1) {
-                    Some(b'\r' | b'\n') | None => return Err(self.i),
-                    Some(_) => self.i += 2,
+                b'\\' => match b.get(i + 1) {
+                    Some(b'\r' | b'\n') | None => {
+                        self.i = i;
+                        return Err(i);
+                    }
+                    Some(_) => i += 2,
                 },
-                0..=8 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f => return Err(self.i),
-                _ => self.i += 1,
+                // Control characters.
+                _ => {
+                    self.i = i;
+                    return Err(i);
+                }
             }
         }
+        self.i = i;
         Err(start)
     }
     /// `*( SEMI generic-param )` up to the end; returns the raw list.
