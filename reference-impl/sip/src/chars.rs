@@ -71,6 +71,9 @@ pub(crate) mod cls {
     pub(crate) const WS: u16 = 1 << 9;
     /// A generic parameter value outside quotes ([`super::GEN_VALUE`]).
     pub(crate) const GEN_VALUE: u16 = 1 << 10;
+    /// Bytes a `quoted-string` holds as they are: all but `"`, `\` and
+    /// the control characters other than HT, CR and LF (folded LWS).
+    pub(crate) const QDTEXT: u16 = 1 << 11;
 }
 
 const fn build_class() -> [u16; 256] {
@@ -111,6 +114,9 @@ const fn build_class() -> [u16; 256] {
         }
         if GEN_VALUE[i] {
             f |= cls::GEN_VALUE;
+        }
+        if !matches!(c, 0..=8 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f | b'"' | b'\\') {
+            f |= cls::QDTEXT;
         }
         t[i] = f;
         i += 1;

@@ -82,21 +82,35 @@ impl<'a> Cur<'a> {
     fn quoted(&mut self) -> Result<&'a str, usize> {
         let start = self.i;
         self.expect(b'"')?;
-        while let Some(c) = self.peek() {
-            match c {
+        let b = self.b;
+        let mut i = self.i;
+        while i < b.len() {
+            // Plain qdtext (and LWS) in one test per byte.
+            if class_of(b[i]) & cls::QDTEXT != 0 {
+                i += 1;
+                continue;
+            }
+            match b[i] {
                 b'"' => {
-                    self.i += 1;
-                    return Ok(&self.s[start..self.i]);
+                    self.i = i + 1;
+                    return Ok(&self.s[start..i + 1]);
                 }
                 // quoted-pair excludes CR and LF.
-                b'\\' => match self.b.get(self.i + 1) {
-                    Some(b'\r' | b'\n') | None => return Err(self.i),
-                    Some(_) => self.i += 2,
+                b'\\' => match b.get(i + 1) {
+                    Some(b'\r' | b'\n') | None => {
+                        self.i = i;
+                        return Err(i);
+                    }
+                    Some(_) => i += 2,
                 },
-                0..=8 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f => return Err(self.i),
-                _ => self.i += 1,
+                // Control characters.
+                _ => {
+                    self.i = i;
+                    return Err(i);
+                }
             }
         }
+        self.i = i;
         Err(start)
     }
     /// `*( SEMI generic-param )` up to the end; returns the raw list.
@@ -380,7 +394,11 @@ impl<'a> NameAddr<'a> {
         if bracketed {
             let open = c.i;
             let close = chars::find(&c.b[open..], b'>').ok_or(open)? + open;
-            uri = Uri::parse(&s[open..close]).map_err(|e| e + open)?;
+            // `match`, not `map_err(..)?`: one move of the URI fewer.
+            uri = match Uri::parse(&s[open..close]) {
+                Ok(u) => u,
+                Err(e) => return Err(e + open),
+            };
             c.i = close + 1;
         } else {
             // In addr-spec form ';' ',' '?' cannot be part of the URI
@@ -393,7 +411,10 @@ impl<'a> NameAddr<'a> {
             if let Some(q) = chars::find(text.as_bytes(), b'?') {
                 return Err(start + q);
             }
-            uri = Uri::parse(text).map_err(|e| e + start)?;
+            uri = match Uri::parse(text) {
+                Ok(u) => u,
+                Err(e) => return Err(e + start),
+            };
             c.i = end;
         }
         let mut tag = None;
