@@ -356,7 +356,13 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
                 "limits.peer_sessions",
             ),
             (Capability::Egress, plan.egress.is_some(), "target.egress"),
+            (Capability::Identity, false, "identity"),
         ] {
+            if c == Capability::Identity && offers.contains(&c) {
+                return Err(usage(
+                    "--offers identity: sharing RFC 8224 credentials with an external IUT is not configurable yet; the embedded stack runs the check".into(),
+                ));
+            }
             if offers.contains(&c) && !declared {
                 return Err(usage(format!(
                     "--offers {}: the check needs the number; declare {key} in a --profile",

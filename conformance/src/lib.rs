@@ -9,6 +9,7 @@
 
 mod dialog;
 mod egress;
+mod identity;
 mod naming;
 mod peer_limits;
 mod privacy;
@@ -41,6 +42,7 @@ pub fn registry() -> &'static [Check] {
         privacy::ASSERTED_IDENTITY_PRIVACY,
         naming::OWN_URIS_BY_NAME,
         egress::EGRESS_FROM_DECLARED_SBE,
+        identity::IDENTITY_VERIFIED_AND_SIGNED,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
     ];
@@ -99,11 +101,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6404(5),
             status: "planned",
             reason: "planned: the SBE accepts TLS with a certificate for its domain (tls-advertised-and-kept); mutual authentication of peers and refusal of plaintext where policy requires TLS are not checked yet",
-        },
-        Uncovered {
-            reference: Ref::Rfc6404(7),
-            status: "planned",
-            reason: "planned: RFC 8224 Identity signing and verification",
         },
         Uncovered {
             reference: Ref::Rfc6404(10),

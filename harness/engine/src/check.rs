@@ -132,6 +132,9 @@ pub enum Capability {
     SessionLimit,
     /// Its SSP declares the addresses its calls leave from (RFC 6271 #2).
     Egress,
+    /// It verifies and signs RFC 8224 Identity with credentials the
+    /// harness shares (RFC 6404 §4.7); the embedded stack only, so far.
+    Identity,
 }
 
 impl Capability {
@@ -142,6 +145,7 @@ impl Capability {
         Capability::RateLimit,
         Capability::SessionLimit,
         Capability::Egress,
+        Capability::Identity,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -152,6 +156,7 @@ impl Capability {
             Capability::RateLimit => "rate-limit",
             Capability::SessionLimit => "session-limit",
             Capability::Egress => "egress",
+            Capability::Identity => "identity",
         }
     }
 

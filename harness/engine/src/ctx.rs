@@ -21,6 +21,34 @@ pub enum RoleId {
     SecondPeer,
 }
 
+/// RFC 8224 material for a run: keys the peer signs with (one whose
+/// certificate names the peer's domain, one whose certificate names
+/// another), what verifies the IUT's own signatures, and the wall clock
+/// both sides share (virtual on the simulated network).
+#[derive(Debug)]
+pub struct IdentityLab {
+    /// The peer's domain, which its certificate names.
+    pub peer_domain: String,
+    /// The peer's signing key.
+    pub peer: speermint_identity::SigningKey,
+    /// A key whose certificate is for `elsewhere.example`, trusted by the IUT.
+    pub elsewhere: speermint_identity::SigningKey,
+    /// What verifies the IUT's signatures.
+    pub iut: speermint_identity::Credentials,
+    /// UNIX seconds at an instant of the run's clock.
+    pub clock: (tokio::time::Instant, u64),
+}
+
+impl IdentityLab {
+    /// UNIX seconds now, on the run's clock.
+    pub fn unix_now(&self) -> u64 {
+        let (at, secs) = self.clock;
+        secs + tokio::time::Instant::now()
+            .saturating_duration_since(at)
+            .as_secs()
+    }
+}
+
 /// How long to wait.
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -61,6 +89,9 @@ pub struct Ctx {
     pub peer_rate: Option<u32>,
     /// The most calls the IUT lets one peer have at once, as declared.
     pub peer_sessions: Option<u32>,
+    /// The harness's identity credentials towards the IUT (RFC 8224),
+    /// when the run has them.
+    pub identity: Option<IdentityLab>,
     /// The addresses the IUT's SSP declares its calls leave from
     /// (RFC 6271 #2), when it declares them.
     pub egress: Option<Vec<std::net::IpAddr>>,
@@ -92,6 +123,7 @@ impl Ctx {
             peer_rate: None,
             peer_sessions: None,
             egress: None,
+            identity: None,
             timing: Timing::default(),
             log,
             dns: None,
@@ -121,13 +153,26 @@ impl Ctx {
     /// A new request from `from` with every mandatory header, a fresh
     /// branch, tag and Call-ID. Add headers and a body, then `build()`.
     pub fn request(&mut self, from: RoleId, method: &str, ruri: &str) -> MessageBuilder {
+        let host = sip_hostport(self.role(from).addr());
+        self.request_as(from, method, ruri, &format!("sip:speermint@{host}"))
+    }
+
+    /// [`Ctx::request`] from the identity `from_uri` (the From header's
+    /// URI), for checks about who a request claims to be from.
+    pub fn request_as(
+        &mut self,
+        from: RoleId,
+        method: &str,
+        ruri: &str,
+        from_uri: &str,
+    ) -> MessageBuilder {
         let t = self.token();
         let addr = self.role(from).addr();
         let host = sip_hostport(addr);
         MessageBuilder::request(method, ruri)
             .header("Via", format!("SIP/2.0/UDP {host};branch=z9hG4bK{t};rport"))
             .header("Max-Forwards", 70)
-            .header("From", format!("<sip:speermint@{host}>;tag=f{t}"))
+            .header("From", format!("<{from_uri}>;tag=f{t}"))
             .header("To", format!("<{ruri}>"))
             .header("Call-ID", format!("{t}@{host}"))
             .header("CSeq", format!("1 {method}"))

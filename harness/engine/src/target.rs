@@ -531,6 +531,55 @@ fn read_key(path: &Path) -> Result<Vec<u8>, Error> {
         .map_err(|e| Error::Tls(format!("{}: {e}", path.display())))
 }
 
+/// The RFC 8224 credentials of an embedded run, all from the test CA: the
+/// peer's signing key (certificate for its domain), a key whose
+/// certificate names another domain, and the SBE's own. The SBE trusts
+/// the first two by their `info` URLs and signs with the third; the lab
+/// verifies it. Both share one wall clock, read off the run's (virtual)
+/// clock.
+fn identity_lab(
+    pki: &TestPki,
+    facts: &speermint_dns_role::DnsFacts,
+) -> Result<(crate::ctx::IdentityLab, speermint_sbe::IdentityPolicy), Error> {
+    use speermint_identity::{Credentials, SigningKey};
+    let issue = |domain: &str| -> Result<(Vec<u8>, Vec<u8>, String), Error> {
+        let (chain, key) = pki.issue(&[domain]).map_err(Error::Tls)?;
+        let url = format!("https://certs.{domain}/passport.cer");
+        Ok((chain[0].to_vec(), key, url))
+    };
+    let (peer_cert, peer_key, peer_url) = issue(&facts.peer_domain)?;
+    let (else_cert, else_key, else_url) = issue("elsewhere.example")?;
+    let (iut_cert, iut_key, iut_url) = issue(&facts.ssp_domain)?;
+    let ca = pki.ca_der().to_vec();
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let at = tokio::time::Instant::now();
+    let key = |k: &[u8], url: &str| SigningKey::from_pkcs8(k, url).map_err(Error::Tls);
+    let lab = crate::ctx::IdentityLab {
+        peer_domain: facts.peer_domain.clone(),
+        peer: key(&peer_key, &peer_url)?,
+        elsewhere: key(&else_key, &else_url)?,
+        iut: Credentials {
+            trust_anchors: vec![ca.clone()],
+            certs: vec![(iut_url.clone(), iut_cert)],
+        },
+        clock: (at, unix),
+    };
+    let policy = speermint_sbe::IdentityPolicy {
+        verify: Some(Credentials {
+            trust_anchors: vec![ca],
+            certs: vec![(peer_url, peer_cert), (else_url, else_cert)],
+        }),
+        // INVITEs claiming the peer's domain must prove it.
+        required_for: vec![facts.peer_domain.clone()],
+        sign: Some((iut_key, iut_url)),
+        freshness: Duration::from_secs(60),
+        clock: (at.into_std(), unix),
+    };
+    Ok((lab, policy))
+}
+
 /// Binds the roles and starts the embedded SBE if asked. On the simulated
 /// network this must run on [`Plan::runtime`].
 pub async fn start(plan: &Plan) -> Result<Session, Error> {
@@ -546,6 +595,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut dns = None;
     let mut tls_client = None;
     let mut egress = plan.egress.clone();
+    let mut identity = None;
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
@@ -590,6 +640,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             };
             let tls_config = pki.server_config(names).map_err(Error::Tls)?;
             tls_client = Some(pki.client_config().map_err(Error::Tls)?);
+            let (lab, policy) = identity_lab(&pki, &role.facts)?;
+            identity = Some(lab);
             let locator = role
                 .locator(
                     !faults.contains(Fault::IgnoreDnssec),
@@ -607,6 +659,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     let mut cfg = SbeConfig::new(local, peers, next);
                     cfg.faults = faults;
                     cfg.hostname = Some(hostname.clone());
+                    cfg.identity = Some(policy.clone());
                     let rate = f64::from(EMBEDDED_PEER_RATE);
                     cfg.peer_limits = PeerLimits {
                         requests_per_sec: rate,
@@ -678,6 +731,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.peer_rate = plan.peer_rate;
     ctx.peer_sessions = plan.peer_sessions;
     ctx.egress = egress;
+    ctx.identity = identity;
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;

@@ -13,6 +13,7 @@ const CORES: &[&str] = &[
     "speermint-sip",
     "speermint-sdp",
     "speermint-sbe",
+    "speermint-identity",
     "speermint-enum",
     "speermint-route",
     "speermint-rtp",

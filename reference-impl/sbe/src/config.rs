@@ -2,10 +2,11 @@
 
 use crate::fault::Faults;
 use crate::limit::PeerLimits;
+use speermint_identity::Credentials;
 use speermint_node::Transport;
 use speermint_sip::Limits;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// RFC 3261 timer base values (§17.1.1.1, table 4), and the waits derived
 /// from them per transport.
@@ -72,6 +73,38 @@ impl Timers {
     }
 }
 
+/// What the element does with RFC 8224 Identity.
+#[derive(Debug, Clone)]
+pub struct IdentityPolicy {
+    /// Verify the Identity of every new INVITE from a peer against these
+    /// credentials (RFC 8224 §6.2); a bad one is refused.
+    pub verify: Option<Credentials>,
+    /// Domains whose INVITEs must carry Identity (a per-sending-domain
+    /// policy, RFC 8224 §6.2): one claiming to be from them without it
+    /// gets 428. Others may come unsigned.
+    pub required_for: Vec<String>,
+    /// Sign every new INVITE from the inside to a peer (RFC 8224 §5):
+    /// a P-256 PKCS#8 key and the URL of its certificate.
+    pub sign: Option<(Vec<u8>, String)>,
+    /// How far `iat` may be from now (sixty seconds, RFC 8224 §6.2 step 4).
+    pub freshness: Duration,
+    /// The wall clock: UNIX seconds at an instant. The node gets only
+    /// instants; this turns them into the time a PASSporT carries.
+    pub clock: (Instant, u64),
+}
+
+impl IdentityPolicy {
+    /// UNIX seconds at `now`.
+    pub(crate) fn unix(&self, now: Instant) -> u64 {
+        let (at, secs) = self.clock;
+        if now >= at {
+            secs + (now - at).as_secs()
+        } else {
+            secs.saturating_sub((at - now).as_secs())
+        }
+    }
+}
+
 /// Configuration of the border element.
 #[derive(Debug, Clone)]
 pub struct SbeConfig {
@@ -102,6 +135,9 @@ pub struct SbeConfig {
     /// default, 2^20, carries 10,000 calls/s; at about 810 heap bytes per
     /// live transaction (`tests/soak.rs`) that is about 850 MB at the cap.
     pub max_transactions: usize,
+    /// Strong identity at the border (RFC 8224, RFC 6404 §4.7): verify
+    /// peers' INVITEs, sign ours to them. Off when `None`.
+    pub identity: Option<IdentityPolicy>,
     /// How fast each peer may start requests (RFC 6404 §4.9).
     pub peer_limits: PeerLimits,
     /// Requests from the next hop whose target is a domain name or a
@@ -130,6 +166,7 @@ impl SbeConfig {
             limits: Limits::default(),
             max_transactions: 1 << 20,
             peer_limits: PeerLimits::default(),
+            identity: None,
             resolve_names: false,
             resolve_timeout: Duration::from_secs(8),
             seed: 0x5eed_5eed,

@@ -114,6 +114,10 @@ faults! {
         "Names itself by IP address in Via and Record-Route although it has a domain name (RFC 6271 #7).";
     UndeclaredEgress = "undeclared-egress", Publishing,
         "Declares an egress SBE address its calls do not leave from (RFC 6271 #2).";
+    AcceptBadIdentity = "accept-bad-identity", Sbe,
+        "Relays peers' INVITEs without checking their Identity: missing, forged, stale or for another domain (RFC 8224 §6.2, RFC 6404 §4.7).";
+    UnsignedEgress = "unsigned-egress", Sbe,
+        "Sends its own INVITEs to peers without an Identity header (RFC 8224 §5, RFC 6404 §4.7).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
 }

@@ -52,12 +52,13 @@ mod stream;
 mod timers;
 mod transaction;
 
-pub use config::{SbeConfig, Timers};
+pub use config::{IdentityPolicy, SbeConfig, Timers};
 pub use fault::{Fault, Faults, Layer};
 pub use limit::{OverLimit, PeerLimits};
 pub use message::salvage_response;
 pub use resolve::{Hop, LookupFailure, Resolved, Unresolved};
 pub use shard::shard;
+pub use speermint_identity::Credentials;
 pub use speermint_node::{Input, Node, Path, Transmit, Transport};
 
 use message::{build_ack, build_cancel, looks_like_request, strip_unknown_attributes};
@@ -184,12 +185,22 @@ pub struct Sbe {
     limiter: limit::Limiter,
     /// Each peer's calls in progress.
     sessions: limit::Sessions,
+    /// The key it signs its INVITEs to peers with (RFC 8224 §5).
+    signer: Option<speermint_identity::SigningKey>,
 }
 
 impl Sbe {
     /// A new element.
     pub fn new(cfg: SbeConfig) -> Self {
+        // A key that does not parse signs nothing; the caller checks it
+        // with `speermint_identity::SigningKey::from_pkcs8` first.
+        let signer = cfg
+            .identity
+            .as_ref()
+            .and_then(|i| i.sign.as_ref())
+            .and_then(|(key, info)| speermint_identity::SigningKey::from_pkcs8(key, info).ok());
         Self {
+            signer,
             cfg,
             server: HashMap::new(),
             client: HashMap::new(),
@@ -574,6 +585,37 @@ impl Sbe {
                 }
             }
         }
+        // RFC 6404 §4.7, RFC 8224 §6.2: a peer's new INVITE proves who it
+        // is from, or is refused. After the limits: a flood of forged
+        // signatures costs no more than any other flood.
+        if side == Side::Peer
+            && method == "INVITE"
+            && req.core().to.tag().is_none()
+            && !self.cfg.faults.contains(Fault::AcceptBadIdentity)
+        {
+            if let Some(policy) = &self.cfg.identity {
+                if let Some(creds) = &policy.verify {
+                    let unix = policy.unix(now);
+                    let fresh = policy.freshness.as_secs();
+                    let signed = req.header(HeaderName::Identity).is_some();
+                    let required = req.core().from.uri.as_sip().is_some_and(|s| {
+                        let host = s.host.to_string();
+                        policy
+                            .required_for
+                            .iter()
+                            .any(|d| d.eq_ignore_ascii_case(&host))
+                    });
+                    if signed || required {
+                        if let Err(f) = speermint_identity::verify_request(req, creds, unix, fresh)
+                        {
+                            let why = f.reason();
+                            self.reject(now, from, req, &key, f.status(), &why, &[]);
+                            return;
+                        }
+                    }
+                }
+            }
+        }
         let dest = match self.route(side, req) {
             Ok(Dest::Now(d)) => {
                 // RFC 3323 §5: privacy asked for as critical that this
@@ -697,6 +739,7 @@ impl Sbe {
         let mut ed = Editor::new(req);
         self.cfg
             .apply_privacy(req, &mut ed, from.remote.ip(), dest.remote.ip());
+        self.sign_towards_peer(now, from, dest, req, &mut ed);
         if let Some(uri) = request_uri {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
@@ -761,6 +804,39 @@ impl Sbe {
             ClientTx::sent(invite, dest, bytes, Some(key), now, &t),
         );
         self.touch_client(&ckey);
+    }
+
+    /// RFC 8224 §5: a new INVITE from the inside to a peer leaves signed,
+    /// with the Date the signature's `iat` stands for.
+    fn sign_towards_peer(
+        &self,
+        now: Instant,
+        from: Path,
+        dest: Path,
+        req: &Message<'_>,
+        ed: &mut Editor<'_, '_>,
+    ) {
+        let (Some(signer), Some(policy)) = (&self.signer, &self.cfg.identity) else {
+            return;
+        };
+        let initial_invite = req.method() == "INVITE" && req.core().to.tag().is_none();
+        if !initial_invite
+            || self.cfg.faults.contains(Fault::UnsignedEgress)
+            || self.cfg.side(from.remote) == Side::Peer
+            || !self.cfg.peers.contains(&dest.remote.ip())
+        {
+            return;
+        }
+        let iat = policy.unix(now);
+        let Some(claims) = speermint_identity::Claims::of_request(req, iat) else {
+            return;
+        };
+        if let Ok(value) = signer.sign(&claims) {
+            ed.remove_all(HeaderName::Identity);
+            ed.prepend("Identity", &value);
+            ed.remove_all(HeaderName::Date);
+            ed.prepend("Date", &speermint_identity::sip_date(iat));
+        }
     }
 
     /// Keeps the peers' session counts: a new INVITE from a peer starts a
