@@ -357,11 +357,13 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             ),
             (Capability::Egress, plan.egress.is_some(), "target.egress"),
             (Capability::Identity, false, "identity"),
+            (Capability::MutualTls, false, "mutual-tls"),
         ] {
-            if c == Capability::Identity && offers.contains(&c) {
-                return Err(usage(
-                    "--offers identity: sharing RFC 8224 credentials with an external IUT is not configurable yet; the embedded stack runs the check".into(),
-                ));
+            if matches!(c, Capability::Identity | Capability::MutualTls) && offers.contains(&c) {
+                return Err(usage(format!(
+                    "--offers {}: the harness cannot share its credentials with an external IUT yet; the embedded stack runs that check",
+                    c.name()
+                )));
             }
             if offers.contains(&c) && !declared {
                 return Err(usage(format!(

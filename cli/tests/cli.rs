@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("21 checks: 21 pass, 0 fail"), "{table}");
+    assert!(table.contains("22 checks: 22 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 21, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 22, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"21\"")
+            && xml.contains("tests=\"22\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -304,7 +304,7 @@ fn certify_an_external_target() {
     assert!(
         table.contains(&format!("target: {target}"))
             && table
-                .contains("21 checks: 6 pass, 1 warn, 0 fail, 0 inconclusive, 14 not applicable"),
+                .contains("22 checks: 6 pass, 1 warn, 0 fail, 0 inconclusive, 15 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
@@ -587,7 +587,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        table.contains("21 checks: 20 pass, 0 fail, 0 inconclusive, 1 not applicable"),
+        table.contains("22 checks: 20 pass, 0 fail, 0 inconclusive, 2 not applicable"),
         "{table}"
     );
     assert!(

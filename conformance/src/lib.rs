@@ -10,6 +10,7 @@
 mod dialog;
 mod egress;
 mod identity;
+mod mutual_tls;
 mod naming;
 mod peer_limits;
 mod privacy;
@@ -43,6 +44,7 @@ pub fn registry() -> &'static [Check] {
         naming::OWN_URIS_BY_NAME,
         egress::EGRESS_FROM_DECLARED_SBE,
         identity::IDENTITY_VERIFIED_AND_SIGNED,
+        mutual_tls::MUTUAL_TLS_PEERS,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
     ];
@@ -96,11 +98,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(16),
             status: "planned",
             reason: "planned: integrity is checked by dnssec-forged-answers-refused (RFC6404-4.2); confidentiality needs DNS over TLS in the DNS role",
-        },
-        Uncovered {
-            reference: Ref::Rfc6404(5),
-            status: "planned",
-            reason: "planned: the SBE accepts TLS with a certificate for its domain (tls-advertised-and-kept); mutual authentication of peers and refusal of plaintext where policy requires TLS are not checked yet",
         },
         Uncovered {
             reference: Ref::Rfc6404(10),

@@ -260,7 +260,7 @@ async fn land(ctx: &mut Ctx, cid: &str) -> (Option<(RoleId, Received)>, Option<R
 
 /// An OPTIONS from the peer role with Max-Forwards 0, which the SBE must
 /// answer itself (RFC 3261 §16.3 step 3; §11 for OPTIONS as a probe).
-fn probe(ctx: &mut Ctx, target: &str, transport: &str) -> Vec<u8> {
+pub(crate) fn probe(ctx: &mut Ctx, target: &str, transport: &str) -> Vec<u8> {
     let t = ctx.token();
     let host = speermint_harness::ctx::sip_hostport(ctx.peer.addr());
     let scheme = if transport == "TLS" { "sips" } else { "sip" };

@@ -135,6 +135,9 @@ pub enum Capability {
     /// It verifies and signs RFC 8224 Identity with credentials the
     /// harness shares (RFC 6404 §4.7); the embedded stack only, so far.
     Identity,
+    /// It authenticates peers by TLS client certificate with credentials
+    /// the harness holds (RFC 6404 §4.5); the embedded stack only, so far.
+    MutualTls,
 }
 
 impl Capability {
@@ -146,6 +149,7 @@ impl Capability {
         Capability::SessionLimit,
         Capability::Egress,
         Capability::Identity,
+        Capability::MutualTls,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -157,6 +161,7 @@ impl Capability {
             Capability::SessionLimit => "session-limit",
             Capability::Egress => "egress",
             Capability::Identity => "identity",
+            Capability::MutualTls => "mutual-tls",
         }
     }
 

@@ -21,6 +21,21 @@ pub enum RoleId {
     SecondPeer,
 }
 
+/// TLS client settings towards an IUT that authenticates peers: as the
+/// peer (a certificate for its domain), with no certificate, and with a
+/// valid certificate for another domain, all trusting the IUT's issuer.
+#[derive(Debug, Clone)]
+pub struct MutualTlsLab {
+    /// The peer's domain.
+    pub peer_domain: String,
+    /// With the peer's certificate.
+    pub as_peer: std::sync::Arc<rustls::ClientConfig>,
+    /// Without a client certificate.
+    pub anonymous: std::sync::Arc<rustls::ClientConfig>,
+    /// With a certificate for `elsewhere.example`.
+    pub elsewhere: std::sync::Arc<rustls::ClientConfig>,
+}
+
 /// RFC 8224 material for a run: keys the peer signs with (one whose
 /// certificate names the peer's domain, one whose certificate names
 /// another), what verifies the IUT's own signatures, and the wall clock
@@ -89,6 +104,10 @@ pub struct Ctx {
     pub peer_rate: Option<u32>,
     /// The most calls the IUT lets one peer have at once, as declared.
     pub peer_sessions: Option<u32>,
+    /// The IUT's TLS listener and its SIP domain, when known.
+    pub iut_tls: Option<(SocketAddr, String)>,
+    /// Client settings for mutual TLS with the IUT, when the run has them.
+    pub mutual_tls: Option<MutualTlsLab>,
     /// The harness's identity credentials towards the IUT (RFC 8224),
     /// when the run has them.
     pub identity: Option<IdentityLab>,
@@ -124,6 +143,8 @@ impl Ctx {
             peer_sessions: None,
             egress: None,
             identity: None,
+            iut_tls: None,
+            mutual_tls: None,
             timing: Timing::default(),
             log,
             dns: None,

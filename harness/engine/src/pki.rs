@@ -78,6 +78,133 @@ impl TestPki {
     pub fn client_config(&self) -> Result<Arc<ClientConfig>, String> {
         client_config(vec![self.ca_der()])
     }
+
+    /// A client configuration trusting this CA and presenting a
+    /// certificate for `domains` from it: a peer SSP's SBE in mutual TLS.
+    pub fn client_config_as(&self, domains: &[&str]) -> Result<Arc<ClientConfig>, String> {
+        let (chain, key) = self.issue(domains)?;
+        let mut store = RootCertStore::empty();
+        store.add(self.ca_der()).map_err(|e| e.to_string())?;
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(store)
+            .with_client_auth_cert(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(config))
+    }
+
+    /// Server settings for `domains` that authenticate peers (RFC 6404
+    /// §4.5, RFC 5922 §7.4 by analogy): a client certificate is required,
+    /// issued by this CA, naming one of `peer_domains` in its
+    /// subjectAltName. Without `mutual`, no client certificate is asked
+    /// for (the `accept-any-client-cert` fault).
+    pub fn server_config_for_peers(
+        &self,
+        domains: &[&str],
+        peer_domains: Vec<String>,
+        mutual: bool,
+    ) -> Result<Arc<ServerConfig>, String> {
+        if !mutual {
+            return self.server_config(domains);
+        }
+        let (chain, key) = self.issue(domains)?;
+        let mut store = RootCertStore::empty();
+        store.add(self.ca_der()).map_err(|e| e.to_string())?;
+        let inner = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(store),
+            provider(),
+        )
+        .build()
+        .map_err(|e| e.to_string())?;
+        let verifier = Arc::new(PeerDomains {
+            inner,
+            domains: peer_domains,
+        });
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(config))
+    }
+}
+
+/// rustls's WebPKI client verifier (chain, validity, signatures), and then
+/// the peer's domain: the certificate's subjectAltName dNSNames must name
+/// one of the configured peer domains. A valid certificate for someone
+/// else is still someone else.
+#[derive(Debug)]
+struct PeerDomains {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    domains: Vec<String>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for PeerDomains {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        let verified = self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)?;
+        use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+        let names: Vec<String> = X509Certificate::from_der(end_entity)
+            .ok()
+            .and_then(|(_, c)| {
+                c.subject_alternative_name().ok().flatten().map(|san| {
+                    san.value
+                        .general_names
+                        .iter()
+                        .filter_map(|g| match g {
+                            GeneralName::DNSName(n) => Some(n.to_ascii_lowercase()),
+                            _ => None,
+                        })
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        if names
+            .iter()
+            .any(|n| self.domains.iter().any(|d| d.eq_ignore_ascii_case(n)))
+        {
+            Ok(verified)
+        } else {
+            Err(rustls::Error::General(format!(
+                "client certificate for {} is not for a peer domain",
+                names.join(", ")
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// TLS 1.2/1.3 server settings (ring) presenting `chain`.
@@ -177,6 +304,10 @@ pub struct TlsExchange {
     pub session: String,
     /// The first SIP message framed from the connection, if any came in time.
     pub response: Option<Vec<u8>>,
+    /// Why the connection ended without one, when it did (a TLS alert
+    /// such as a refused client certificate shows here: TLS 1.3 reports
+    /// it after the client's side of the handshake is done).
+    pub ended: Option<String>,
 }
 
 /// Connects from `local` to `addr`, verifies the server as `server_name`
@@ -224,6 +355,7 @@ pub async fn tls_exchange(
                 return Ok(TlsExchange {
                     session,
                     response: Some(buf[start..end].to_vec()),
+                    ended: None,
                 });
             }
             Ok(speermint_sip::Framing::KeepAlive { len }) => {
@@ -232,14 +364,19 @@ pub async fn tls_exchange(
             Ok(speermint_sip::Framing::Incomplete { .. }) => {}
             Err(e) => return Err(format!("unframeable bytes from {addr}: {e}")),
         }
-        match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
-            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
-            _ => {
-                return Ok(TlsExchange {
-                    session,
-                    response: None,
-                });
+        let ended = match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => {
+                buf.extend_from_slice(&chunk[..n]);
+                continue;
             }
-        }
+            Ok(Ok(_)) => Some("the IUT closed the connection".to_string()),
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => None,
+        };
+        return Ok(TlsExchange {
+            session,
+            response: None,
+            ended,
+        });
     }
 }

@@ -460,6 +460,17 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
                             .join(", ")
                     ),
                 })?;
+                if matches!(c, Capability::Identity | Capability::MutualTls) {
+                    return Err(Error::Config {
+                        file: file.to_string(),
+                        line: line_of(text, list.span().start),
+                        key: "target.offers".into(),
+                        message: format!(
+                            "{}: the harness cannot share its credentials with an external IUT yet; the embedded stack runs that check",
+                            c.name()
+                        ),
+                    });
+                }
                 v.push(c);
             }
             v
@@ -596,6 +607,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut tls_client = None;
     let mut egress = plan.egress.clone();
     let mut identity = None;
+    let mut mutual_tls = None;
+    let mut iut_tls = plan.tls_target.map(|a| (a, plan.iut_domain.clone()));
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
@@ -638,8 +651,29 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             } else {
                 &[role.facts.ssp_domain.as_str()]
             };
-            let tls_config = pki.server_config(names).map_err(Error::Tls)?;
-            tls_client = Some(pki.client_config().map_err(Error::Tls)?);
+            // RFC 6404 §4.5: peers authenticate with a certificate for
+            // their domain.
+            let peer_domain = role.facts.peer_domain.clone();
+            let tls_config = pki
+                .server_config_for_peers(
+                    names,
+                    vec![peer_domain.clone()],
+                    !faults.contains(Fault::AcceptAnyClientCert),
+                )
+                .map_err(Error::Tls)?;
+            let as_peer = pki
+                .client_config_as(&[peer_domain.as_str()])
+                .map_err(Error::Tls)?;
+            tls_client = Some(as_peer.clone());
+            mutual_tls = Some(crate::ctx::MutualTlsLab {
+                peer_domain,
+                as_peer,
+                anonymous: pki.client_config().map_err(Error::Tls)?,
+                elsewhere: pki
+                    .client_config_as(&["elsewhere.example"])
+                    .map_err(Error::Tls)?,
+            });
+            iut_tls = Some((tls_bind, role.facts.ssp_domain.clone()));
             let (lab, policy) = identity_lab(&pki, &role.facts)?;
             identity = Some(lab);
             let locator = role
@@ -732,6 +766,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.peer_sessions = plan.peer_sessions;
     ctx.egress = egress;
     ctx.identity = identity;
+    ctx.mutual_tls = mutual_tls;
+    ctx.iut_tls = iut_tls;
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;
@@ -782,6 +818,12 @@ mod tests {
         assert_eq!(
             plan.offers,
             Some(vec![Capability::Tls, Capability::DnsRole])
+        );
+        let shared = "[target]\naddress = \"udp:127.0.0.9:5060\"\noffers = [\"mutual-tls\"]\n";
+        let e = parse_profile("iut.toml", shared).unwrap_err().to_string();
+        assert!(
+            e.starts_with("iut.toml:3: target.offers:") && e.contains("cannot share"),
+            "{e}"
         );
         let bad = "[target]\naddress = \"udp:127.0.0.9:5060\"\n\noffers = [\"media\"]\n";
         let e = parse_profile("iut.toml", bad).unwrap_err().to_string();

@@ -118,6 +118,8 @@ faults! {
         "Relays peers' INVITEs without checking their Identity: missing, forged, stale or for another domain (RFC 8224 §6.2, RFC 6404 §4.7).";
     UnsignedEgress = "unsigned-egress", Sbe,
         "Sends its own INVITEs to peers without an Identity header (RFC 8224 §5, RFC 6404 §4.7).";
+    AcceptAnyClientCert = "accept-any-client-cert", Certificate,
+        "Asks TLS clients for no certificate, so any client, peer or not, gets a session (RFC 6404 §4.5).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
 }
