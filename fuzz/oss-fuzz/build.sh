@@ -24,6 +24,7 @@ FUZZ_TARGETS=(
     srtp_unprotect
     enum_naptr
     lrf_answers
+    identity_verify
 )
 declare -A FUZZ_SEEDS=(
     [sip_parse]=corpora/sip
@@ -37,6 +38,7 @@ declare -A FUZZ_SEEDS=(
     [srtp_unprotect]=corpora/rtp
     [enum_naptr]=corpora/enum
     [lrf_answers]=corpora/lrf
+    [identity_verify]=corpora/identity
 )
 declare -A FUZZ_DICTS=(
     [sip_parse]=corpora/dict/sip.dict
@@ -50,6 +52,7 @@ declare -A FUZZ_DICTS=(
     [srtp_unprotect]=corpora/dict/rtp.dict
     [enum_naptr]=corpora/dict/enum.dict
     [lrf_answers]=corpora/dict/enum.dict
+    [identity_verify]=corpora/dict/sip.dict
 )
 # libFuzzer -max_len per target, as in .ci/run: written to <target>.options.
 declare -A FUZZ_MAX_LEN=(

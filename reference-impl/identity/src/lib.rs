@@ -453,6 +453,42 @@ fn parties_of(v: &Value) -> Vec<Party> {
     out
 }
 
+/// The `identity_verify` fuzz target's model.
+pub mod fuzzing {
+    use super::{Claims, Credentials, verify_request};
+    use speermint_sip::Message;
+
+    /// The URL the seeds' Identity headers name.
+    pub const SEED_INFO: &str = "https://certs.peer.example/passport.cer";
+    /// The time the seeds were signed at.
+    pub const SEED_NOW: u64 = 1_800_000_000;
+
+    /// Hostile Identity headers and certificates (a verifier fetches the
+    /// certificate from a URL the sender chose, so both are attacker
+    /// input). The first byte times eight is the length of a certificate
+    /// (DER, trusted as its own issuer and served at [`SEED_INFO`]); the
+    /// rest is a SIP request. Invariants: no panic; a refusal is one of
+    /// RFC 8224's answers; an acceptance asserts exactly the request's
+    /// From and To.
+    pub fn identity_verify(data: &[u8]) {
+        let Some((&n, rest)) = data.split_first() else {
+            return;
+        };
+        let (cert, msg) = rest.split_at((usize::from(n) * 8).min(rest.len()));
+        let Ok(m) = Message::parse(msg) else {
+            return;
+        };
+        let creds = Credentials {
+            trust_anchors: vec![cert.to_vec()],
+            certs: vec![(SEED_INFO.to_owned(), cert.to_vec())],
+        };
+        match verify_request(&m, &creds, SEED_NOW, 60) {
+            Ok(c) => assert_eq!(Claims::of_request(&m, c.iat), Some(c)),
+            Err(f) => assert!(matches!(f.status(), 403 | 428 | 436 | 437 | 438), "{f:?}"),
+        }
+    }
+}
+
 /// A SIP Date header value for UNIX time `t` (RFC 3261 §20.17, RFC 1123
 /// form, always GMT), which an authentication service adds (RFC 8224 §5).
 pub fn sip_date(t: u64) -> String {
