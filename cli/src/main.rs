@@ -846,21 +846,27 @@ async fn run_load(args: LoadArgs) -> u8 {
         }
     }
     let peer = SocketAddr::new(args.peer, 0);
-    // The answering side binds first: the embedded SBE is built to reach it.
-    let (target, uas, embedded) = match (&args.target, args.next_hop) {
-        (Some(t), Some(hop)) => match speermint_harness::target::parse_target(t) {
-            Ok(a) => (a, hop, None),
+    let external = match (&args.target, args.next_hop) {
+        (Some(t), Some(_)) => match speermint_harness::target::parse_target(t) {
+            Ok(a) => Some(a),
             Err(e) => return usage(e),
         },
         (Some(_), None) => return usage("--next-hop: where the IUT sends the calls, IP:PORT"),
-        (None, hop) => {
-            let uas = hop.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 4], 0)));
-            let holder = match std::net::UdpSocket::bind(uas) {
-                Ok(s) => s,
-                Err(e) => return usage(format!("--next-hop {uas}: {e}")),
-            };
-            let uas = holder.local_addr().unwrap_or(uas);
-            drop(holder);
+        (None, _) => None,
+    };
+    // Both sides bind first and keep their sockets: the embedded SBE is
+    // built to reach the answering side's address.
+    let hop = args
+        .next_hop
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 4], 0)));
+    let sockets = match load::LoadSockets::bind(peer, hop).await {
+        Ok(s) => s,
+        Err(e) => return usage(format!("cannot bind the load roles ({peer}, {hop}): {e}")),
+    };
+    let uas = sockets.uas_addr().unwrap_or(hop);
+    let (target, embedded) = match external {
+        Some(a) => (a, None),
+        None => {
             let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
             let workers = args.workers.unwrap_or(cpus).max(1);
             let peers = vec![args.peer];
@@ -872,7 +878,7 @@ async fn run_load(args: LoadArgs) -> u8 {
                 speermint_border::RunningSbe::start_workers(bind, workers, config, None).await
             };
             match started {
-                Ok(sbe) => (sbe.addr(), uas, Some((sbe, workers))),
+                Ok(sbe) => (sbe.addr(), Some((sbe, workers))),
                 Err(e) => return usage(e),
             }
         }
@@ -907,9 +913,9 @@ async fn run_load(args: LoadArgs) -> u8 {
             }
         );
     };
-    let report = match load::run(plan, peer, uas, progress).await {
+    let report = match load::run(plan, sockets, progress).await {
         Ok(r) => r,
-        Err(e) => return usage(format!("cannot bind the load roles ({peer}, {uas}): {e}")),
+        Err(e) => return usage(format!("the load roles ({peer}, {uas}) failed: {e}")),
     };
     if let Some((sbe, _)) = embedded {
         sbe.stop().await;

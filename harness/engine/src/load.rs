@@ -677,18 +677,40 @@ impl Node for LoadGen {
     }
 }
 
-/// Runs the plan from `uac_addr` and `uas_addr` (bound here) against the
-/// IUT, printing each step through `progress`; the IUT must send what it
-/// relays from the UAC to `uas_addr`.
+/// The generator's two sockets, bound before the run so that an IUT can be
+/// pointed at the answering side's address (port 0 picks one) with no
+/// window in which another process could take it.
+#[derive(Debug)]
+pub struct LoadSockets {
+    uac: UdpSock,
+    uas: UdpSock,
+}
+
+impl LoadSockets {
+    /// Binds the calling side at `uac` and the answering side at `uas`.
+    pub async fn bind(uac: SocketAddr, uas: SocketAddr) -> std::io::Result<Self> {
+        let net = Network::Sockets;
+        Ok(Self {
+            uac: net.bind_udp_shared(uac, 1).await?.remove(0),
+            uas: net.bind_udp_shared(uas, 1).await?.remove(0),
+        })
+    }
+
+    /// Where the answering side listens: where the IUT must relay the calls.
+    pub fn uas_addr(&self) -> std::io::Result<SocketAddr> {
+        self.uas.local_addr()
+    }
+}
+
+/// Runs the plan from `sockets` against the IUT, printing each step
+/// through `progress`; the IUT must send what it relays from the calling
+/// side to [`LoadSockets::uas_addr`].
 pub async fn run(
     plan: LoadPlan,
-    uac_addr: SocketAddr,
-    uas_addr: SocketAddr,
+    sockets: LoadSockets,
     mut progress: impl FnMut(&StepReport),
 ) -> std::io::Result<LoadReport> {
-    let net = Network::Sockets;
-    let uac = net.bind_udp_shared(uac_addr, 1).await?.remove(0);
-    let uas = net.bind_udp_shared(uas_addr, 1).await?.remove(0);
+    let LoadSockets { uac, uas } = sockets;
     let (uac_addr, uas_addr) = (uac.local_addr()?, uas.local_addr()?);
     let token = format!("{:x}", std::process::id() ^ (now_nanos() as u32));
     let target = plan.target;
