@@ -119,6 +119,10 @@ struct CertifyArgs {
     /// `[target] egress`.
     #[arg(long = "egress", value_name = "IP")]
     egress: Vec<IpAddr>,
+    /// The most calls the external IUT lets the peer have at once
+    /// (RFC 6404 §4.9); a profile says it with `[limits] peer_sessions`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    peer_sessions: Option<u32>,
     /// Print the checks with their tags and needs, and run nothing.
     #[arg(long)]
     list: bool,
@@ -332,6 +336,12 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
                 offers.push(Capability::Egress);
             }
         }
+        if let Some(n) = args.peer_sessions {
+            plan.peer_sessions = Some(n);
+            if !offers.contains(&Capability::SessionLimit) {
+                offers.push(Capability::SessionLimit);
+            }
+        }
         for name in &args.offers {
             let c = Capability::from_name(name).ok_or_else(|| {
                 let known: Vec<&str> = Capability::ALL.iter().map(|c| c.name()).collect();
@@ -373,7 +383,7 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             }
         }
         plan.offers = Some(offers);
-    } else if !args.offers.is_empty() || !args.egress.is_empty() {
+    } else if !args.offers.is_empty() || !args.egress.is_empty() || args.peer_sessions.is_some() {
         return Err(usage(
             "--offers and --egress describe an external IUT; the embedded stack offers everything and declares its own egress".into(),
         ));

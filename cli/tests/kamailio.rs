@@ -70,6 +70,9 @@ impl Drop for Kamailio {
     }
 }
 
+/// The calls at once peering.cfg lets the peer have in these tests.
+const KAMAILIO_PEER_SESSIONS: u32 = 10;
+
 /// A port free for UDP on `ip` right now.
 fn free_udp(ip: &str) -> SocketAddr {
     UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap()
@@ -77,7 +80,10 @@ fn free_udp(ip: &str) -> SocketAddr {
 
 /// Starts Kamailio for a peer at `peer` forwarding to `next_hop`, and
 /// waits until it answers an OPTIONS (a 403: the prober is no peer).
-fn start(peer: &str, inside: &str, next_hop: SocketAddr) -> Kamailio {
+fn start(peer: &str, inside: &str, next_hop: SocketAddr, sessions: Option<u32>) -> Kamailio {
+    let limit: Vec<String> = sessions
+        .map(|n| vec!["-A".to_owned(), format!("PEER_SESSIONS={n}")])
+        .unwrap_or_default();
     for _ in 0..3 {
         let addr = free_udp("127.0.0.1");
         let dir = tempfile::tempdir().unwrap();
@@ -96,6 +102,8 @@ fn start(peer: &str, inside: &str, next_hop: SocketAddr) -> Kamailio {
             .arg(format!("INSIDE_IP=\"{inside}\""))
             .arg("-A")
             .arg(format!("NEXT_HOP=\"sip:{next_hop}\""))
+            // The dialog module's per-peer call limit (RFC 6404 §4.9).
+            .args(&limit)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -145,7 +153,7 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
     let expected = expected["checks"].as_table().unwrap();
     let (peer, stranger, inside) = ("127.0.0.12", "127.0.0.13", "127.0.0.14");
     let next_hop = free_udp(inside);
-    let kam = start(peer, inside, next_hop);
+    let kam = start(peer, inside, next_hop, Some(KAMAILIO_PEER_SESSIONS));
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("kamailio.json");
     let out = assert_cmd::Command::cargo_bin("speermint")
@@ -156,6 +164,8 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
         // Kamailio's calls leave from its one listening address.
         .arg("--egress")
         .arg(kam.addr.ip().to_string())
+        .arg("--peer-sessions")
+        .arg(KAMAILIO_PEER_SESSIONS.to_string())
         .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
         .arg(next_hop.to_string())
         .arg("--json")
@@ -209,7 +219,7 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
 fn kamailio_carries_a_short_load_step() {
     let (peer, inside) = ("127.0.0.32", "127.0.0.34");
     let next_hop = free_udp(inside);
-    let kam = start(peer, inside, next_hop);
+    let kam = start(peer, inside, next_hop, None);
     let out = assert_cmd::Command::cargo_bin("speermint")
         .unwrap()
         .args(["load", "--target"])
