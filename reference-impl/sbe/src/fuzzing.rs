@@ -295,19 +295,62 @@ impl Facts {
             cseq: c.cseq.seq,
             cseq_method: c.cseq.method.to_owned(),
             body: end - m.body().len()..end,
-            route: m
-                .name_addrs(HeaderName::Route)
-                .next()
+            ..Facts::routing(m)
+        }
+    }
+
+    /// The Route, Record-Route and identity fields, of a request only (no
+    /// check reads them in a response): one pass over the header names,
+    /// and a value read only when its field is there.
+    fn routing(m: &Message<'_>) -> Self {
+        let (mut route, mut record_route, mut pai, mut ppi, mut privacy) =
+            (false, false, false, false, false);
+        if m.is_request() {
+            for h in m.headers() {
+                match h.name {
+                    HeaderName::Route => route = true,
+                    HeaderName::RecordRoute => record_route = true,
+                    HeaderName::PAssertedIdentity => pai = true,
+                    HeaderName::Privacy => privacy = true,
+                    HeaderName::Other => {
+                        ppi |= h.name_raw.eq_ignore_ascii_case("P-Preferred-Identity")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Facts {
+            method: String::new(),
+            status: None,
+            ruri: None,
+            via: String::new(),
+            branch: None,
+            via_ours: false,
+            via2: None,
+            vias: 0,
+            call_id: String::new(),
+            cseq: 0,
+            cseq_method: String::new(),
+            body: 0..0,
+            route: route
+                .then(|| m.name_addrs(HeaderName::Route).next())
+                .flatten()
                 .map(|na| na.uri.raw().to_owned()),
-            record_route: m.values(HeaderName::RecordRoute).next().map(str::to_owned),
-            pai: m.header(HeaderName::PAssertedIdentity).is_some(),
-            ppi: m.header_by_name("P-Preferred-Identity").is_some(),
-            privacy: m
-                .values(HeaderName::Privacy)
-                .flat_map(|v| v.split(';'))
-                .map(|p| p.trim().to_ascii_lowercase())
-                .filter(|p| !p.is_empty())
-                .collect(),
+            record_route: record_route
+                .then(|| m.values(HeaderName::RecordRoute).next())
+                .flatten()
+                .map(str::to_owned),
+            pai,
+            ppi,
+            privacy: if privacy {
+                m.values(HeaderName::Privacy)
+                    .flat_map(|v| v.split(';'))
+                    .map(|p| p.trim().to_ascii_lowercase())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -763,10 +806,10 @@ impl SbeRun {
         while let Some(o) = self.sbe.poll_output() {
             match o {
                 Output::Transmit(t) => {
-                    let first = !self.seen.contains(&t.bytes[..]);
+                    let (msg, first) = self.msg(t.bytes);
                     let tx = Tx {
                         to: t.path.remote,
-                        msg: self.msg(t.bytes),
+                        msg,
                     };
                     if first {
                         self.track_calls(&tx);
@@ -788,16 +831,16 @@ impl SbeRun {
         out
     }
 
-    /// The shared parse of `bytes`.
-    fn msg(&mut self, bytes: Vec<u8>) -> Rc<Msg> {
+    /// The shared parse of `bytes`, and whether they are new.
+    fn msg(&mut self, bytes: Vec<u8>) -> (Rc<Msg>, bool) {
         if let Some(m) = self.seen.get(&bytes[..]) {
-            return m.0.clone();
+            return (m.0.clone(), false);
         }
         let facts = Message::parse(&bytes).ok().map(|m| Facts::of(&m));
         let id = self.seen.len();
         let m = Rc::new(Msg { id, bytes, facts });
         self.seen.insert(ByBytes(m.clone()));
-        m
+        (m, true)
     }
 
     /// An `Event::Resolve`: only for a request by name from the next hop,
@@ -1888,6 +1931,8 @@ impl SbeRun {
             }
             _ => {}
         }
+        // The identity fields as sent.
+        let sent = Facts::routing(&original);
         for t in &out {
             if t.to.ip() != away_ip || t.to == req.from {
                 continue;
@@ -1899,11 +1944,11 @@ impl SbeRun {
                 assert!(m.via_ours, "relayed with top Via {}", m.via);
                 assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
                 assert_eq!(m.body(t.bytes()), original.body(), "relayed body changed");
-                self.check_relayed_copy(&original, m, from_next_hop);
+                self.check_relayed_copy(&original, &sent, m, from_next_hop);
             }
         }
         if from_next_hop {
-            self.check_privacy_refusal(&original, &out);
+            self.check_privacy_refusal(req.method, &sent, &out);
         }
     }
 
@@ -1912,7 +1957,14 @@ impl SbeRun {
     /// one (RFC 6271 #7); its own Route entry, by address or that name, is
     /// removed and no other (§16.4); the identity headers cross the trust
     /// boundary as RFC 3325 §5-7 and RFC 3323 §5 say.
-    fn check_relayed_copy(&self, original: &Message<'_>, m: &Facts, from_next_hop: bool) {
+    /// `sent`: the identity fields of `original`.
+    fn check_relayed_copy(
+        &self,
+        original: &Message<'_>,
+        sent: &Facts,
+        m: &Facts,
+        from_next_hop: bool,
+    ) {
         let me = if self.opts.hostname {
             format!("{HOSTNAME}:5060")
         } else {
@@ -1948,7 +2000,7 @@ impl SbeRun {
         } else {
             (self.opts.trusted, true)
         };
-        let orig = Facts::of(original);
+        let orig = sent;
         let (pai, privacy) = if orig.pai && !from_trusted {
             (false, orig.privacy.clone())
         } else if to_trusted
@@ -1980,16 +2032,16 @@ impl SbeRun {
     /// for privacy a proxy cannot give never reaches the untrusted peer,
     /// and the 500 that refuses it names what was missing; no other
     /// request gets that 500.
-    fn check_privacy_refusal(&self, original: &Message<'_>, out: &[Tx]) {
-        let orig = Facts::of(original);
+    /// `orig`: the identity fields of the `method` request sent.
+    fn check_privacy_refusal(&self, method: &str, orig: &Facts, out: &[Tx]) {
         let missing = if self.opts.trusted {
             Vec::new()
         } else {
-            unavailable_privacy(&orig)
+            unavailable_privacy(orig)
         };
         for t in out {
             let Some(f) = t.facts() else { continue };
-            if f.is_request() && t.to.ip() == PEER_IP && f.method == original.method() {
+            if f.is_request() && t.to.ip() == PEER_IP && f.method == method {
                 assert!(
                     missing.is_empty(),
                     "relayed to an untrusted peer without the critical {missing:?}"
