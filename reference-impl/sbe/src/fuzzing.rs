@@ -6,8 +6,8 @@
 //! [`arbitrary::Unstructured`]; work per input is bounded by fixed caps.
 
 use crate::{
-    DropReason, Event, Fault, Faults, Hop, Node, Output, Resolved, Sbe, SbeConfig, Timers,
-    Unresolved,
+    DropReason, Event, Fault, Faults, Hop, Node, Output, OverLimit, PeerLimits, Resolved, Sbe,
+    SbeConfig, Timers, Unresolved,
 };
 use arbitrary::Unstructured;
 use speermint_sip::{HeaderName, Host, Message, MessageBuilder, Uri, Via, sanitize_phrase};
@@ -28,6 +28,26 @@ const NEXT_HOP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 11
 const NEXT_HOP_OTHER_PORT: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 5)), 5999);
 const STRANGER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 66));
+/// The name the element goes by when the input configures one.
+const HOSTNAME: &str = "sbe.example.net";
+/// The reasons of the 503 a peer over one of its limits gets.
+const RATE_LIMIT: &str = "Service Unavailable - Peer Rate Limit";
+const SESSION_LIMIT: &str = "Service Unavailable - Session Limit";
+const PAI: (&str, &str) = ("P-Asserted-Identity", "<sip:+15550100@ssp.example>");
+/// Identity headers a request may carry when the input asks for them
+/// (RFC 3325, RFC 3323): none, an assertion, a preference, and Privacy
+/// levels the element can give (`id`), may ignore (`none`) or cannot
+/// (`header`, fatal when `critical` towards an untrusted peer).
+const IDENTITIES: [&[(&str, &str)]; 8] = [
+    &[],
+    &[PAI],
+    &[("P-Preferred-Identity", "<sip:alice@ssp.example>")],
+    &[PAI, ("Privacy", "id")],
+    &[PAI, ("Privacy", "id;critical")],
+    &[PAI, ("Privacy", "id; header")],
+    &[PAI, ("Privacy", "none")],
+    &[PAI, ("Privacy", "header;id;critical")],
+];
 /// Most operations per input.
 const SBE_OPS: usize = 64;
 /// Largest raw datagram an operation sends.
@@ -103,7 +123,7 @@ const RESOLVING_RURIS: [&str; 11] = [
 ];
 /// Route sets of requests from the next hop when names are resolved: the
 /// first entry that is not the element is the target.
-const RESOLVING_ROUTES: [&str; 8] = [
+const RESOLVING_ROUTES: [&str; 10] = [
     "",
     "",
     "<sip:192.0.2.1:5060;lr>",
@@ -112,6 +132,9 @@ const RESOLVING_ROUTES: [&str; 8] = [
     "<sip:edge.peer.example:5080;lr>",
     "<sip:192.0.2.66;lr>",
     "<tel:+15550009>",
+    // The element by name: its own entry with a hostname, else a target.
+    "<sip:sbe.example.net;lr>",
+    "<sip:SBE.example.net.:5060;lr>, <sip:198.51.100.10;lr>",
 ];
 
 /// A well-formed request a UA sent, kept to derive retransmissions, CANCEL
@@ -226,7 +249,7 @@ struct Facts {
     status: Option<u16>,
     ruri: Option<String>,
     /// The top Via as written, its branch, and whether its sent-by host is
-    /// the element's address.
+    /// the element's address or name.
     via: String,
     branch: Option<String>,
     via_ours: bool,
@@ -238,6 +261,14 @@ struct Facts {
     cseq_method: String,
     /// Where the body lies in the parsed bytes.
     body: Range<usize>,
+    /// The first Route URI and the first Record-Route, as written.
+    route: Option<String>,
+    record_route: Option<String>,
+    /// P-Asserted-Identity and P-Preferred-Identity are present; the
+    /// Privacy values, lower-cased, as the element reads them.
+    pai: bool,
+    ppi: bool,
+    privacy: Vec<String>,
 }
 
 impl Facts {
@@ -257,13 +288,69 @@ impl Facts {
             ruri: m.request_uri().map(|u| u.raw().to_owned()),
             via: c.via.raw.to_owned(),
             branch: c.via.branch().map(str::to_owned),
-            via_ours: c.via.host == Host::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            via_ours: is_me(&c.via.host, 5060, true),
             via2,
             vias,
             call_id: c.call_id.to_owned(),
             cseq: c.cseq.seq,
             cseq_method: c.cseq.method.to_owned(),
             body: end - m.body().len()..end,
+            ..Facts::routing(m)
+        }
+    }
+
+    /// The Route, Record-Route and identity fields, of a request only (no
+    /// check reads them in a response): one pass over the header names,
+    /// and a value read only when its field is there.
+    fn routing(m: &Message<'_>) -> Self {
+        let (mut route, mut record_route, mut pai, mut ppi, mut privacy) =
+            (false, false, false, false, false);
+        if m.is_request() {
+            for h in m.headers() {
+                match h.name {
+                    HeaderName::Route => route = true,
+                    HeaderName::RecordRoute => record_route = true,
+                    HeaderName::PAssertedIdentity => pai = true,
+                    HeaderName::Privacy => privacy = true,
+                    HeaderName::Other => {
+                        ppi |= h.name_raw.eq_ignore_ascii_case("P-Preferred-Identity")
+                    }
+                    _ => {}
+                }
+            }
+        }
+        Facts {
+            method: String::new(),
+            status: None,
+            ruri: None,
+            via: String::new(),
+            branch: None,
+            via_ours: false,
+            via2: None,
+            vias: 0,
+            call_id: String::new(),
+            cseq: 0,
+            cseq_method: String::new(),
+            body: 0..0,
+            route: route
+                .then(|| m.name_addrs(HeaderName::Route).next())
+                .flatten()
+                .map(|na| na.uri.raw().to_owned()),
+            record_route: record_route
+                .then(|| m.values(HeaderName::RecordRoute).next())
+                .flatten()
+                .map(str::to_owned),
+            pai,
+            ppi,
+            privacy: if privacy {
+                m.values(HeaderName::Privacy)
+                    .flat_map(|v| v.split(';'))
+                    .map(|p| p.trim().to_ascii_lowercase())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            } else {
+                Vec::new()
+            },
         }
     }
 
@@ -337,22 +424,48 @@ impl Tx {
     }
 }
 
+/// Whether `host:port` names the element: its address, or with `named`
+/// its hostname (case and a final dot aside).
+fn is_me(host: &Host<'_>, port: u16, named: bool) -> bool {
+    let by_name = match host {
+        Host::Domain(d) => named && d.trim_end_matches('.').eq_ignore_ascii_case(HOSTNAME),
+        h => h.ip() == Some(SBE_LOCAL.ip()),
+    };
+    by_name && port == SBE_LOCAL.port()
+}
+
+/// A URI naming the element (a Route entry of its own); `named`: it has
+/// a hostname.
+fn is_my_uri(u: &Uri<'_>, named: bool) -> bool {
+    u.as_sip()
+        .is_some_and(|s| is_me(&s.host, s.port.unwrap_or(5060), named))
+}
+
 /// The first Route that is not the element, else the Request-URI: where a
 /// request from the next hop is going, and whether a Route said so.
-fn request_target<'a>(m: &Message<'a>) -> (Option<Uri<'a>>, bool) {
-    let is_me = |u: &Uri<'_>| {
-        u.as_sip().is_some_and(|s| {
-            s.host.ip() == Some(SBE_LOCAL.ip()) && s.port.unwrap_or(5060) == SBE_LOCAL.port()
-        })
-    };
+/// `named`: the element has a hostname.
+fn request_target<'a>(m: &Message<'a>, named: bool) -> (Option<Uri<'a>>, bool) {
     match m
         .name_addrs(HeaderName::Route)
         .map(|na| na.uri)
-        .find(|u| !is_me(u))
+        .find(|u| !is_my_uri(u, named))
     {
         Some(u) => (Some(u), true),
         None => (m.request_uri().copied(), false),
     }
+}
+
+/// The privacy levels a request asks for as critical that a proxy cannot
+/// give (RFC 3323 §5: `header`, `session`, `user`), in order.
+fn unavailable_privacy(m: &Facts) -> Vec<&str> {
+    if !m.privacy.iter().any(|v| v == "critical") {
+        return Vec::new();
+    }
+    m.privacy
+        .iter()
+        .filter(|v| !matches!(v.as_str(), "id" | "none" | "critical"))
+        .map(String::as_str)
+        .collect()
 }
 
 /// A target resolved by name: a number, or a SIP URI with a domain host.
@@ -424,6 +537,81 @@ enum Expected {
     Answer { status: u16, reason: Option<String> },
 }
 
+/// What the input chose of the element's configuration besides
+/// `max_transactions` and resolution (its second byte: 0 keeps the
+/// defaults, as before this byte existed).
+#[derive(Debug, Clone, Copy, Default)]
+struct Options {
+    /// Small per-peer limits (two more bytes), else the defaults.
+    limits: Option<PeerLimits>,
+    /// The element goes by [`HOSTNAME`].
+    hostname: bool,
+    /// Generated requests carry identity headers ([`IDENTITIES`]).
+    identities: bool,
+    /// The peer is inside the trust domain (`trusted_peers`).
+    trusted: bool,
+    /// Any of the above: Route sets also name the element by
+    /// [`HOSTNAME`] (a longer list would read earlier inputs differently).
+    extended: bool,
+}
+
+impl Options {
+    /// Bit 0: small limits, read from the next two bytes: requests per
+    /// second 1 to 20 and burst 1 to 5 from the first; sessions 1 to 4,
+    /// Drop or Reject, the session age limit and Retry-After from the
+    /// second. Bits 1 to 3: hostname, identity headers, trusted peer.
+    fn read(u: &mut Unstructured<'_>) -> Self {
+        let mut byte = || u.arbitrary::<u8>().unwrap_or(0);
+        let b = byte();
+        let limits = (b & 1 == 1).then(|| {
+            let (r, s) = (byte(), byte());
+            PeerLimits {
+                requests_per_sec: f64::from(1 + r % 20),
+                burst: f64::from(1 + (r / 20) % 5),
+                sessions: usize::from(1 + s % 4),
+                session_max_age: Duration::from_secs([10, 60, 7200][usize::from(s / 8 % 3)]),
+                over_limit: if s / 4 % 2 == 1 {
+                    OverLimit::Drop
+                } else {
+                    OverLimit::Reject {
+                        retry_after: [5, 1, 3600][usize::from(s / 24 % 3)],
+                    }
+                },
+            }
+        });
+        Options {
+            limits,
+            hostname: b & 2 != 0,
+            identities: b & 4 != 0,
+            trusted: b & 8 != 0,
+            extended: b != 0,
+        }
+    }
+}
+
+/// What the limits made of a request from the peer, as the model predicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gate {
+    /// Never reached the limits: ACK, CANCEL, a retransmission, or
+    /// refused before (no room, §16.3 validation, REGISTER).
+    Uncounted,
+    /// Within both limits: relayed.
+    Admitted,
+    /// Over a limit: this 503 reason, or silence.
+    Refused(&'static str),
+}
+
+/// A call counted against the peer's session limit (the model's).
+#[derive(Debug)]
+struct Call {
+    call_id: String,
+    /// The branch of the INVITE that started it: its final answers carry it.
+    branch: Option<String>,
+    started: Instant,
+    /// A 2xx went upstream: only a BYE (or old age) ends it now.
+    up: bool,
+}
+
 /// What the element is handling while its outputs are drained.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ctx {
@@ -490,13 +678,34 @@ struct SbeRun {
     trigger: Option<(usize, bool)>,
     /// Forwarded requests that failed over in the last drain.
     failed_over: Vec<usize>,
+    opts: Options,
+    /// The element's limits, and the model of the peer's token bucket:
+    /// tokens, and when it was last drawn from.
+    limits: PeerLimits,
+    tokens: f64,
+    drawn: Option<Instant>,
+    /// The peer's calls in progress, and when they were last swept for age.
+    calls: Vec<Call>,
+    swept: Option<Instant>,
+    /// The prediction for the datagram last handled, if from the peer.
+    gate: Option<Gate>,
+    /// Requests refused over a limit; calls counted, and ended.
+    refusals: usize,
+    calls_started: usize,
+    calls_ended: usize,
 }
 
 impl SbeRun {
     /// `resolve`: turn on `resolve_names`, with these faults and timeout.
-    fn new(max_transactions: usize, resolve: Option<(Faults, Duration)>) -> Self {
+    fn new(max_transactions: usize, resolve: Option<(Faults, Duration)>, opts: Options) -> Self {
         let mut cfg = SbeConfig::new(SBE_LOCAL, vec![PEER_IP], NEXT_HOP);
         cfg.max_transactions = max_transactions;
+        cfg.peer_limits = opts.limits.unwrap_or_default();
+        cfg.hostname = opts.hostname.then(|| HOSTNAME.to_owned());
+        if opts.trusted {
+            cfg.trusted_peers = vec![PEER_IP];
+        }
+        let limits = cfg.peer_limits;
         if let Some((faults, timeout)) = resolve {
             cfg.resolve_names = true;
             cfg.faults = faults;
@@ -532,6 +741,16 @@ impl SbeRun {
             resolving_alternates: Vec::new(),
             trigger: None,
             failed_over: Vec::new(),
+            opts,
+            limits,
+            tokens: limits.burst,
+            drawn: None,
+            calls: Vec::new(),
+            swept: None,
+            gate: None,
+            refusals: 0,
+            calls_started: 0,
+            calls_ended: 0,
         }
     }
 
@@ -559,6 +778,14 @@ impl SbeRun {
             self.sbe.timers_consistent(),
             "the timer queue lost or misplaced a deadline"
         );
+        // One peer: at most its session limit, and exactly the model's calls.
+        assert_eq!(
+            self.sbe.session_count(),
+            self.calls.len(),
+            "sessions counted by the element, and calls in progress: {:?}",
+            self.calls
+        );
+        assert!(self.calls.len() <= self.limits.sessions);
         if !self.lenient {
             assert_eq!(
                 p,
@@ -579,10 +806,14 @@ impl SbeRun {
         while let Some(o) = self.sbe.poll_output() {
             match o {
                 Output::Transmit(t) => {
+                    let (msg, first) = self.msg(t.bytes);
                     let tx = Tx {
                         to: t.path.remote,
-                        msg: self.msg(t.bytes),
+                        msg,
                     };
+                    if first {
+                        self.track_calls(&tx);
+                    }
                     // First: a failover makes its hop a destination.
                     self.attribute(&tx);
                     self.check_transmit(&tx, on_time);
@@ -600,16 +831,16 @@ impl SbeRun {
         out
     }
 
-    /// The shared parse of `bytes`.
-    fn msg(&mut self, bytes: Vec<u8>) -> Rc<Msg> {
+    /// The shared parse of `bytes`, and whether they are new.
+    fn msg(&mut self, bytes: Vec<u8>) -> (Rc<Msg>, bool) {
         if let Some(m) = self.seen.get(&bytes[..]) {
-            return m.0.clone();
+            return (m.0.clone(), false);
         }
         let facts = Message::parse(&bytes).ok().map(|m| Facts::of(&m));
         let id = self.seen.len();
         let m = Rc::new(Msg { id, bytes, facts });
         self.seen.insert(ByBytes(m.clone()));
-        m
+        (m, true)
     }
 
     /// An `Event::Resolve`: only for a request by name from the next hop,
@@ -630,7 +861,7 @@ impl SbeRun {
         );
         let m = input.expect("a parked request parses");
         assert!(m.is_request(), "a response was parked");
-        let (uri, by_route) = request_target(m);
+        let (uri, by_route) = request_target(m, self.opts.hostname);
         assert!(by_name(uri.as_ref()), "{target} resolved, not a name");
         assert_eq!(uri.map(|u| u.raw()), Some(target), "resolution target");
         let key = tx_key(&m.core().via, m);
@@ -1020,10 +1251,14 @@ impl SbeRun {
                     .copied()
                     .filter(|&i| self.parked[i].forwarded())
             });
+        // Whether a request's (branch, method) came before: only then may
+        // a transaction absorb it.
+        let mut known = false;
         if let Some(m) = request.filter(|_| from.ip() != STRANGER_IP) {
             let branch = m.core().via.branch().unwrap_or_default().to_owned();
-            self.keys.insert((branch, m.method().to_owned()));
+            known = !self.keys.insert((branch, m.method().to_owned()));
         }
+        let room_before = self.sbe.transaction_count();
         self.trigger = self.final_for_attempt(from, m);
         self.lenient |= raw && self.trigger.is_some();
         // What decides a failover on that 503, before it.
@@ -1039,6 +1274,9 @@ impl SbeRun {
         self.sbe.handle_datagram(self.now, from, bytes);
         let out = self.drain(false, m);
         assert!(self.new_parked.len() <= 1, "one datagram parked twice");
+        self.gate = request
+            .filter(|_| from.ip() == PEER_IP)
+            .map(|m| self.check_limits(from, m, known, room_before, &out));
         if let Some(cancelled) = cancels {
             let accepted = out.iter().any(|t| {
                 t.to == from
@@ -1092,6 +1330,221 @@ impl SbeRun {
         }
         self.check_bounds();
         out
+    }
+
+    /// The peer's token bucket, as `limit::Limiter` keeps it (the same
+    /// arithmetic on the same clock): a request takes a token if one is
+    /// there.
+    fn take_token(&mut self) -> bool {
+        let l = self.limits;
+        if let Some(last) = self.drawn {
+            let dt = self.now.saturating_duration_since(last).as_secs_f64();
+            self.tokens = (self.tokens + dt * l.requests_per_sec).min(l.burst);
+        }
+        self.drawn = Some(self.now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Room for another call: below the limit, or once calls older than
+    /// the age limit are forgotten (looked for at most once a second).
+    fn call_room(&mut self) -> bool {
+        let l = self.limits;
+        if self.calls.len() < l.sessions {
+            return true;
+        }
+        let now = self.now;
+        if self
+            .swept
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1))
+        {
+            self.swept = Some(now);
+            let before = self.calls.len();
+            self.calls
+                .retain(|c| now.saturating_duration_since(c.started) < l.session_max_age);
+            self.calls_ended += before - self.calls.len();
+        }
+        self.calls.len() < l.sessions
+    }
+
+    /// Ends calls on what the element sent for the first time: a BYE it
+    /// relayed (either way) ends its Call-ID's; a final of 300 or more
+    /// relayed upstream to the peer for an INVITE ends the call that
+    /// INVITE started, a 2xx sets it up. (Answers of the element's own go
+    /// up while a datagram from the peer is handled, and end nothing.)
+    fn track_calls(&mut self, tx: &Tx) {
+        if self.calls.is_empty() {
+            return;
+        }
+        let Some(f) = tx.facts() else {
+            return;
+        };
+        let before = self.calls.len();
+        if f.is_request() {
+            if f.method == "BYE" && f.via_ours {
+                self.calls.retain(|c| c.call_id != f.call_id);
+            }
+        } else {
+            let from_peer = matches!(self.ctx, Ctx::Datagram { from, .. } if from.ip() == PEER_IP);
+            let code = f.status.unwrap_or(0);
+            if tx.to.ip() != PEER_IP || from_peer || f.cseq_method != "INVITE" || code < 200 {
+                return;
+            }
+            let call = self
+                .calls
+                .iter()
+                .position(|c| c.call_id == f.call_id && c.branch == f.branch);
+            match call {
+                Some(i) if code >= 300 => {
+                    self.calls.remove(i);
+                }
+                Some(i) => self.calls[i].up = true,
+                None => {}
+            }
+        }
+        self.calls_ended += before - self.calls.len();
+    }
+
+    /// RFC 6404 §4.9: what the limits make of request `m` from the peer,
+    /// predicted from the model's bucket and calls, and checked against
+    /// what the element did (`out`). A request is counted once it passed
+    /// what the element refuses itself (no room for its transactions as
+    /// `room` said before it, §16.3 validation, REGISTER); ACK and CANCEL
+    /// never are, nor a retransmission its transaction absorbed (read from
+    /// the element's drop event, and only allowed for a branch seen
+    /// before). Over the rate, or a new INVITE over the calls, gets the
+    /// 503 with Retry-After, or nothing under Drop; within them, the relay.
+    fn check_limits(
+        &mut self,
+        from: SocketAddr,
+        m: &Message<'_>,
+        known: bool,
+        room: (usize, usize),
+        out: &[Tx],
+    ) -> Gate {
+        let method = m.method();
+        let absorbed = self.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Dropped {
+                    reason: DropReason::Retransmission,
+                    ..
+                }
+            )
+        });
+        assert!(
+            !absorbed || known || method == "ACK",
+            "a new {method} absorbed as a retransmission"
+        );
+        let new_call = method == "INVITE" && m.core().to.tag().is_none();
+        let gate = if matches!(method, "ACK" | "CANCEL" | "REGISTER")
+            || absorbed
+            || room.0 + room.1 + 2 > self.max_transactions
+            || matches!(m.request_uri(), Some(Uri::Other { .. }))
+            || m.core().max_forwards == Some(0)
+            || m.header(HeaderName::ProxyRequire).is_some()
+        {
+            Gate::Uncounted
+        } else if !self.take_token() {
+            Gate::Refused(RATE_LIMIT)
+        } else if new_call && !self.call_room() {
+            Gate::Refused(SESSION_LIMIT)
+        } else {
+            Gate::Admitted
+        };
+        let dropped = self.events.iter().any(|e| {
+            matches!(
+                e,
+                Event::Dropped {
+                    reason: DropReason::OverLimit,
+                    ..
+                }
+            )
+        });
+        let limit_answers = out
+            .iter()
+            .filter(|t| t.bytes().starts_with(b"SIP/2.0 503 Service Unavailable - "))
+            .count();
+        let shown = || {
+            String::from_utf8_lossy(m.as_bytes())
+                .escape_debug()
+                .to_string()
+        };
+        match gate {
+            Gate::Refused(reason) => {
+                self.refusals += 1;
+                match self.limits.over_limit {
+                    OverLimit::Reject { retry_after } => {
+                        assert!(
+                            out.len() == 1 && out[0].to == from && !dropped,
+                            "{reason}: {} transmissions for {}",
+                            out.len(),
+                            shown()
+                        );
+                        let line = format!("SIP/2.0 503 {reason}\r\n");
+                        assert!(
+                            out[0].bytes().starts_with(line.as_bytes()),
+                            "not {line:?} for {}",
+                            shown()
+                        );
+                        let r = Message::parse(out[0].bytes()).expect("the 503 parses");
+                        let after = r.header_by_name("Retry-After").map(|h| h.value);
+                        assert_eq!(
+                            after,
+                            Some(retry_after.to_string().as_bytes()),
+                            "Retry-After of a 503 over a limit"
+                        );
+                        assert_eq!(r.core().cseq.method, method);
+                        assert_eq!(r.core().call_id, m.core().call_id);
+                    }
+                    OverLimit::Drop => assert!(
+                        out.is_empty() && dropped,
+                        "{reason} under Drop: {} transmissions, dropped {dropped}, for {}",
+                        out.len(),
+                        shown()
+                    ),
+                }
+            }
+            Gate::Admitted => {
+                assert!(
+                    !dropped && limit_answers == 0,
+                    "refused within the limits ({} tokens, {} calls): {}",
+                    self.tokens,
+                    self.calls.len(),
+                    shown()
+                );
+                let relays = out
+                    .iter()
+                    .filter(|t| {
+                        t.to == NEXT_HOP
+                            && t.facts()
+                                .is_some_and(|f| f.is_request() && f.method == method)
+                    })
+                    .count();
+                assert_eq!(relays, 1, "an admitted request relayed: {}", shown());
+                let call_id = m.core().call_id;
+                if new_call && !self.calls.iter().any(|c| c.call_id == call_id) {
+                    self.calls.push(Call {
+                        call_id: call_id.to_owned(),
+                        branch: m.core().via.branch().map(str::to_owned),
+                        started: self.now,
+                        up: false,
+                    });
+                    self.calls_started += 1;
+                }
+            }
+            // (An absorbed request may get its 503 again.)
+            Gate::Uncounted => assert!(
+                !dropped && (absorbed || limit_answers == 0),
+                "refused over a limit it never reached: {}",
+                shown()
+            ),
+        }
+        gate
     }
 
     /// `handle_timeout` at `now`, then the checks: no timer left due; a
@@ -1253,6 +1706,7 @@ impl SbeRun {
                 "<sip:192.0.2.1:5060;lr>",
                 "<sip:192.0.2.1:5060;lr>, <sip:198.51.100.10;lr>",
                 "<sip:192.0.2.66;lr>",
+                "<sip:sbe.example.net;lr>, <sip:198.51.100.10;lr>",
             ]
         } else {
             &[
@@ -1260,7 +1714,16 @@ impl SbeRun {
                 "",
                 "<sip:192.0.2.1:5060;lr>",
                 "<sip:proxy.example.net;lr>",
+                "<sip:sbe.example.net:5060;lr>",
             ]
+        };
+        // The last entry (two with resolution) names the element by its
+        // hostname.
+        let by_name = if from_next_hop && self.resolve { 2 } else { 1 };
+        let routes = if self.opts.extended {
+            routes
+        } else {
+            &routes[..routes.len() - by_name]
         };
         let route = *u.choose(routes)?;
         if !route.is_empty() {
@@ -1271,6 +1734,11 @@ impl SbeRun {
         }
         if method == "INVITE" {
             b = b.header("Contact", format_args!("<sip:alice@{from}>"));
+        }
+        if self.opts.identities {
+            for (name, value) in *u.choose(&IDENTITIES)? {
+                b = b.header(name, value);
+            }
         }
         if u.ratio(1u8, 3)? {
             b = b.body("application/sdp", OFFER);
@@ -1399,7 +1867,7 @@ impl SbeRun {
             shown()
         );
         if from_next_hop && self.resolve && parked.is_none() && t.relays == 1 {
-            let (target, _) = request_target(&original);
+            let (target, _) = request_target(&original, self.opts.hostname);
             assert!(
                 req.method == "CANCEL" || !by_name(target.as_ref()),
                 "a request by name relayed unresolved: {}",
@@ -1438,9 +1906,12 @@ impl SbeRun {
                 }
             }
             _ if fresh => {
+                // Or neither, over a limit under Drop (as predicted).
+                let silent = matches!(self.gate, Some(Gate::Refused(_)))
+                    && self.limits.over_limit == OverLimit::Drop;
                 assert_eq!(
                     t.relays + t.finals,
-                    1,
+                    usize::from(!silent),
                     "a new request must be relayed or answered, exactly once: {t:?} for {}",
                     shown()
                 );
@@ -1460,6 +1931,8 @@ impl SbeRun {
             }
             _ => {}
         }
+        // The identity fields as sent.
+        let sent = Facts::routing(&original);
         for t in &out {
             if t.to.ip() != away_ip || t.to == req.from {
                 continue;
@@ -1471,6 +1944,118 @@ impl SbeRun {
                 assert!(m.via_ours, "relayed with top Via {}", m.via);
                 assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
                 assert_eq!(m.body(t.bytes()), original.body(), "relayed body changed");
+                self.check_relayed_copy(&original, &sent, m, from_next_hop);
+            }
+        }
+        if from_next_hop {
+            self.check_privacy_refusal(req.method, &sent, &out);
+        }
+    }
+
+    /// What a relay to the peer or the next hop must add and remove: the
+    /// element's Via and Record-Route name it by its hostname when it has
+    /// one (RFC 6271 #7); its own Route entry, by address or that name, is
+    /// removed and no other (§16.4); the identity headers cross the trust
+    /// boundary as RFC 3325 §5-7 and RFC 3323 §5 say.
+    /// `sent`: the identity fields of `original`.
+    fn check_relayed_copy(
+        &self,
+        original: &Message<'_>,
+        sent: &Facts,
+        m: &Facts,
+        from_next_hop: bool,
+    ) {
+        let me = if self.opts.hostname {
+            format!("{HOSTNAME}:5060")
+        } else {
+            SBE_LOCAL.to_string()
+        };
+        assert!(
+            m.via.starts_with(&format!("SIP/2.0/UDP {me};")),
+            "the element's Via {} does not name it as {me}",
+            m.via
+        );
+        if matches!(m.method.as_str(), "INVITE" | "SUBSCRIBE" | "REFER") {
+            assert_eq!(
+                m.record_route.as_deref(),
+                Some(format!("<sip:{me};lr>").as_str()),
+                "the element's Record-Route"
+            );
+        }
+        let mut routes = original.name_addrs(HeaderName::Route).map(|na| na.uri);
+        let first = routes.next();
+        let route = match first {
+            Some(u) if is_my_uri(&u, self.opts.hostname) => routes.next(),
+            u => u,
+        };
+        assert_eq!(
+            m.route.as_deref(),
+            route.map(|u| u.raw()),
+            "the first Route of the relayed copy"
+        );
+        // The next hop is inside the trust domain; the peer only when
+        // configured so.
+        let (from_trusted, to_trusted) = if from_next_hop {
+            (true, self.opts.trusted)
+        } else {
+            (self.opts.trusted, true)
+        };
+        let orig = sent;
+        let (pai, privacy) = if orig.pai && !from_trusted {
+            (false, orig.privacy.clone())
+        } else if to_trusted
+            || orig.privacy.iter().any(|v| v == "none")
+            || !orig.privacy.iter().any(|v| v == "id")
+        {
+            (orig.pai, orig.privacy.clone())
+        } else {
+            let rest: Vec<String> = orig
+                .privacy
+                .iter()
+                .filter(|v| *v != "id")
+                .cloned()
+                .collect();
+            let only_critical = rest.iter().all(|v| v == "critical");
+            (false, if only_critical { Vec::new() } else { rest })
+        };
+        assert!(!m.ppi, "P-Preferred-Identity relayed");
+        assert_eq!(
+            (m.pai, &m.privacy),
+            (pai, &privacy),
+            "P-Asserted-Identity and Privacy relayed (from trusted {from_trusted}, to trusted {to_trusted}; sent {}, {:?})",
+            orig.pai,
+            orig.privacy
+        );
+    }
+
+    /// RFC 3323 §5: a request from the next hop that asks, as critical,
+    /// for privacy a proxy cannot give never reaches the untrusted peer,
+    /// and the 500 that refuses it names what was missing; no other
+    /// request gets that 500.
+    /// `orig`: the identity fields of the `method` request sent.
+    fn check_privacy_refusal(&self, method: &str, orig: &Facts, out: &[Tx]) {
+        let missing = if self.opts.trusted {
+            Vec::new()
+        } else {
+            unavailable_privacy(orig)
+        };
+        for t in out {
+            let Some(f) = t.facts() else { continue };
+            if f.is_request() && t.to.ip() == PEER_IP && f.method == method {
+                assert!(
+                    missing.is_empty(),
+                    "relayed to an untrusted peer without the critical {missing:?}"
+                );
+            }
+            if f.status == Some(500) && t.bytes().starts_with(b"SIP/2.0 500 Privacy Unavailable") {
+                let line = format!(
+                    "SIP/2.0 500 Privacy Unavailable: {}\r\n",
+                    missing.join(", ")
+                );
+                assert!(
+                    !missing.is_empty() && t.bytes().starts_with(line.as_bytes()),
+                    "not {line:?}"
+                );
             }
         }
     }
@@ -1571,6 +2156,16 @@ impl SbeRun {
             return Expected::Answer {
                 status: 503,
                 reason: None,
+            };
+        }
+        // RFC 3323 §5: critical privacy a proxy cannot give, towards a hop
+        // outside the trust domain: 500 naming it.
+        let trusted = to == NEXT_HOP || (to.ip() == PEER_IP && self.opts.trusted);
+        let missing = unavailable_privacy(&rec.req);
+        if !trusted && !missing.is_empty() {
+            return Expected::Answer {
+                status: 500,
+                reason: Some(format!("Privacy Unavailable: {}", missing.join(", "))),
             };
         }
         // RFC 3261 §16.5-16.6: the Request-URI becomes the target found,
@@ -1952,6 +2547,13 @@ impl SbeRun {
 /// status and reason), once or twice; and the next hop retransmits a
 /// request, or sends CANCEL or ACK for its INVITE, parked or not.
 ///
+/// The second byte configures the rest (0: the defaults, as inputs read
+/// before it existed): small per-peer limits (1 to 20 requests/s, a burst
+/// of 1 to 5, 1 to 4 calls, 503 or silence beyond; with room for four
+/// times the transactions, so that the limits and not `max_transactions`
+/// refuse), a hostname, identity headers (P-Asserted-Identity,
+/// P-Preferred-Identity, Privacy) on generated requests, a trusted peer.
+///
 /// Invariants:
 /// - no panic; live transactions (server + client) never exceed
 ///   `max_transactions`; each parked request holds a server transaction,
@@ -1995,7 +2597,25 @@ impl SbeRun {
 ///   from T1 up to T2, and are T2 after a provisional response; an INVITE
 ///   is not retransmitted after a provisional, no request after a final,
 ///   none after Timer B/F (64*T1). Gaps are exact when timers fire at their
-///   deadlines, and never shorter when they fire late.
+///   deadlines, and never shorter when they fire late;
+/// - RFC 6404 §4.9: the model keeps the peer's token bucket (the
+///   element's arithmetic, the same clock) and its calls; each request from
+///   the peer that passes what the element refuses itself takes a token,
+///   and a new INVITE needs room for a call (calls past the age limit
+///   swept at most once a second). Over either, exactly one 503 with the
+///   limit's reason and `Retry-After`, or nothing under Drop, and no relay;
+///   within both, the relay. The element's `session_count()` equals the
+///   model's calls after every step and never exceeds the limit: a call
+///   counts from its INVITE's relay until a final of 300 or more for it
+///   goes upstream or a BYE with its Call-ID is relayed; at the end only
+///   calls set up (2xx) remain;
+/// - the element's Via and Record-Route name it by its hostname when it
+///   has one, its own Route entry (address or name) is removed; identity
+///   crosses the trust boundary as RFC 3325 and RFC 3323 say (no
+///   P-Preferred-Identity ever; an untrusted sender's assertion removed;
+///   `Privacy: id` towards an untrusted peer removes the assertion and the
+///   `id`), and critical privacy a proxy cannot give towards an untrusted
+///   peer gets 500 naming it, never a relay.
 pub fn sbe_sequence(data: &[u8]) {
     run(data);
 }
@@ -2022,6 +2642,12 @@ pub struct SbeSummary {
     pub failovers: usize,
     /// The model lost track of who answered what (raw bytes).
     pub lenient: bool,
+    /// Requests from the peer refused over its rate or session limit.
+    pub limit_refusals: usize,
+    /// Calls counted against the session limit.
+    pub calls: usize,
+    /// Calls ended (by a failure, a BYE or old age).
+    pub calls_ended: usize,
 }
 
 /// [`sbe_sequence`] on `data`, with what the run did.
@@ -2050,6 +2676,9 @@ pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
             .map(|p| p.chain.len().saturating_sub(1))
             .sum(),
         lenient: run.lenient,
+        limit_refusals: run.refusals,
+        calls: run.calls_started,
+        calls_ended: run.calls_ended,
     }
 }
 
@@ -2059,11 +2688,15 @@ fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
     let mut u = Unstructured::new(data);
     // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
     // was read before resolution existed, and in its high part whether
-    // names are resolved (off for every earlier regression input).
+    // names are resolved (off for every earlier regression input). Then
+    // the options byte ([`Options::read`]).
     let Ok(first) = u.arbitrary::<u8>() else {
         return None;
     };
-    let max = 2 + usize::from(first % 7);
+    let opts = Options::read(&mut u);
+    // Small limits want room for more requests than a burst: with 2 to 8
+    // transactions the 503 for no room would come first.
+    let max = (2 + usize::from(first % 7)) * if opts.limits.is_some() { 4 } else { 1 };
     let resolve = if (first / 7) % 4 < 2 {
         let mut faults = Faults::default();
         let (Ok(srv), Ok(tel), Ok(timeout)) = (
@@ -2087,7 +2720,7 @@ fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
     } else {
         None
     };
-    let mut run = SbeRun::new(max, resolve);
+    let mut run = SbeRun::new(max, resolve, opts);
     let mut ops = 0;
     while ops < SBE_OPS && !u.is_empty() {
         ops += 1;
@@ -2108,6 +2741,12 @@ fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
         "transactions without a timer outlive the run"
     );
     assert_eq!(run.sbe.parked_len(), 0, "parked requests outlive the run");
+    // Every call that was not set up has ended: a failure or the 408 of a
+    // timeout went upstream (checked equal to the element's count above).
+    if let Some(c) = run.calls.iter().find(|c| !c.up) {
+        panic!("call {} still counted, never set up", c.call_id);
+    }
+    run.check_bounds();
     if let Some(p) = run.parked.iter().find(|p| p.outcome.is_none()) {
         assert!(run.lenient, "parked {} {} never settled", p.method, p.id);
     }

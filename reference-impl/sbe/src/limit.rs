@@ -112,13 +112,17 @@ impl Limiter {
     }
 }
 
-/// Each peer's calls in progress: keyed by the INVITE's server
-/// transaction until its final answer, and found by Call-ID for the BYE.
+/// Each peer's calls in progress, by Call-ID (the BYE finds them so), and
+/// the INVITE transaction that may still fail each. A call is one Call-ID:
+/// a peer that reuses a branch once its transaction ended starts a call
+/// that counts, and that call's failure ends it, not the earlier one.
 /// At most `sessions` per configured peer, so bounded by configuration.
 #[derive(Debug, Default)]
 pub(crate) struct Sessions {
-    by_invite: HashMap<ServerKey, Session>,
-    by_call: HashMap<Box<str>, ServerKey>,
+    by_call: HashMap<Box<str>, Session>,
+    /// The call each INVITE transaction started (the latest one, if a
+    /// branch was reused).
+    by_invite: HashMap<ServerKey, Box<str>>,
     /// Per peer: live sessions and when they were last swept for age.
     per_peer: Vec<(usize, Option<Instant>)>,
 }
@@ -126,7 +130,7 @@ pub(crate) struct Sessions {
 #[derive(Debug)]
 struct Session {
     peer: usize,
-    call_id: Box<str>,
+    invite: ServerKey,
     started: Instant,
 }
 
@@ -144,17 +148,17 @@ impl Sessions {
         let swept = self.per_peer[peer].1;
         if swept.is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(1)) {
             self.per_peer[peer].1 = Some(now);
-            let old: Vec<ServerKey> = self
-                .by_invite
+            let old: Vec<Box<str>> = self
+                .by_call
                 .iter()
                 .filter(|(_, s)| {
                     s.peer == peer
                         && now.saturating_duration_since(s.started) >= limits.session_max_age
                 })
-                .map(|(k, _)| k.clone())
+                .map(|(c, _)| c.clone())
                 .collect();
-            for k in old {
-                self.end_invite(&k);
+            for c in old {
+                self.end_call(&c);
             }
         }
         self.per_peer[peer].0 < limits.sessions
@@ -163,19 +167,21 @@ impl Sessions {
     /// A call from `peer` was admitted and its INVITE relayed. Idempotent:
     /// a failover relays the same INVITE again.
     pub(crate) fn start(&mut self, now: Instant, key: &ServerKey, call_id: &str, peer: usize) {
-        if self.by_invite.contains_key(key) || self.by_call.contains_key(call_id) {
+        if self.by_call.contains_key(call_id) {
             return;
         }
         if self.per_peer.len() <= peer {
             self.per_peer.resize(peer + 1, (0, None));
         }
         self.per_peer[peer].0 += 1;
-        self.by_call.insert(call_id.into(), key.clone());
-        self.by_invite.insert(
-            key.clone(),
+        // A reused key now names this call; the earlier one was set up or
+        // its INVITE would still be live, so only a BYE or age ends it.
+        self.by_invite.insert(key.clone(), call_id.into());
+        self.by_call.insert(
+            call_id.into(),
             Session {
                 peer,
-                call_id: call_id.into(),
+                invite: key.clone(),
                 started: now,
             },
         );
@@ -183,22 +189,28 @@ impl Sessions {
 
     /// The INVITE failed (a final answer of 300 or above went upstream).
     pub(crate) fn end_invite(&mut self, key: &ServerKey) {
-        if let Some(s) = self.by_invite.remove(key) {
-            self.by_call.remove(&s.call_id);
-            self.per_peer[s.peer].0 -= 1;
+        if let Some(call_id) = self.by_invite.get(key).cloned() {
+            self.end_call(&call_id);
         }
     }
 
     /// A BYE for `call_id` crossed, from either side.
     pub(crate) fn end_call(&mut self, call_id: &str) {
-        if let Some(key) = self.by_call.get(call_id).cloned() {
-            self.end_invite(&key);
+        if let Some(s) = self.by_call.remove(call_id) {
+            if self
+                .by_invite
+                .get(&s.invite)
+                .is_some_and(|c| **c == *call_id)
+            {
+                self.by_invite.remove(&s.invite);
+            }
+            self.per_peer[s.peer].0 -= 1;
         }
     }
 
     /// Calls in progress, all peers.
     pub(crate) fn len(&self) -> usize {
-        self.by_invite.len()
+        self.by_call.len()
     }
 }
 
@@ -276,5 +288,30 @@ mod tests {
         // A minute on, both calls are too old to hold the peer back.
         assert!(s.admit(t0 + Duration::from_secs(61), 0, &limits));
         assert_eq!(s.len(), 0);
+        assert!(s.by_invite.is_empty());
+    }
+
+    #[test]
+    fn a_reused_invite_key_starts_a_call_and_fails_only_that_one() {
+        let limits = PeerLimits {
+            sessions: 2,
+            ..PeerLimits::default()
+        };
+        let mut s = Sessions::default();
+        let t0 = Instant::now();
+        let (a, b) = (invite("a", "c1"), invite("b", "c3"));
+        s.start(t0, &a, "c1", 0); // set up; its transaction ends
+        s.start(t0, &a, "c2", 0); // the branch again, another call
+        assert_eq!(s.len(), 2);
+        assert!(!s.admit(t0, 0, &limits), "both calls count");
+        s.end_invite(&a); // the second call fails
+        assert_eq!(s.len(), 1);
+        assert!(s.admit(t0, 0, &limits));
+        s.start(t0, &b, "c3", 0);
+        s.end_call("c1"); // the first call's BYE
+        s.end_invite(&a); // nothing left on that key
+        assert_eq!(s.len(), 1);
+        s.end_call("c3");
+        assert_eq!((s.len(), s.by_invite.len(), s.per_peer[0].0), (0, 0, 0));
     }
 }

@@ -1,7 +1,9 @@
 //! The reference SBE core driven without I/O under a virtual clock.
 
 use speermint_corpora::torture::all;
-use speermint_sbe::{DropReason, Event, Hop, Node, Output, Resolved, Sbe, SbeConfig, Unresolved};
+use speermint_sbe::{
+    DropReason, Event, Hop, Node, Output, PeerLimits, Resolved, Sbe, SbeConfig, Unresolved,
+};
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -594,4 +596,59 @@ fn a_503_from_the_first_hop_sends_the_request_to_the_next() {
         let (tx, _) = drain_resolving(&mut s);
         assert!(tx.iter().any(|(t, b)| *t == a(NEXT) && status(b) == 486));
     }
+}
+
+/// An INVITE from the peer with this branch and Call-ID.
+fn invite_call(branch: &str, call_id: &str) -> Vec<u8> {
+    MessageBuilder::request("INVITE", "sip:bob@biloxi.example.com")
+        .header("Via", format!("SIP/2.0/UDP {PEER};branch={branch}"))
+        .header("Max-Forwards", 70)
+        .header("From", "<sip:alice@atlanta.example.com>;tag=1")
+        .header("To", "<sip:bob@biloxi.example.com>")
+        .header("Call-ID", call_id)
+        .header("CSeq", "1 INVITE")
+        .build()
+}
+
+/// RFC 6404 §4.9: the session limit counts calls, whatever branch their
+/// INVITEs carry. A peer that reused the branch of an ended transaction
+/// used to have its next calls go uncounted (past the limit), and a
+/// failure of such a call freed the place of the earlier one, still up.
+/// (Found while the `sbe_sequence` model learnt the limits.)
+#[test]
+fn a_reused_branch_neither_hides_a_call_nor_frees_another() {
+    let mut cfg = SbeConfig::new(a(SBE), vec![a(PEER).ip()], a(NEXT));
+    cfg.peer_limits = PeerLimits {
+        sessions: 2,
+        ..PeerLimits::default()
+    };
+    let mut sbe = Sbe::new(cfg);
+    let to_next = |tx: &[(SocketAddr, Vec<u8>)]| {
+        tx.iter()
+            .find(|(to, _)| *to == a(NEXT))
+            .map(|(_, b)| b.clone())
+            .expect("relayed")
+    };
+    // Call 1 is set up; its server transaction ends (Timer L).
+    let t0 = Instant::now();
+    let (tx, _) = feed(&mut sbe, t0, PEER, &invite_call("z9hG4bKsame", "call-1"));
+    feed(&mut sbe, t0, NEXT, &answer(&to_next(&tx), 200));
+    let t1 = t0 + Duration::from_secs(64);
+    sbe.handle_timeout(t1);
+    drain(&mut sbe);
+    assert_eq!(sbe.transaction_count(), (0, 0));
+    assert_eq!(sbe.session_count(), 1, "call 1 is up");
+    // Call 2 reuses the branch: a new transaction, and a call that counts.
+    let (tx, _) = feed(&mut sbe, t1, PEER, &invite_call("z9hG4bKsame", "call-2"));
+    let call2 = to_next(&tx);
+    assert_eq!(sbe.session_count(), 2);
+    let (tx, _) = feed(&mut sbe, t1, PEER, &invite_call("z9hG4bKnew", "call-3"));
+    assert_eq!(tx.len(), 1);
+    assert_eq!(status(&tx[0].1), 503, "two calls is the limit");
+    // Call 2 fails: its place is freed, not call 1's.
+    feed(&mut sbe, t1, NEXT, &answer(&call2, 486));
+    assert_eq!(sbe.session_count(), 1);
+    let (tx, _) = feed(&mut sbe, t1, PEER, &invite_call("z9hG4bKnew2", "call-4"));
+    to_next(&tx);
+    assert_eq!(sbe.session_count(), 2);
 }

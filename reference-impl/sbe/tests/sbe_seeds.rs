@@ -26,6 +26,7 @@ struct Script {
 // Indexes into the model's lists (reference-impl/sbe/src/fuzzing.rs).
 const INVITE: u8 = 0;
 const OPTIONS: u8 = 2;
+const BYE: u8 = 3;
 const REGISTER: u8 = 4;
 /// `new_request` from the next hop: its own method list.
 const HOP_INVITE: u8 = 0;
@@ -33,6 +34,7 @@ const HOP_OPTIONS: u8 = 1;
 const HOP_MESSAGE: u8 = 3;
 const S180: u8 = 1;
 const S200: u8 = 3;
+const S486: u8 = 8;
 const S487: u8 = 9;
 const S503: u8 = 11;
 const PEER_5060: u8 = 0;
@@ -58,9 +60,22 @@ impl Script {
         s
     }
 
+    /// No resolution, `max` transactions, and per-peer limits of
+    /// `rate` requests per second (1 to 20), a `burst` of 1 to 5 and 1 to
+    /// 4 `sessions`, 503 with Retry-After 5 or silence (`drop`) beyond
+    /// them, and calls forgotten after two hours.
+    fn limited(max: u8, rate: u8, burst: u8, sessions: u8, drop: bool) -> Self {
+        let mut s = Self::plain(max);
+        s.bytes[1] = 1;
+        s.bytes.push((burst - 1) * 20 + rate - 1);
+        s.bytes.push(sessions - 1 + 4 * u8::from(drop) + 8 * 2);
+        s
+    }
+
+    /// The first byte, then the options byte: 0, the defaults.
     fn first(b: u8) -> Self {
         Script {
-            bytes: vec![b],
+            bytes: vec![b, 0],
             ..Script::default()
         }
     }
@@ -97,6 +112,16 @@ impl Script {
         }
         self.bytes
             .extend([0, 0, max_forwards, route, 1, u8::from(!sdp)]);
+        self
+    }
+
+    /// A BYE from the peer for the call of its request `i` of `n`
+    /// (operation 0, reusing that Call-ID).
+    fn peer_bye(mut self, i: u8, n: u8) -> Self {
+        self = self.op(0);
+        self.bytes.extend([BYE, 0, 1, 0]);
+        self = self.pick(i, n);
+        self.bytes.extend([0, 0, 0, 0, 1, 1]);
         self
     }
 
@@ -312,10 +337,62 @@ fn seeds() -> Vec<Seed> {
         |s| s.forwarded == 1 && !s.lenient,
     );
 
+    // RFC 6404 §4.9, one request a second and no burst: the second
+    // OPTIONS at once gets 503 with Retry-After; a second later there is
+    // a token again.
+    add(
+        "rate-limited.bin",
+        Script::limited(8, 1, 1, 4, false)
+            .peer_request(OPTIONS, 0, 0)
+            .peer_request(OPTIONS, 0, 0)
+            .wait(1_000, false)
+            .peer_request(OPTIONS, 0, 0),
+        |s| s.limit_refusals == 1 && s.to_next_hop == 2,
+    );
+    // The same, dropped in silence.
+    add(
+        "rate-limited-drop.bin",
+        Script::limited(8, 1, 1, 4, true)
+            .peer_request(INVITE, 0, 0)
+            .peer_request(OPTIONS, 0, 0),
+        |s| s.limit_refusals == 1 && s.to_next_hop == 1 && s.calls == 1,
+    );
+    // One call at a time: the answered call's BYE frees the place of the
+    // next INVITE.
+    add(
+        "session-freed-by-bye.bin",
+        Script::limited(8, 20, 5, 1, false)
+            .peer_request(INVITE, 0, 0)
+            .hop_answers(0, 1, S200)
+            .peer_bye(0, 1)
+            .peer_request(INVITE, 0, 0),
+        |s| s.limit_refusals == 0 && s.calls == 2 && s.to_next_hop == 3,
+    );
+    // One call at a time: a second INVITE gets 503 Session Limit until
+    // the first fails (486).
+    add(
+        "session-freed-by-failure.bin",
+        Script::limited(8, 20, 5, 1, false)
+            .peer_request(INVITE, 0, 0)
+            .peer_request(INVITE, 0, 0)
+            .hop_answers(0, 1, S486)
+            .peer_request(INVITE, 0, 0),
+        |s| s.limit_refusals == 1 && s.calls == 2 && s.calls_ended == 2 && s.to_next_hop == 2,
+    );
+
     out
 }
 
+/// libFuzzer's `-max_len` for this target (`FUZZ_MAX_LEN` in .ci/run).
+const MAX_LEN: usize = 64;
+
 fn check(seed: &Seed) {
+    assert!(
+        seed.script.bytes.len() <= MAX_LEN,
+        "{}: {} bytes, over -max_len={MAX_LEN}",
+        seed.file,
+        seed.script.bytes.len()
+    );
     let got = sbe_sequence_summary(&seed.script.bytes);
     assert_eq!(got.ops, seed.script.ops, "{}: operations drawn", seed.file);
     assert!((seed.want)(&got), "{}: {got:?}", seed.file);
