@@ -146,6 +146,13 @@ pub struct SbeConfig {
     pub resolve_names: bool,
     /// How long a request may wait for its route before it is answered 504.
     pub resolve_timeout: Duration,
+    /// Hide the inside from peers (RFC 6404 §4.10, RFC 5853 §3.1): Via,
+    /// Record-Route, Contact and Call-ID of what leaves are the element's
+    /// own, and the SDP origin names it (see the `topology` module).
+    pub hide_topology: bool,
+    /// Most dialogs whose names are hidden at once; a new one beyond it is
+    /// refused with 503 rather than sent out unhidden.
+    pub max_hidden_dialogs: usize,
     /// Seed for branch and tag generation (deterministic under test).
     pub seed: u64,
     /// Misbehaviour switches.
@@ -169,6 +176,8 @@ impl SbeConfig {
             identity: None,
             resolve_names: false,
             resolve_timeout: Duration::from_secs(8),
+            hide_topology: false,
+            max_hidden_dialogs: 1 << 16,
             seed: 0x5eed_5eed,
             faults: Faults::default(),
         }

@@ -122,6 +122,16 @@ faults! {
         "Asks TLS clients for no certificate, so any client, peer or not, gets a session (RFC 6404 §4.5).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
+    LeakVia = "leak-via", Sbe,
+        "Hides its topology but lets the inside's Via entries out to peers (RFC 5853 §3.1.3, RFC 6404 §4.10).";
+    LeakRecordRoute = "leak-record-route", Sbe,
+        "Hides its topology but lets the inside's Record-Route entries out to peers (RFC 5853 §3.1.3, RFC 6404 §4.10).";
+    LeakContact = "leak-contact", Sbe,
+        "Hides its topology but leaves the inside user agent's Contact in what goes to peers (RFC 5853 §3.1.1, RFC 6404 §4.10).";
+    LeakCallId = "leak-call-id", Sbe,
+        "Hides its topology but keeps the inside's Call-ID, host part and all, towards peers (RFC 5853 §3.1.1, RFC 6404 §4.10).";
+    LeakSdpOrigin = "leak-sdp-origin", Sbe,
+        "Hides its topology but leaves the inside's username and address in the SDP o= line (RFC 4566 §5.2, RFC 6404 §4.10).";
 }
 
 impl Fault {
@@ -141,7 +151,7 @@ impl Fault {
         "+441632960083",
     ];
 
-    fn bit(self) -> u32 {
+    fn bit(self) -> u128 {
         1 << (self as u8)
     }
 }
@@ -154,7 +164,7 @@ impl fmt::Display for Fault {
 
 /// A set of faults. Empty is the correct stack.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Faults(u32);
+pub struct Faults(u128);
 
 impl Faults {
     /// No fault.
@@ -219,7 +229,7 @@ mod tests {
             let set = Faults::only(f);
             assert!(set.contains(f) && set.iter().eq([f]));
         }
-        assert!(Fault::ALL.len() <= 32, "Faults is a u32 bitset");
+        assert!(Fault::ALL.len() <= 128, "Faults is a u128 bitset");
         assert_eq!(Fault::from_name("no-such-fault"), None);
     }
 }

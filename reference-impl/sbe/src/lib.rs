@@ -32,7 +32,11 @@
 //!   relay (RFC 6404 §4.11); Max-Forwards 0 gets 483 (RFC 3261 §16.3);
 //! - a failed lookup is 503 when DNS or DNSSEC failed, 404 only when the
 //!   target does not exist (RFC 6404 §4.2);
-//! - bodies, SDP included, are relayed untouched (RFC 6271 #17).
+//! - bodies, SDP included, are relayed untouched (RFC 6271 #17);
+//! - with topology hiding on, what leaves for a peer names nothing inside:
+//!   Via, Record-Route, Contact, Call-ID and the SDP origin are the
+//!   element's own, mapped back on the way in (`topology.rs`, RFC 6404
+//!   §4.10, RFC 5853 §3.1).
 //!
 //! The [`Fault`] switches turn individual rules off, so that each
 //! conformance check can be shown to fail against a stack that breaks it.
@@ -50,6 +54,7 @@ mod resolve;
 mod shard;
 mod stream;
 mod timers;
+mod topology;
 mod transaction;
 
 pub use config::{IdentityPolicy, SbeConfig, Timers};
@@ -187,6 +192,8 @@ pub struct Sbe {
     sessions: limit::Sessions,
     /// The key it signs its INVITEs to peers with (RFC 8224 §5).
     signer: Option<speermint_identity::SigningKey>,
+    /// What the hidden dialogs' outside names stand for (RFC 6404 §4.10).
+    pub(crate) dialogs: topology::Dialogs,
 }
 
 impl Sbe {
@@ -213,6 +220,7 @@ impl Sbe {
             timers: TimerQueue::default(),
             limiter: limit::Limiter::default(),
             sessions: limit::Sessions::default(),
+            dialogs: topology::Dialogs::default(),
         }
     }
 
@@ -265,6 +273,12 @@ impl Sbe {
     #[doc(hidden)]
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Dialogs whose topology is hidden (RFC 6404 §4.10).
+    #[doc(hidden)]
+    pub fn hidden_dialog_count(&self) -> usize {
+        self.dialogs.len()
     }
 
     /// Entries in the timer queue, stale ones included (for measurements).
@@ -763,13 +777,32 @@ impl Sbe {
             let mf = req.core().max_forwards.map_or(70, |m| m.saturating_sub(1));
             ed.set(HeaderName::MaxForwards, &mf.to_string());
         }
-        let stripped;
+        let mut body = None;
         if self.cfg.faults.contains(Fault::StripUnknownSdp)
             && req.core().content_type.is_some_and(|c| c.is_sdp())
         {
-            stripped = strip_unknown_attributes(req.body());
-            ed.set(HeaderName::ContentLength, &stripped.len().to_string());
-            ed.body(&stripped);
+            body = Some(strip_unknown_attributes(req.body()));
+        }
+        // RFC 6404 §4.10: what leaves for a peer names nothing inside.
+        let mut hidden = None;
+        if self.cfg.hide_topology {
+            match self.hide_request(now, from, dest, req, &mut ed) {
+                Ok(h) => hidden = h.map(Box::new),
+                Err(topology::Refuse(status, why)) => {
+                    self.reject(now, from, req, &key, status, why, &[]);
+                    return;
+                }
+            }
+            if self.towards_peer(from.remote, dest.remote) {
+                let current = body.as_deref().unwrap_or(req.body());
+                if let Some(b) = self.hide_sdp_origin(dest.local, req, current) {
+                    body = Some(b);
+                }
+            }
+        }
+        if let Some(b) = &body {
+            ed.set(HeaderName::ContentLength, &b.len().to_string());
+            ed.body(b);
         }
         let bytes = ed.finish();
         self.send(dest, bytes.clone());
@@ -793,6 +826,7 @@ impl Sbe {
             ServerTx {
                 last_response: trying,
                 client: Some(branch.as_str().into()),
+                hidden,
                 ..ServerTx::new(req, from, state)
             },
         );
@@ -1044,6 +1078,21 @@ impl Sbe {
         ed.remove_first_value(HeaderName::Via);
         if let Some(up) = self.server.get(&skey).map(|t| t.source.remote.ip()) {
             self.cfg.apply_privacy(resp, &mut ed, from.remote.ip(), up);
+        }
+        let hidden = self
+            .server
+            .get(&skey)
+            .and_then(|t| t.hidden.clone().map(|h| (h, t.source)));
+        let mut body = None;
+        if let Some((hidden, up)) = hidden {
+            self.hide_response(&hidden, up, resp, &mut ed);
+            if self.towards_peer(from.remote, up.remote) {
+                body = self.hide_sdp_origin(up.local, resp, resp.body());
+            }
+        }
+        if let Some(b) = &body {
+            ed.set(HeaderName::ContentLength, &b.len().to_string());
+            ed.body(b);
         }
         let bytes = ed.finish();
         self.relay_response(now, from.remote, &skey, code, bytes);

@@ -161,6 +161,8 @@ pub(crate) struct ServerTx {
     pub(crate) rewrite: Option<String>,
     /// The deadline the timer queue holds for this transaction.
     pub(crate) scheduled: Option<Instant>,
+    /// What topology hiding must undo or hide on its responses.
+    pub(crate) hidden: Option<Box<crate::topology::HiddenTx>>,
 }
 
 impl ServerTx {
@@ -203,6 +205,7 @@ impl ServerTx {
             alternates: Vec::new(),
             rewrite: None,
             scheduled: None,
+            hidden: None,
         }
     }
 }

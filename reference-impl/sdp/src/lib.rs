@@ -654,6 +654,33 @@ impl<'s, 'a> SdpEditor<'s, 'a> {
         Ok(self)
     }
 
+    /// Sets the `<username>` and `<unicast-address>` (with its
+    /// `<addrtype>`) of the `o=` line, keeping `<sess-id>` and
+    /// `<sess-version>`: a border element that hides its inside names
+    /// itself as the session's origin (RFC 4566 §5.2, RFC 5853 §3.1).
+    /// Returns whether there was a well-formed `o=` line to edit.
+    pub fn set_origin(&mut self, username: &str, addr: IpAddr) -> bool {
+        let sdp = self.sdp;
+        let Some(line) = sdp.session_lines().iter().find(|l| l.kind == b'o') else {
+            return false;
+        };
+        let mut f = Fields::new(line);
+        let fields: Vec<(usize, &[u8])> = f.by_ref().take(6).collect();
+        let [(user_at, user), _, _, _, (type_at, _), (addr_at, address)] = fields[..] else {
+            return false;
+        };
+        if f.next().is_some() {
+            return false;
+        }
+        let family = match addr {
+            IpAddr::V4(_) => "IP4",
+            IpAddr::V6(_) => "IP6",
+        };
+        self.push(user_at..user_at + user.len(), username.to_owned());
+        self.push(type_at..addr_at + address.len(), format!("{family} {addr}"));
+        true
+    }
+
     /// Sets the `<port>` of the `index`-th `m=` line (0 rejects the stream,
     /// RFC 3264 §6).
     ///

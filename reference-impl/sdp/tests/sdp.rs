@@ -1153,3 +1153,42 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn origin_rewrite_hides_the_inside_and_keeps_the_rest() {
+    let body = crlf(&[
+        "v=0",
+        "o=alice.core 2890844526 2890844527 IN IP4 10.20.30.40",
+        "s=-",
+        "c=IN IP4 192.0.2.10",
+        "t=0 0",
+        "m=audio 49170 RTP/AVP 0",
+        "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR",
+    ]);
+    let sdp = Sdp::parse(&body).unwrap();
+    let mut ed = sdp.editor();
+    assert!(ed.set_origin("-", "2001:db8::5".parse().unwrap()));
+    let out = ed.to_bytes();
+    let text = String::from_utf8(out.clone()).unwrap();
+    assert!(
+        text.contains("o=- 2890844526 2890844527 IN IP6 2001:db8::5\r\n"),
+        "{text}"
+    );
+    assert!(!text.contains("10.20.30.40") && !text.contains("alice.core"));
+    // Everything but the o= line is byte-identical (RFC 6271 #17).
+    let strip = |b: &[u8]| -> Vec<String> {
+        String::from_utf8_lossy(b)
+            .lines()
+            .filter(|l| !l.starts_with("o="))
+            .map(str::to_owned)
+            .collect()
+    };
+    assert_eq!(strip(&out), strip(&body));
+    Sdp::parse(&out).unwrap();
+
+    // Without an o= line there is nothing to edit.
+    let no_origin = crlf(&["v=0", "s=-", "t=0 0"]);
+    if let Ok(sdp) = Sdp::parse(&no_origin) {
+        assert!(!sdp.editor().set_origin("-", "192.0.2.1".parse().unwrap()));
+    }
+}
