@@ -173,6 +173,11 @@ struct SbeArgs {
     /// whatever Privacy says (repeatable; also give it as --peer).
     #[arg(long = "trusted-peer", value_name = "IP")]
     trusted_peers: Vec<IpAddr>,
+    /// Hide the inside from peers (RFC 6404 §4.10): Via, Record-Route,
+    /// Contact, Call-ID and SDP origin of what leaves name this SBE. Its
+    /// dialog table lives in one core: one worker.
+    #[arg(long)]
+    hide_topology: bool,
     /// Turn on a misbehaviour switch (repeatable).
     #[arg(long = "misbehave", value_name = "SWITCH")]
     misbehave: Vec<String>,
@@ -775,8 +780,17 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         (Some(n), Some(_)) if n > 1 => {
             return usage("--workers above 1 is UDP only: drop --tls-listen or --workers");
         }
+        (Some(n), _) if n > 1 && args.hide_topology => {
+            // Calls are spread over workers by Call-ID, and hiding gives a
+            // call a new Call-ID at the border: its two halves would land
+            // on different workers.
+            return usage(
+                "--workers above 1 cannot hide topology: drop --hide-topology or --workers",
+            );
+        }
         (Some(n), _) => n,
         (None, Some(_)) => 1,
+        (None, None) if args.hide_topology => 1,
         (None, None) => cpus,
     };
     let over_limit = match args.over_limit.as_str() {
@@ -807,8 +821,10 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let (peers, next_hop) = (args.peers.clone(), args.next_hop);
     let trusted = args.trusted_peers.clone();
     let hostname = args.hostname.clone();
+    let hide_topology = args.hide_topology;
     let config = move |local| {
         let mut cfg = SbeConfig::new(local, peers, next_hop);
+        cfg.hide_topology = hide_topology;
         cfg.trusted_peers = trusted.clone();
         cfg.hostname = hostname.clone();
         cfg.faults = faults;

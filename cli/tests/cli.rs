@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("22 checks: 22 pass, 0 fail"), "{table}");
+    assert!(table.contains("23 checks: 23 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 22, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 23, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"22\"")
+            && xml.contains("tests=\"23\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -304,7 +304,7 @@ fn certify_an_external_target() {
     assert!(
         table.contains(&format!("target: {target}"))
             && table
-                .contains("22 checks: 6 pass, 1 warn, 0 fail, 0 inconclusive, 15 not applicable"),
+                .contains("23 checks: 6 pass, 1 warn, 0 fail, 0 inconclusive, 16 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
@@ -556,6 +556,8 @@ fn certify_an_external_target_with_dns_and_tls() {
         // The name the DNS role publishes for it (RFC 6271 #7).
         "--hostname".into(),
         "sbe.sbc.operator.example".into(),
+        // RFC 6404 §4.10, claimed in the profile's offers.
+        "--hide-topology".into(),
     ]
     .into();
     let (next_hop, child, listening) = spawn_sbe("127.0.0.9", &args, 2);
@@ -570,7 +572,7 @@ fn certify_an_external_target_with_dns_and_tls() {
     std::fs::write(
         p("iut.toml"),
         format!(
-            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\ndomain = \"sbc.operator.example\"\negress = [\"127.0.0.1\"]\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\nsecond_peer = \"127.0.0.15\"\n\n[limits]\npeer_requests_per_second = 20\npeer_sessions = 10\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
+            "[target]\naddress = \"udp:{udp}\"\ntls = \"{tls}\"\ndomain = \"sbc.operator.example\"\negress = [\"127.0.0.1\"]\noffers = [\"dns-role\", \"tls\", \"rate-limit\", \"session-limit\", \"egress\", \"topology-hiding\"]\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\nsecond_peer = \"127.0.0.15\"\n\n[limits]\npeer_requests_per_second = 20\npeer_sessions = 10\n\n[dns]\nprimary = \"{dns1}\"\nsecondary = \"{dns2}\"\nkey = \"zone-key.pem\"\n\n[tls]\nca = \"ca.pem\"\n"
         ),
     )
     .unwrap();
@@ -587,7 +589,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        table.contains("22 checks: 20 pass, 0 fail, 0 inconclusive, 2 not applicable"),
+        table.contains("23 checks: 21 pass, 0 fail, 0 inconclusive, 2 not applicable"),
         "{table}"
     );
     assert!(

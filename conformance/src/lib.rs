@@ -19,6 +19,7 @@ mod rfc6271;
 mod rfc6404;
 mod sdp_fixtures;
 mod sed;
+mod topology;
 
 use speermint_harness::{Check, Ref, Uncovered};
 
@@ -45,6 +46,7 @@ pub fn registry() -> &'static [Check] {
         egress::EGRESS_FROM_DECLARED_SBE,
         identity::IDENTITY_VERIFIED_AND_SIGNED,
         mutual_tls::MUTUAL_TLS_PEERS,
+        topology::TOPOLOGY_HIDDEN,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
     ];
@@ -98,11 +100,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(16),
             status: "planned",
             reason: "planned: integrity is checked by dnssec-forged-answers-refused (RFC6404-4.2); confidentiality needs DNS over TLS in the DNS role",
-        },
-        Uncovered {
-            reference: Ref::Rfc6404(10),
-            status: "planned",
-            reason: "planned: topology hiding needs B2BUA mode and an internal-UA role",
         },
         Uncovered {
             reference: Ref::Rfc6404(12),

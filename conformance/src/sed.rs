@@ -234,25 +234,20 @@ async fn place_call(ctx: &mut Ctx, ruri: &str) -> Call {
 /// a short silence window then catches a copy sent anyway.
 async fn land(ctx: &mut Ctx, cid: &str) -> (Option<(RoleId, Received)>, Option<Received>) {
     let (wait, silence) = (ctx.timing.response, ctx.timing.silence);
-    let is_it = |c: String| {
-        move |r: &Received| {
-            r.msg()
-                .is_some_and(|m| m.is_request() && m.method() == "INVITE" && m.core().call_id == c)
-        }
-    };
+    let is_it = ctx.request_of("INVITE", cid);
     let is_final = |c: String| {
         move |r: &Received| r.status().is_some_and(|s| s >= 200) && mentions_call(&r.bytes, &c)
     };
     let (peer, stranger, caller) = (&mut ctx.peer, &mut ctx.stranger, &mut ctx.terminating);
     let fin = tokio::select! {
-        Some(r) = peer.recv_matching(wait, is_it(cid.to_owned())) => return (Some((RoleId::Peer, r)), None),
-        Some(r) = stranger.recv_matching(wait, is_it(cid.to_owned())) => return (Some((RoleId::Stranger, r)), None),
+        Some(r) = peer.recv_matching(wait, is_it.clone()) => return (Some((RoleId::Peer, r)), None),
+        Some(r) = stranger.recv_matching(wait, is_it.clone()) => return (Some((RoleId::Stranger, r)), None),
         Some(r) = caller.recv_matching(wait, is_final(cid.to_owned())) => r,
         else => return (None, None),
     };
     let late = tokio::select! {
-        Some(r) = peer.recv_matching(silence, is_it(cid.to_owned())) => Some((RoleId::Peer, r)),
-        Some(r) = stranger.recv_matching(silence, is_it(cid.to_owned())) => Some((RoleId::Stranger, r)),
+        Some(r) = peer.recv_matching(silence, is_it.clone()) => Some((RoleId::Peer, r)),
+        Some(r) = stranger.recv_matching(silence, is_it.clone()) => Some((RoleId::Stranger, r)),
         else => None,
     };
     (late, Some(fin))
@@ -634,27 +629,18 @@ async fn sbe_pool_silent(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     );
     // Timer B plus the usual wait for a message in flight.
     let wait = ctx.timing.timer_b + ctx.timing.response;
-    let c = cid.clone();
-    let second = ctx
-        .stranger
-        .recv_matching(wait, move |r| {
-            r.msg()
-                .is_some_and(|m| m.is_request() && m.method() == "INVITE" && m.core().call_id == c)
-        })
-        .await;
+    let is_it = ctx.request_of("INVITE", &cid);
+    let second = ctx.stranger.recv_matching(wait, is_it).await;
     let took = ctx.net.now().saturating_duration_since(silent_since);
     // What the silent SBE was sent meanwhile: the IUT's retransmissions
     // (RFC 3261 §17.1.1.2) or, once it gave up, a CANCEL.
-    let c = cid.clone();
+    let is_it = ctx.request_of("INVITE", &cid);
     let retransmits = ctx
         .peer
         .drain(std::time::Duration::ZERO)
         .await
         .iter()
-        .filter(|r| {
-            r.msg()
-                .is_some_and(|m| m.method() == "INVITE" && m.core().call_id == c)
-        })
+        .filter(|r| is_it(r))
         .count();
     if let Some(req) = &second {
         ctx.answer(RoleId::Stranger, req, 486, "Busy Here", None)

@@ -138,6 +138,9 @@ pub enum Capability {
     /// It authenticates peers by TLS client certificate with credentials
     /// the harness holds (RFC 6404 §4.5); the embedded stack only, so far.
     MutualTls,
+    /// It hides its inside's topology from peers: no inside address or
+    /// host name in what leaves (RFC 6404 §4.10, RFC 5853 §3.1).
+    TopologyHiding,
 }
 
 impl Capability {
@@ -150,6 +153,7 @@ impl Capability {
         Capability::Egress,
         Capability::Identity,
         Capability::MutualTls,
+        Capability::TopologyHiding,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -162,6 +166,7 @@ impl Capability {
             Capability::Egress => "egress",
             Capability::Identity => "identity",
             Capability::MutualTls => "mutual-tls",
+            Capability::TopologyHiding => "topology-hiding",
         }
     }
 

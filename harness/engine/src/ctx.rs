@@ -127,6 +127,10 @@ pub struct Ctx {
     /// What the IUT offers (`None`: everything, the embedded stack).
     pub offers: Option<Vec<crate::check::Capability>>,
     seq: u64,
+    /// The From tag of each request [`Ctx::request_as`] built, by Call-ID:
+    /// an IUT that hides its topology gives a call a new Call-ID at the
+    /// border (RFC 5853 §3.1.1), and the far side finds it by its tag.
+    tags: std::collections::HashMap<String, String>,
 }
 
 impl Ctx {
@@ -152,6 +156,7 @@ impl Ctx {
             net,
             offers: None,
             seq: 0,
+            tags: std::collections::HashMap::new(),
         }
     }
 
@@ -190,6 +195,7 @@ impl Ctx {
         let t = self.token();
         let addr = self.role(from).addr();
         let host = sip_hostport(addr);
+        self.tags.insert(format!("{t}@{host}"), format!("f{t}"));
         MessageBuilder::request(method, ruri)
             .header("Via", format!("SIP/2.0/UDP {host};branch=z9hG4bK{t};rport"))
             .header("Max-Forwards", 70)
@@ -207,7 +213,9 @@ impl Ctx {
         self.role(from).send(iut, bytes).await;
     }
 
-    /// Waits for a request with this Call-ID at the role.
+    /// Waits for a request with this Call-ID at the role, or, for a
+    /// request this context built, with its From tag under another Call-ID
+    /// (an IUT that hides its topology renames calls at the border).
     pub async fn expect_request(
         &mut self,
         at: RoleId,
@@ -215,14 +223,28 @@ impl Ctx {
         call_id: &str,
     ) -> Option<Received> {
         let wait = self.timing.response;
+        let is_it = self.request_of(method, call_id);
+        self.role(at).recv_matching(wait, is_it).await
+    }
+
+    /// Whether a received message is the `method` request of the call
+    /// `call_id`: by Call-ID, or by the From tag of a request this context
+    /// built, which an IUT that renames calls at the border keeps.
+    pub fn request_of(
+        &self,
+        method: &str,
+        call_id: &str,
+    ) -> impl Fn(&Received) -> bool + Send + Sync + Clone + 'static + use<> {
         let (m, c) = (method.to_string(), call_id.to_string());
-        self.role(at)
-            .recv_matching(wait, move |r| {
-                r.msg().is_some_and(|msg| {
-                    msg.is_request() && msg.method() == m && msg.core().call_id == c
-                })
+        let tag = self.tags.get(call_id).cloned();
+        move |r: &Received| {
+            r.msg().is_some_and(|msg| {
+                msg.is_request()
+                    && msg.method() == m
+                    && (msg.core().call_id == c
+                        || tag.is_some() && msg.core().from.tag() == tag.as_deref())
             })
-            .await
+        }
     }
 
     /// Waits for a final response (>= 200) with this Call-ID and CSeq method
@@ -313,6 +335,7 @@ impl Ctx {
         self.terminating.clear().await;
         self.second_peer.clear().await;
         self.log.reset();
+        self.tags.clear();
     }
 }
 

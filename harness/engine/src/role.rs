@@ -115,6 +115,15 @@ impl EvidenceLog {
         });
     }
 
+    /// Every datagram `role` received since the last reset, in order.
+    pub fn received_by(&self, role: &str) -> Vec<Vec<u8>> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.1.iter()
+            .filter(|e| e.role == role && e.direction == "received")
+            .filter_map(|e| e.wire.as_ref().map(|w| w.bytes.clone()))
+            .collect()
+    }
+
     /// `at` as time since the run began, what [`Wire::at`] holds.
     pub fn run_time(&self, at: Instant) -> Duration {
         at.saturating_duration_since(self.run_start)

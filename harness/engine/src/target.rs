@@ -703,6 +703,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                         ..PeerLimits::default()
                     };
                     cfg.resolve_names = true;
+                    cfg.hide_topology = true;
                     cfg
                 },
                 Some(locator),

@@ -785,7 +785,7 @@ impl Sbe {
         }
         // RFC 6404 §4.10: what leaves for a peer names nothing inside.
         let mut hidden = None;
-        if self.cfg.hide_topology {
+        if self.cfg.hides(req) {
             match self.hide_request(now, from, dest, req, &mut ed) {
                 Ok(h) => hidden = h.map(Box::new),
                 Err(topology::Refuse(status, why)) => {

@@ -43,10 +43,27 @@ impl SbeConfig {
         if !values.iter().any(|v| v == "critical") {
             return Vec::new();
         }
+        // Header privacy is what topology hiding does (RFC 3323 §5.1).
+        let header_given = self.hide_topology;
         values
             .into_iter()
             .filter(|v| !matches!(v.as_str(), "id" | "none" | "critical"))
+            .filter(|v| !(header_given && v == "header"))
             .collect()
+    }
+
+    /// Whether topology hiding applies to this request: always when on,
+    /// except that the `ignore-critical-privacy` fault relays a request
+    /// asking for critical header privacy without giving it.
+    pub(crate) fn hides(&self, req: &Message<'_>) -> bool {
+        if !self.hide_topology {
+            return false;
+        }
+        if !self.faults.contains(Fault::IgnoreCriticalPrivacy) {
+            return true;
+        }
+        let values = priv_values(req);
+        !(values.iter().any(|v| v == "critical") && values.iter().any(|v| v == "header"))
     }
 
     /// Applies the identity rules to a message crossing from `from` to
