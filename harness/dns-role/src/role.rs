@@ -217,6 +217,13 @@ impl DnsRole {
         self.secondary.present(config);
     }
 
+    /// Both replicas close their open TLS connections, so that the next
+    /// queries come with fresh handshakes.
+    pub fn close_tls_connections(&self) {
+        self.primary.close_tls_connections();
+        self.secondary.close_tls_connections();
+    }
+
     /// The queries both replicas received since the last call, in time
     /// order, with source and transport. (Shares its log with
     /// [`DnsRole::take_queries`].)

@@ -733,6 +733,10 @@ impl TlsState {
     /// connection.
     fn present(&self, config: Arc<rustls::ServerConfig>) {
         *self.presented.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        self.close_all();
+    }
+
+    fn close_all(&self) {
         for c in self
             .connections
             .lock()
@@ -961,6 +965,14 @@ impl RunningAuth {
     pub fn present(&self, config: Arc<rustls::ServerConfig>) {
         if let Some((_, state)) = &self.tls {
             state.present(config);
+        }
+    }
+
+    /// Closes the open TLS connections: the next query handshakes again,
+    /// in view of whoever watches [`RunningAuth::take_tls_sessions`].
+    pub fn close_tls_connections(&self) {
+        if let Some((_, state)) = &self.tls {
+            state.close_all();
         }
     }
 
