@@ -132,6 +132,14 @@ faults! {
         "Hides its topology but keeps the inside's Call-ID, host part and all, towards peers (RFC 5853 §3.1.1, RFC 6404 §4.10).";
     LeakSdpOrigin = "leak-sdp-origin", Sbe,
         "Hides its topology but leaves the inside's username and address in the SDP o= line (RFC 4566 §5.2, RFC 6404 §4.10).";
+    PlaintextDns = "plaintext-dns", Resolver,
+        "Queries its LUF/LRF servers over UDP and TCP in the clear instead of DNS over TLS (RFC 6271 #16, RFC 7858).";
+    DnsNoClientCert = "dns-no-client-cert", Resolver,
+        "Opens DNS over TLS to its LUF/LRF servers without a client certificate, so they cannot authenticate it (RFC 6271 #15).";
+    AcceptAnyDnsServerCert = "accept-any-dns-server-cert", Resolver,
+        "Takes any certificate from its LUF/LRF servers over TLS, whatever its issuer or name (RFC 6271 #15, RFC 8310 §8.1).";
+    SameSbeForAllPeers = "same-sbe-for-all-peers", Publishing,
+        "Advertises the same ingress SBE to every peer although its SSP gives each peer its own (RFC 6271 #4).";
 }
 
 impl Fault {
