@@ -8,6 +8,7 @@
 #![warn(missing_docs)]
 
 mod dialog;
+mod dns_transport;
 mod egress;
 mod identity;
 mod mutual_tls;
@@ -41,6 +42,9 @@ pub fn registry() -> &'static [Check] {
         sed::SBE_POOL_SILENT,
         sed::ANY_USER,
         sed::LUF_INPUT,
+        dns_transport::DNS_TLS_MUTUAL_AUTH,
+        dns_transport::DNS_LOOKUPS_OVER_TLS,
+        dns_transport::INGRESS_PER_PEER,
         privacy::ASSERTED_IDENTITY_PRIVACY,
         naming::OWN_URIS_BY_NAME,
         egress::EGRESS_FROM_DECLARED_SBE,
@@ -60,11 +64,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(3),
             status: "planned",
             reason: "planned: needs the media role and a profile listing DBEs",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(4),
-            status: "declared",
-            reason: "declared: the reference SSP advertises one ingress SBE to every peer, which RFC 6271 #4 lets an SSP declare; a check for per-peer advertisements needs a profile naming them",
         },
         Uncovered {
             reference: Ref::Rfc6271(10),
@@ -90,16 +89,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(14),
             status: "planned",
             reason: "planned: PIDF bodies crossing the IUT",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(15),
-            status: "planned",
-            reason: "planned: TSIG or DNS over TLS with client certificates between the IUT's LUF/LRF and the DNS role",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(16),
-            status: "planned",
-            reason: "planned: integrity is checked by dnssec-forged-answers-refused (RFC6404-4.2); confidentiality needs DNS over TLS in the DNS role",
         },
         Uncovered {
             reference: Ref::Rfc6404(12),
