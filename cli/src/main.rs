@@ -373,8 +373,18 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             (Capability::Egress, plan.egress.is_some(), "target.egress"),
             (Capability::Identity, false, "identity"),
             (Capability::MutualTls, false, "mutual-tls"),
+            (Capability::DnsTls, false, "dns-tls"),
+            (
+                Capability::PerPeerIngress,
+                plan.peer_ingress.is_some(),
+                "[ingress] peer and second_peer",
+            ),
         ] {
-            if matches!(c, Capability::Identity | Capability::MutualTls) && offers.contains(&c) {
+            if matches!(
+                c,
+                Capability::Identity | Capability::MutualTls | Capability::DnsTls
+            ) && offers.contains(&c)
+            {
                 return Err(usage(format!(
                     "--offers {}: the harness cannot share its credentials with an external IUT yet; the embedded stack runs that check",
                     c.name()
@@ -382,7 +392,7 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             }
             if offers.contains(&c) && !declared {
                 return Err(usage(format!(
-                    "--offers {}: the check needs the number; declare {key} in a --profile",
+                    "--offers {}: the check needs what the SSP declares; declare {key} in a --profile",
                     c.name()
                 )));
             }
