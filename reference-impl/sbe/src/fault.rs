@@ -122,6 +122,18 @@ faults! {
         "Asks TLS clients for no certificate, so any client, peer or not, gets a session (RFC 6404 §4.5).";
     RawEnumQuery = "raw-enum-query", Sbe,
         "Asks DNS for the ENUM domain built from the raw tel: text, one label per character, before the real lookup (RFC 6404 §4.1).";
+    DropSubscribe = "drop-subscribe", Sbe,
+        "Drops every SUBSCRIBE, neither relaying nor answering it, so no presence subscription crosses the border (RFC 6271 #10, RFC 6665).";
+    NotifyOutsideDialog = "notify-outside-dialog", Sbe,
+        "Adds no Record-Route to SUBSCRIBE or NOTIFY, so the subscription's route set leaves the border out and its refreshes and NOTIFYs would bypass it (RFC 6665 §4.3).";
+    ManglePidf = "mangle-pidf", Sbe,
+        "Keeps only the first tuple of a PIDF body it relays, as a gateway that knows one status per presentity would (RFC 3863 §4, RFC 6271 #14, RFC 3261 §16.6 step 1).";
+    StripMsrpPath = "strip-msrp-path", Sbe,
+        "Removes a=path from relayed SDP, so the MSRP endpoints of an IM session cannot find each other (RFC 4975 §8, RFC 6271 #11).";
+    DropMessage = "drop-message", Sbe,
+        "Drops every MESSAGE, neither relaying nor answering it, so no page-mode IM crosses the border (RFC 3428, RFC 6271 #11).";
+    FlattenMultipart = "flatten-multipart", Sbe,
+        "Relays only the root part of a multipart body, so a resource list's NOTIFY loses its presence documents (RFC 4662, RFC 6271 #13, RFC 3261 §16.6 step 1).";
 }
 
 impl Fault {
@@ -141,7 +153,7 @@ impl Fault {
         "+441632960083",
     ];
 
-    fn bit(self) -> u32 {
+    fn bit(self) -> u64 {
         1 << (self as u8)
     }
 }
@@ -154,7 +166,7 @@ impl fmt::Display for Fault {
 
 /// A set of faults. Empty is the correct stack.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
-pub struct Faults(u32);
+pub struct Faults(u64);
 
 impl Faults {
     /// No fault.
@@ -219,7 +231,7 @@ mod tests {
             let set = Faults::only(f);
             assert!(set.contains(f) && set.iter().eq([f]));
         }
-        assert!(Fault::ALL.len() <= 32, "Faults is a u32 bitset");
+        assert!(Fault::ALL.len() <= 64, "Faults is a u64 bitset");
         assert_eq!(Fault::from_name("no-such-fault"), None);
     }
 }

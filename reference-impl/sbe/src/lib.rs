@@ -32,7 +32,10 @@
 //!   relay (RFC 6404 §4.11); Max-Forwards 0 gets 483 (RFC 3261 §16.3);
 //! - a failed lookup is 503 when DNS or DNSSEC failed, 404 only when the
 //!   target does not exist (RFC 6404 §4.2);
-//! - bodies, SDP included, are relayed untouched (RFC 6271 #17).
+//! - bodies, SDP included, are relayed untouched (RFC 6271 #17);
+//! - subscriptions keep the element in their path: SUBSCRIBE and NOTIFY
+//!   are Record-Routed (RFC 6665 §4.3); PIDF, resource-list NOTIFYs and
+//!   MSRP offers cross as they came (`presence.rs`, RFC 6271 #10-#14).
 //!
 //! The [`Fault`] switches turn individual rules off, so that each
 //! conformance check can be shown to fail against a stack that breaks it.
@@ -45,6 +48,7 @@ pub mod fuzzing;
 mod limit;
 mod message;
 mod policy;
+mod presence;
 mod privacy;
 mod resolve;
 mod shard;
@@ -101,6 +105,8 @@ pub enum DropReason {
     /// A peer's request over its rate limit, with
     /// [`OverLimit::Drop`] configured (RFC 6404 §4.9).
     OverLimit,
+    /// A request the `drop-subscribe` or `drop-message` fault swallows.
+    MethodDropped,
 }
 
 /// Something the element did, reported for evidence and invariants.
@@ -616,6 +622,10 @@ impl Sbe {
                 }
             }
         }
+        if presence::dropped_by_fault(method, self.cfg.faults) {
+            self.drop_msg(from.remote, DropReason::MethodDropped);
+            return;
+        }
         let dest = match self.route(side, req) {
             Ok(Dest::Now(d)) => {
                 // RFC 3323 §5: privacy asked for as critical that this
@@ -744,7 +754,7 @@ impl Sbe {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
         ed.prepend("Via", &format!("SIP/2.0/{via} {me};branch={branch};rport"));
-        if matches!(method, "INVITE" | "SUBSCRIBE" | "REFER") {
+        if presence::records_route(method, self.cfg.faults) {
             let rr = match dest.transport {
                 Transport::Udp => format!("<sip:{me};lr>"),
                 t => format!("<sip:{me};transport={};lr>", t.as_str()),
@@ -763,13 +773,24 @@ impl Sbe {
             let mf = req.core().max_forwards.map_or(70, |m| m.saturating_sub(1));
             ed.set(HeaderName::MaxForwards, &mf.to_string());
         }
-        let stripped;
+        let mut body = None;
         if self.cfg.faults.contains(Fault::StripUnknownSdp)
             && req.core().content_type.is_some_and(|c| c.is_sdp())
         {
-            stripped = strip_unknown_attributes(req.body());
-            ed.set(HeaderName::ContentLength, &stripped.len().to_string());
-            ed.body(&stripped);
+            body = Some(strip_unknown_attributes(req.body()));
+        }
+        if let Some(ct) = presence::content_type(req) {
+            let now_body = body.as_deref().unwrap_or(req.body());
+            if let Some(r) = presence::faulty_body(self.cfg.faults, ct, now_body) {
+                if let Some(ct) = &r.content_type {
+                    ed.set(HeaderName::ContentType, ct);
+                }
+                body = Some(r.body);
+            }
+        }
+        if let Some(b) = &body {
+            ed.set(HeaderName::ContentLength, &b.len().to_string());
+            ed.body(b);
         }
         let bytes = ed.finish();
         self.send(dest, bytes.clone());
