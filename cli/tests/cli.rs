@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("22 checks: 22 pass, 0 fail"), "{table}");
+    assert!(table.contains("26 checks: 26 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 22, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 26, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"22\"")
+            && xml.contains("tests=\"26\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -304,10 +304,18 @@ fn certify_an_external_target() {
     assert!(
         table.contains(&format!("target: {target}"))
             && table
-                .contains("22 checks: 6 pass, 1 warn, 0 fail, 0 inconclusive, 15 not applicable"),
+                .contains("26 checks: 9 pass, 1 warn, 0 fail, 0 inconclusive, 16 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
+    // Presence and IM cross a plain proxy; a resource list only where the
+    // IUT says its SSP serves them (RFC 6271 #13).
+    assert!(
+        table.lines().any(|l| l.starts_with("NOT-APPLICABLE")
+            && l.contains("resource-list-subscription")
+            && l.contains("the IUT does not offer rls")),
+        "{table}"
+    );
     // Started without --hostname, the SBE names itself by address: a
     // SHOULD of RFC 6271 #7 not followed, reported, and still exit 0.
     assert!(
@@ -587,7 +595,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        table.contains("22 checks: 20 pass, 0 fail, 0 inconclusive, 2 not applicable"),
+        table.contains("26 checks: 23 pass, 0 fail, 0 inconclusive, 3 not applicable"),
         "{table}"
     );
     assert!(

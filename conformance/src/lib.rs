@@ -13,6 +13,8 @@ mod identity;
 mod mutual_tls;
 mod naming;
 mod peer_limits;
+mod presence;
+mod presence_docs;
 mod privacy;
 mod rfc3261;
 mod rfc6271;
@@ -45,6 +47,10 @@ pub fn registry() -> &'static [Check] {
         egress::EGRESS_FROM_DECLARED_SBE,
         identity::IDENTITY_VERIFIED_AND_SIGNED,
         mutual_tls::MUTUAL_TLS_PEERS,
+        presence::PRESENCE_SUBSCRIPTION,
+        presence::INSTANT_MESSAGES,
+        presence::RESOURCE_LIST,
+        presence::PIDF_INTACT,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
     ];
@@ -65,29 +71,9 @@ pub fn uncovered() -> &'static [Uncovered] {
             reason: "declared: the reference SSP advertises one ingress SBE to every peer, which RFC 6271 #4 lets an SSP declare; a check for per-peer advertisements needs a profile naming them",
         },
         Uncovered {
-            reference: Ref::Rfc6271(10),
-            status: "planned",
-            reason: "planned: SUBSCRIBE/NOTIFY relay is not in the reference SBE yet",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(11),
-            status: "planned",
-            reason: "planned: MESSAGE and MSRP-offer relay checks",
-        },
-        Uncovered {
             reference: Ref::Rfc6271(12),
             status: "declared",
             reason: "declared: consent to share watcher privacy settings is a policy agreement, not visible on the wire",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(13),
-            status: "declared",
-            reason: "declared unless the IUT supports RLS (RFC 4662); the RLS check is planned",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(14),
-            status: "planned",
-            reason: "planned: PIDF bodies crossing the IUT",
         },
         Uncovered {
             reference: Ref::Rfc6271(15),

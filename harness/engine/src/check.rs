@@ -138,6 +138,10 @@ pub enum Capability {
     /// It authenticates peers by TLS client certificate with credentials
     /// the harness holds (RFC 6404 §4.5); the embedded stack only, so far.
     MutualTls,
+    /// Its SSP serves resource lists (RFC 4662) to its peers, so a list
+    /// subscription and its multipart NOTIFYs cross it (RFC 6271 #13).
+    /// Without it the requirement is declared, not checked.
+    ResourceLists,
 }
 
 impl Capability {
@@ -150,6 +154,7 @@ impl Capability {
         Capability::Egress,
         Capability::Identity,
         Capability::MutualTls,
+        Capability::ResourceLists,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -162,6 +167,7 @@ impl Capability {
             Capability::Egress => "egress",
             Capability::Identity => "identity",
             Capability::MutualTls => "mutual-tls",
+            Capability::ResourceLists => "rls",
         }
     }
 
