@@ -218,6 +218,25 @@ fn matrix_lists_every_requirement_with_checks_or_reasons() {
         .find(|r| r["requirement"] == "RFC6271-R12")
         .unwrap();
     assert!(r12["status"].as_str().unwrap().starts_with("declared"));
+    // RFC 5344's use cases are rows too: played by checks, or explained.
+    let list = rows
+        .iter()
+        .find(|r| r["requirement"] == "RFC5344-2.2")
+        .unwrap();
+    assert_eq!(
+        list["checks"],
+        serde_json::json!(["resource-list-subscription"])
+    );
+    let clearing_house = rows
+        .iter()
+        .find(|r| r["requirement"] == "RFC5344-2.7")
+        .unwrap();
+    assert!(
+        clearing_house["status"]
+            .as_str()
+            .unwrap()
+            .starts_with("planned")
+    );
 }
 
 struct Killed(Child);

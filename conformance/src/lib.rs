@@ -1,8 +1,8 @@
 //! `speermint-conformance`: the executable checks. Each check is declared
 //! once, next to its scenario, with the requirement IDs it covers and the
 //! reference-stack switches under which it must fail. [`registry`] lists
-//! them; [`uncovered`] lists, with reasons, every RFC 6271 requirement and
-//! RFC 6404 countermeasure no check covers yet. The traceability matrix is
+//! them; [`uncovered`] lists, with reasons, every RFC 6271 requirement,
+//! RFC 6404 countermeasure and RFC 5344 use case no check covers yet. The traceability matrix is
 //! generated from these two, never written by hand.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -74,6 +74,21 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6271(12),
             status: "declared",
             reason: "declared: consent to share watcher privacy settings is a policy agreement, not visible on the wire",
+        },
+        Uncovered {
+            reference: Ref::Rfc5344("2.3"),
+            status: "declared",
+            reason: "declared: migrating a presentity's watcher authorisations between SSPs is an agreement between them, not visible on the wire (as RFC 6271 #12)",
+        },
+        Uncovered {
+            reference: Ref::Rfc5344("2.6"),
+            status: "planned",
+            reason: "planned: n-way chat needs a conference focus role and file transfer an MSRP endpoint role; the MSRP offer that starts either is checked by instant-messages-across-peers",
+        },
+        Uncovered {
+            reference: Ref::Rfc5344("2.7"),
+            status: "planned",
+            reason: "planned: a clearing house is a transit network between peers; it needs the multi-SSP topology planned for RFC 6405 indirect peering",
         },
         Uncovered {
             reference: Ref::Rfc6271(15),

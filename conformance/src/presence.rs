@@ -6,6 +6,13 @@
 //! turns as watcher and presentity; every dialog is ended before the
 //! scenario returns, so the IUT keeps no subscription.
 //!
+//! Each check also names the RFC 5344 §2 use case it plays, so that a
+//! report (and `speermint matrix --report`) reads by use case too: §2.1
+//! (a watcher subscribes to a presentity of the other network) is played
+//! by the subscription and PIDF checks, §2.2 (list-based subscription) by
+//! the resource-list check, §2.4 and §2.5 (pager-mode and session IM) by
+//! the IM check. §2.3, §2.6 and §2.7 are accounted for in `uncovered()`.
+//!
 //! RFC 6271 says SHOULD for each, so a check warns when the IUT refuses a
 //! method with a response (RFC 6271 #11 lets an SSP restrict methods by
 //! policy), and fails when it breaks what it relays: a dialog that leaves
@@ -25,7 +32,7 @@ use speermint_sip::{HeaderName, Message, MessageBuilder};
 pub(crate) const PRESENCE_SUBSCRIPTION: Check = Check {
     id: "presence-subscription-across-peers",
     title: "a peer's presence SUBSCRIBE reaches the inside, and its NOTIFYs, refresh and end keep to one dialog through the IUT",
-    covers: &[Ref::Rfc6271(10)],
+    covers: &[Ref::Rfc6271(10), Ref::Rfc5344("2.1")],
     level: Level::Should,
     requirement: "A watcher at the peer can subscribe to a presentity of the SSP: the SUBSCRIBE crosses, the IUT Record-Routes it and every NOTIFY so that the subscription's route set keeps the border in its path (RFC 6665 §4.3), NOTIFYs arrive inside the dialog (Request-URI, tags, CSeq), a refresh and an unsubscribe cross, and the final NOTIFY with Subscription-State: terminated comes back (RFC 6271 #10, RFC 5344 §2.1).",
     fails_under: &[Fault::DropSubscribe, Fault::NotifyOutsideDialog],
@@ -36,7 +43,7 @@ pub(crate) const PRESENCE_SUBSCRIPTION: Check = Check {
 pub(crate) const INSTANT_MESSAGES: Check = Check {
     id: "instant-messages-across-peers",
     title: "MESSAGE crosses both ways, and an MSRP session offer crosses with its a=path and a=accept-types untouched",
-    covers: &[Ref::Rfc6271(11)],
+    covers: &[Ref::Rfc6271(11), Ref::Rfc5344("2.4"), Ref::Rfc5344("2.5")],
     level: Level::Should,
     requirement: "Users of the two SSPs can exchange page-mode instant messages (RFC 3428) in both directions, and set up an MSRP session (RFC 4975): the m=message line and its a=path and a=accept-types cross byte for byte in the offer and the answer (RFC 6271 #11, RFC 5344 §2.4-2.5).",
     fails_under: &[
@@ -51,7 +58,7 @@ pub(crate) const INSTANT_MESSAGES: Check = Check {
 pub(crate) const RESOURCE_LIST: Check = Check {
     id: "resource-list-subscription",
     title: "a resource-list SUBSCRIBE (Require: eventlist) crosses, and its multipart/related NOTIFY with the RLMI document and PIDF parts arrives intact",
-    covers: &[Ref::Rfc6271(13)],
+    covers: &[Ref::Rfc6271(13), Ref::Rfc5344("2.2")],
     level: Level::Should,
     requirement: "One subscription delivers the presence of a list of presentities to the peer's watcher (RFC 6271 #13, RFC 5344 §2.2): the list SUBSCRIBE keeps Require and Supported: eventlist, and the NOTIFY's multipart/related body (RFC 4662 §5), its RLMI root and each PIDF part, cross as sent.",
     fails_under: &[Fault::FlattenMultipart],
@@ -62,7 +69,7 @@ pub(crate) const RESOURCE_LIST: Check = Check {
 pub(crate) const PIDF_INTACT: Check = Check {
     id: "pidf-crosses-intact",
     title: "PIDF documents cross both ways still valid, with the same tuples, status and contacts",
-    covers: &[Ref::Rfc6271(14)],
+    covers: &[Ref::Rfc6271(14), Ref::Rfc5344("2.1")],
     level: Level::Should,
     requirement: "A presence document crossing the border stays standard PIDF (RFC 3863 §4) and keeps its meaning: the same entity, tuples, basic status, contacts and priorities, notes, timestamps and extensions (RFC 6271 #14).",
     fails_under: &[Fault::ManglePidf],
