@@ -11,6 +11,9 @@ const PIDF_NS: &str = "urn:ietf:params:xml:ns:pidf";
 const RLMI_NS: &str = "urn:ietf:params:xml:ns:rlmi";
 /// Bigger than any presence body a check sends: what arrives is hostile.
 const MAX_DOC: usize = 64 * 1024;
+/// Presence documents nest a handful of levels; [`canon`] recurses, so a
+/// deeper one is refused before it is read.
+const MAX_DEPTH: usize = 32;
 
 /// A PIDF document, reduced to what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +45,15 @@ fn parse_xml(bytes: &[u8]) -> Result<Document<'_>, String> {
         return Err(format!("{} bytes, over {MAX_DOC}", bytes.len()));
     }
     let text = std::str::from_utf8(bytes).map_err(|e| format!("not UTF-8: {e}"))?;
-    Document::parse(text).map_err(|e| format!("not well-formed XML: {e}"))
+    let doc = Document::parse(text).map_err(|e| format!("not well-formed XML: {e}"))?;
+    // `ancestors` counts the element itself and the document node.
+    let too_deep = doc
+        .descendants()
+        .any(|n| n.is_element() && n.ancestors().take(MAX_DEPTH + 2).count() > MAX_DEPTH + 1);
+    if too_deep {
+        return Err(format!("elements nested over {MAX_DEPTH} deep"));
+    }
+    Ok(doc)
 }
 
 fn is(n: &Node<'_, '_>, ns: &str, name: &str) -> bool {
@@ -492,6 +503,13 @@ mod tests {
             (
                 DOC.replace("<status><basic>closed</basic></status>", ""),
                 "0 status",
+            ),
+            (
+                DOC.replace(
+                    "<rpid:busy/>",
+                    &format!("{}{}", "<rpid:x>".repeat(3000), "</rpid:x>".repeat(3000)),
+                ),
+                "nested over 32",
             ),
         ] {
             let e = Pidf::parse(bad.as_bytes()).unwrap_err();
