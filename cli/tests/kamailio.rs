@@ -180,6 +180,9 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
         .arg(kam.addr.ip().to_string())
         .arg("--peer-sessions")
         .arg(KAMAILIO_PEER_SESSIONS.to_string())
+        // The harness plays the SSP's resource-list server inside; the
+        // border only relays its list subscriptions (RFC 6271 #13).
+        .args(["--offers", "rls"])
         .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
         .arg(next_hop.to_string())
         .arg("--json")

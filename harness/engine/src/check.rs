@@ -148,6 +148,10 @@ pub enum Capability {
     /// Its SSP advertises a different ingress SBE to each peer, as the
     /// profile lists (RFC 6271 #4).
     PerPeerIngress,
+    /// Its SSP serves resource lists (RFC 4662) to its peers, so a list
+    /// subscription and its multipart NOTIFYs cross it (RFC 6271 #13).
+    /// Without it the requirement is declared, not checked.
+    ResourceLists,
 }
 
 impl Capability {
@@ -163,6 +167,7 @@ impl Capability {
         Capability::TopologyHiding,
         Capability::DnsTls,
         Capability::PerPeerIngress,
+        Capability::ResourceLists,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -178,6 +183,7 @@ impl Capability {
             Capability::TopologyHiding => "topology-hiding",
             Capability::DnsTls => "dns-tls",
             Capability::PerPeerIngress => "per-peer-ingress",
+            Capability::ResourceLists => "rls",
         }
     }
 

@@ -140,6 +140,18 @@ faults! {
         "Takes any certificate from its LUF/LRF servers over TLS, whatever its issuer or name (RFC 6271 #15, RFC 8310 §8.1).";
     SameSbeForAllPeers = "same-sbe-for-all-peers", Publishing,
         "Advertises the same ingress SBE to every peer although its SSP gives each peer its own (RFC 6271 #4).";
+    DropSubscribe = "drop-subscribe", Sbe,
+        "Drops every SUBSCRIBE, neither relaying nor answering it, so no presence subscription crosses the border (RFC 6271 #10, RFC 6665).";
+    NotifyOutsideDialog = "notify-outside-dialog", Sbe,
+        "Adds no Record-Route to SUBSCRIBE or NOTIFY, so the subscription's route set leaves the border out and its refreshes and NOTIFYs would bypass it (RFC 6665 §4.3).";
+    ManglePidf = "mangle-pidf", Sbe,
+        "Keeps only the first tuple of a PIDF body it relays, as a gateway that knows one status per presentity would (RFC 3863 §4, RFC 6271 #14, RFC 3261 §16.6 step 1).";
+    StripMsrpPath = "strip-msrp-path", Sbe,
+        "Removes a=path from relayed SDP, so the MSRP endpoints of an IM session cannot find each other (RFC 4975 §8, RFC 6271 #11).";
+    DropMessage = "drop-message", Sbe,
+        "Drops every MESSAGE, neither relaying nor answering it, so no page-mode IM crosses the border (RFC 3428, RFC 6271 #11).";
+    FlattenMultipart = "flatten-multipart", Sbe,
+        "Relays only the root part of a multipart body, so a resource list's NOTIFY loses its presence documents (RFC 4662, RFC 6271 #13, RFC 3261 §16.6 step 1).";
 }
 
 impl Fault {

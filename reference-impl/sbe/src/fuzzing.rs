@@ -1975,7 +1975,10 @@ impl SbeRun {
             "the element's Via {} does not name it as {me}",
             m.via
         );
-        if matches!(m.method.as_str(), "INVITE" | "SUBSCRIBE" | "REFER") {
+        if matches!(
+            m.method.as_str(),
+            "INVITE" | "SUBSCRIBE" | "NOTIFY" | "REFER"
+        ) {
             assert_eq!(
                 m.record_route.as_deref(),
                 Some(format!("<sip:{me};lr>").as_str()),

@@ -37,6 +37,9 @@
 //!   Via, Record-Route, Contact, Call-ID and the SDP origin are the
 //!   element's own, mapped back on the way in (`topology.rs`, RFC 6404
 //!   §4.10, RFC 5853 §3.1).
+//! - subscriptions keep the element in their path: SUBSCRIBE and NOTIFY
+//!   are Record-Routed (RFC 6665 §4.3); PIDF, resource-list NOTIFYs and
+//!   MSRP offers cross as they came (`presence.rs`, RFC 6271 #10-#14).
 //!
 //! The [`Fault`] switches turn individual rules off, so that each
 //! conformance check can be shown to fail against a stack that breaks it.
@@ -49,6 +52,7 @@ pub mod fuzzing;
 mod limit;
 mod message;
 mod policy;
+mod presence;
 mod privacy;
 mod resolve;
 mod shard;
@@ -106,6 +110,8 @@ pub enum DropReason {
     /// A peer's request over its rate limit, with
     /// [`OverLimit::Drop`] configured (RFC 6404 §4.9).
     OverLimit,
+    /// A request the `drop-subscribe` or `drop-message` fault swallows.
+    MethodDropped,
 }
 
 /// Something the element did, reported for evidence and invariants.
@@ -630,6 +636,10 @@ impl Sbe {
                 }
             }
         }
+        if presence::dropped_by_fault(method, self.cfg.faults) {
+            self.drop_msg(from.remote, DropReason::MethodDropped);
+            return;
+        }
         let dest = match self.route(side, req) {
             Ok(Dest::Now(d)) => {
                 // RFC 3323 §5: privacy asked for as critical that this
@@ -758,7 +768,7 @@ impl Sbe {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
         ed.prepend("Via", &format!("SIP/2.0/{via} {me};branch={branch};rport"));
-        if matches!(method, "INVITE" | "SUBSCRIBE" | "REFER") {
+        if presence::records_route(method, self.cfg.faults) {
             let rr = match dest.transport {
                 Transport::Udp => format!("<sip:{me};lr>"),
                 t => format!("<sip:{me};transport={};lr>", t.as_str()),
@@ -782,6 +792,15 @@ impl Sbe {
             && req.core().content_type.is_some_and(|c| c.is_sdp())
         {
             body = Some(strip_unknown_attributes(req.body()));
+        }
+        if let Some(ct) = presence::content_type(req) {
+            let now_body = body.as_deref().unwrap_or(req.body());
+            if let Some(r) = presence::faulty_body(self.cfg.faults, ct, now_body) {
+                if let Some(ct) = &r.content_type {
+                    ed.set(HeaderName::ContentType, ct);
+                }
+                body = Some(r.body);
+            }
         }
         // RFC 6404 §4.10: what leaves for a peer names nothing inside.
         let mut hidden = None;
