@@ -17,6 +17,7 @@ const CORES: &[&str] = &[
     "speermint-enum",
     "speermint-route",
     "speermint-rtp",
+    "speermint-fault",
 ];
 
 /// Crates under `reference-impl/` that are not cores, and why.
