@@ -18,6 +18,7 @@ const CORES: &[&str] = &[
     "speermint-route",
     "speermint-rtp",
     "speermint-fault",
+    "speermint-dbe",
 ];
 
 /// Crates under `reference-impl/` that are not cores, and why.
