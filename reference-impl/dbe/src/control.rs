@@ -269,8 +269,7 @@ pub enum Event {
     Refused {
         /// The call.
         call: String,
-        /// The `m=` line index (0 for a [`Command::Release`] or
-        /// [`Command::Report`], which are never refused).
+        /// The `m=` line index.
         stream: u16,
         /// Why.
         reason: Refusal,
