@@ -36,7 +36,6 @@ const UNUSABLE_V6: u8 = 7;
 const OWN_PORT: u8 = 10;
 // Packet templates.
 const PLAIN_RTP: u8 = 0;
-const RR: u8 = 1;
 const RR_BYE: u8 = 3;
 const SRTP_RTP: u8 = 5;
 const SRTCP: u8 = 6;
