@@ -102,7 +102,11 @@ impl Remote {
         Remote { rtp, rtcp }
     }
 
-    /// RTP and RTCP on one address (`a=rtcp-mux`, RFC 5761).
+    /// RTP and RTCP on one address (`a=rtcp-mux`, RFC 5761), once both
+    /// the offer and the answer carry it: until the answer, the offerer
+    /// must still be taken as a [`Remote::pair`] (RFC 5761 §5.1.1), and a
+    /// second [`crate::Command::Negotiated`] after the answer makes it
+    /// multiplexed.
     pub fn muxed(rtp: SocketAddr) -> Self {
         Remote { rtp, rtcp: rtp }
     }

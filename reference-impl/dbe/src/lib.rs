@@ -438,13 +438,15 @@ impl Dbe {
                 .and_then(Option::as_ref)
                 .and_then(|s| self.deadline(s));
             match next {
-                Some(at) if at > now => {
+                Some(at) if at <= now => self.end(slot, EndReason::Timeout),
+                // Later (activity since), or never (a timeout too long to
+                // add to an instant).
+                _ => {
                     if let Some(s) = self.stream_mut(slot) {
                         s.queued = None;
                     }
                     self.requeue(slot);
                 }
-                _ => self.end(slot, EndReason::Timeout),
             }
         }
     }

@@ -549,6 +549,20 @@ fn a_ringing_stream_waits_for_the_setup_timeout() {
 }
 
 #[test]
+fn a_timeout_too_long_for_an_instant_never_fires() {
+    let mut cfg = config(&[]);
+    cfg.inactivity_timeout = Duration::MAX;
+    let mut r = Rig::with(cfg);
+    r.call(Protection::Rtp, Remote::pair(ALICE), Remote::pair(BOB));
+    // The set-up deadline was queued before the answer; at it, the stream
+    // learns it has none.
+    r.advance(200_000);
+    r.fire_timeout();
+    assert!(r.events.is_empty(), "{:?}", r.events);
+    assert_eq!(r.dbe.stream_count(), 1);
+}
+
+#[test]
 fn release_ends_every_stream_of_the_call() {
     let mut r = Rig::new(&[]);
     let p0 = r.allocate("c1", 0, Protection::Rtp);
