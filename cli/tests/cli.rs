@@ -112,6 +112,13 @@ fn bad_usage_and_bad_config_exit_2_naming_file_line_and_key() {
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("unknown misbehaviour switch \"be-evil\"")
     );
+    // A DBE fault would change nothing until the DBE joins the stack.
+    let out = speermint()
+        .args(["certify", "--misbehave", "latch-any-source"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the reference DBE's"));
 
     let dir = tempfile::tempdir().unwrap();
     let profile = dir.path().join("iut.toml");

@@ -1,7 +1,7 @@
 //! How a reference SBE is set up: addresses, peers, timers, bounds, faults.
 
-use crate::fault::Faults;
 use crate::limit::PeerLimits;
+use speermint_fault::Faults;
 use speermint_identity::Credentials;
 use speermint_node::Transport;
 use speermint_sip::Limits;

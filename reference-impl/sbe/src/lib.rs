@@ -47,7 +47,6 @@
 #![warn(missing_docs)]
 
 mod config;
-mod fault;
 pub mod fuzzing;
 mod limit;
 mod message;
@@ -62,11 +61,11 @@ mod topology;
 mod transaction;
 
 pub use config::{IdentityPolicy, SbeConfig, Timers};
-pub use fault::{Fault, Faults, Layer};
 pub use limit::{OverLimit, PeerLimits};
 pub use message::salvage_response;
 pub use resolve::{Hop, LookupFailure, Resolved, Unresolved};
 pub use shard::shard;
+pub use speermint_fault::{Fault, Faults, Layer};
 pub use speermint_identity::Credentials;
 pub use speermint_node::{Input, Node, Path, Transmit, Transport};
 

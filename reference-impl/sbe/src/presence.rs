@@ -23,7 +23,7 @@
 //! [`Fault::FlattenMultipart`]) are each a naive element's way of getting
 //! one of these wrong.
 
-use crate::fault::{Fault, Faults};
+use crate::{Fault, Faults};
 use speermint_sip::{HeaderName, Message};
 
 /// Whether the element Record-Routes a request of `method` (RFC 3261

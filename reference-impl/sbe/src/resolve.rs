@@ -1,9 +1,9 @@
 //! Requests waiting for the LUF/LRF, what their answers mean on the wire,
 //! and failover to the next resolved hop (RFC 3263 §4.3, RFC 6404 §4.8).
 
-use crate::fault::Fault;
 use crate::transaction::{ServerKey, ServerTx, State};
 use crate::{Event, Sbe};
+use speermint_fault::Fault;
 use speermint_node::{Path, Transport};
 use speermint_sip::{HeaderName, Message, Transport as Framing, sanitize_phrase};
 use std::net::SocketAddr;

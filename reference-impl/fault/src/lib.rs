@@ -1,20 +1,29 @@
-//! The misbehaviour switches of the reference stack, declared once.
+//! `speermint-fault`: the misbehaviour switches of the reference stack,
+//! declared once.
 //!
 //! Each [`Fault`] breaks one rule a conformance check looks for; a check
 //! lists the faults it must fail under, and the suite runs it under each.
 //! Its CLI name, what it breaks and which part of the stack carries it out
 //! are all here; no other place spells a fault's name.
+//!
+//! The list has a crate of its own because two nodes carry faults out, the
+//! SBE (`speermint-sbe`) and the DBE (`speermint-dbe`), and neither should
+//! depend on the other for it; the suite still sees one list.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 
 /// Which part of the embedded reference stack carries a fault out. Most
-/// live in the SBE core; a few are about how the stack is assembled (its
-/// resolver, its certificate, what it publishes in DNS), and the embedded
-/// target's set-up applies those.
+/// live in the SBE core; the media ones in the DBE core; a few are about
+/// how the stack is assembled (its resolver, its certificate, what it
+/// publishes in DNS), and the embedded target's set-up applies those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
-    /// The SBE node ([`crate::Sbe`]).
+    /// The SBE node (`speermint_sbe::Sbe`).
     Sbe,
+    /// The DBE node (`speermint_dbe::Dbe`), the Media Function.
+    Dbe,
     /// The reference stack's resolver configuration.
     Resolver,
     /// What the reference SSP publishes about itself in DNS.
@@ -152,6 +161,18 @@ faults! {
         "Drops every MESSAGE, neither relaying nor answering it, so no page-mode IM crosses the border (RFC 3428, RFC 6271 #11).";
     FlattenMultipart = "flatten-multipart", Sbe,
         "Relays only the root part of a multipart body, so a resource list's NOTIFY loses its presence documents (RFC 4662, RFC 6271 #13, RFC 3261 §16.6 step 1).";
+    LatchAnySource = "latch-any-source", Dbe,
+        "Relays media from any source and latches each side to whoever sent last, so a stranger injects media and takes the reply stream (\"RTP Bleed\"; RFC 6404 §2.4.2, §4.13).";
+    RelayMalformedRtp = "relay-malformed-rtp", Dbe,
+        "Relays RTP and RTCP that fail the RFC 3550 Appendix A.1/A.2 validity checks instead of dropping them (RFC 6404 §2.4.3, §4.11).";
+    NoMediaRateLimit = "no-media-rate-limit", Dbe,
+        "Relays every packet of a stream however fast it comes: no per-stream rate limit (RFC 6404 §2.4.3, §4.9).";
+    DecryptSrtp = "decrypt-srtp", Dbe,
+        "Terminates SRTP instead of relaying it: packets go on without their authentication tag, so end-to-end authentication fails (RFC 3711 §3.1, RFC 6404 §4.13).";
+    AcceptUnauthenticatedRtcp = "accept-unauthenticated-rtcp", Dbe,
+        "Ends a stream on an RTCP BYE from anyone, unauthenticated (RFC 6404 §2.4.2 media session teardown, §4.13).";
+    MediaToThirdAddress = "media-to-third-address", Dbe,
+        "Sends a copy of every relayed packet to an address neither SDP named: eavesdropping (RFC 6404 §2.4.1, §4.13).";
 }
 
 impl Fault {
@@ -159,17 +180,6 @@ impl Fault {
     pub fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.iter().copied().find(|f| f.name() == name)
     }
-
-    /// The provisioned users of [`Fault::KnownUsersOnly`].
-    pub const KNOWN_USERS: [&'static str; 7] = [
-        "alice",
-        "bob",
-        "carol",
-        "dave",
-        "erin",
-        "frank",
-        "+441632960083",
-    ];
 
     fn bit(self) -> u128 {
         1 << (self as u8)
