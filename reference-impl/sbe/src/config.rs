@@ -153,6 +153,12 @@ pub struct SbeConfig {
     /// Most dialogs whose names are hidden at once; a new one beyond it is
     /// refused with 503 rather than sent out unhidden.
     pub max_hidden_dialogs: usize,
+    /// The element's DBE (`media.rs`, RFC 6406 §5.3): with one, the SDP
+    /// crossing the border names the DBE's relay ports, side A facing the
+    /// peers and side B the inside, and datagrams to its addresses and
+    /// ports are media. Without one, SDP crosses untouched but for the
+    /// hidden origin. Its faults should be the element's.
+    pub media: Option<speermint_dbe::DbeConfig>,
     /// Seed for branch and tag generation (deterministic under test).
     pub seed: u64,
     /// Misbehaviour switches.
@@ -178,6 +184,7 @@ impl SbeConfig {
             resolve_timeout: Duration::from_secs(8),
             hide_topology: false,
             max_hidden_dialogs: 1 << 16,
+            media: None,
             seed: 0x5eed_5eed,
             faults: Faults::default(),
         }

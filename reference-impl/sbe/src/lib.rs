@@ -49,6 +49,7 @@
 mod config;
 pub mod fuzzing;
 mod limit;
+mod media;
 mod message;
 mod policy;
 mod presence;
@@ -65,6 +66,7 @@ pub use limit::{OverLimit, PeerLimits};
 pub use message::salvage_response;
 pub use resolve::{Hop, LookupFailure, Resolved, Unresolved};
 pub use shard::shard;
+pub use speermint_dbe as dbe;
 pub use speermint_fault::{Fault, Faults, Layer};
 pub use speermint_identity::Credentials;
 pub use speermint_node::{Input, Node, Path, Transmit, Transport};
@@ -162,6 +164,9 @@ pub enum Event {
         /// Its far end.
         from: SocketAddr,
     },
+    /// What the element's DBE reported (`media.rs`): allocations,
+    /// refusals, streams ended with their counters.
+    Media(speermint_dbe::Event),
 }
 
 /// What the owner of an SBE may tell it.
@@ -199,6 +204,8 @@ pub struct Sbe {
     signer: Option<speermint_identity::SigningKey>,
     /// What the hidden dialogs' outside names stand for (RFC 6404 §4.10).
     pub(crate) dialogs: topology::Dialogs,
+    /// Its DBE, when it relays media (`media.rs`).
+    pub(crate) media: Option<media::Media>,
 }
 
 impl Sbe {
@@ -211,6 +218,7 @@ impl Sbe {
             .as_ref()
             .and_then(|i| i.sign.as_ref())
             .and_then(|(key, info)| speermint_identity::SigningKey::from_pkcs8(key, info).ok());
+        let cfg_media = cfg.media.clone().map(media::Media::new);
         Self {
             signer,
             cfg,
@@ -226,6 +234,7 @@ impl Sbe {
             limiter: limit::Limiter::default(),
             sessions: limit::Sessions::default(),
             dialogs: topology::Dialogs::default(),
+            media: cfg_media,
         }
     }
 
@@ -290,6 +299,11 @@ impl Sbe {
     #[doc(hidden)]
     pub fn timer_entries(&self) -> usize {
         self.timers.len()
+    }
+
+    /// Its DBE, when it relays media.
+    pub fn dbe(&self) -> Option<&speermint_dbe::Dbe> {
+        self.media.as_ref().map(media::Media::dbe)
     }
 
     /// Queues the server transaction's next deadline if it moved.
@@ -801,6 +815,14 @@ impl Sbe {
                 body = Some(r.body);
             }
         }
+        // RFC 6406 §5.3: the media goes through the DBE.
+        if self.media.is_some() {
+            let current = body.as_deref().unwrap_or(req.body());
+            if let Some(b) = self.relay_media(now, req, current, from.remote, dest.remote) {
+                body = Some(b);
+            }
+            self.media_call_over(now, from.remote, req);
+        }
         // RFC 6404 §4.10: what leaves for a peer names nothing inside.
         let mut hidden = None;
         if self.cfg.hides(req) {
@@ -1102,10 +1124,19 @@ impl Sbe {
             .get(&skey)
             .and_then(|t| t.hidden.clone().map(|h| (h, t.source)));
         let mut body = None;
+        if self.media.is_some() {
+            if let Some(up) = self.server.get(&skey).map(|t| t.source.remote) {
+                body = self.relay_media(now, resp, resp.body(), from.remote, up);
+            }
+            self.media_call_over(now, from.remote, resp);
+        }
         if let Some((hidden, up)) = hidden {
             self.hide_response(&hidden, up, resp, &mut ed);
             if self.towards_peer(from.remote, up.remote) {
-                body = self.hide_sdp_origin(up.local, resp, resp.body());
+                let current = body.as_deref().unwrap_or(resp.body());
+                if let Some(b) = self.hide_sdp_origin(up.local, resp, current) {
+                    body = Some(b);
+                }
             }
         }
         if let Some(b) = &body {
@@ -1329,7 +1360,11 @@ impl Node for Sbe {
     fn handle_input(&mut self, now: Instant, input: Input<'_, Command>) {
         match input {
             Input::Datagram { path, bytes } => {
-                self.handle_message(now, path, bytes, Framing::Datagram)
+                if self.media.as_ref().is_some_and(|m| m.owns(path.local)) {
+                    self.media_datagram(now, path, bytes);
+                } else {
+                    self.handle_message(now, path, bytes, Framing::Datagram)
+                }
             }
             Input::StreamData {
                 path,
@@ -1346,7 +1381,10 @@ impl Node for Sbe {
                     self.emit(Event::StreamClosed { from: path.remote });
                 }
             }
-            Input::Timeout => self.handle_timeout(now),
+            Input::Timeout => {
+                self.handle_timeout(now);
+                self.media_timeout(now);
+            }
             Input::Command(Command::Resolved { id, result }) => {
                 self.on_resolved(now, id, result.map_err(|f| f.response()))
             }
@@ -1357,8 +1395,13 @@ impl Node for Sbe {
         if let Some(o) = self.out.pop_front() {
             return Some(o);
         }
-        // Then, once, when to call back: the earliest timer, if it moved.
-        let next = self.poll_timeout();
+        // Then, once, when to call back: the earliest timer, its own or
+        // its DBE's, if it moved.
+        let dbe = self.media.as_ref().and_then(media::Media::deadline);
+        let next = match (self.poll_timeout(), dbe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         if next != self.reported_timeout {
             self.reported_timeout = next;
             return next.map(Output::Timeout);

@@ -72,6 +72,12 @@ impl Dialogs {
         self.by_token.len()
     }
 
+    /// The inside Call-ID a hidden dialog's outside Call-ID stands for.
+    pub(crate) fn inside_call_id(&self, outside: &str) -> Option<&str> {
+        let token = self.by_outside.get(outside)?;
+        self.by_token.get(token).map(|d| &*d.inside_call_id)
+    }
+
     fn remove(&mut self, token: u64) {
         if let Some(d) = self.by_token.remove(&token) {
             self.by_inside.remove(&d.inside_call_id);

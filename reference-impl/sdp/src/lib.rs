@@ -703,6 +703,38 @@ impl<'s, 'a> SdpEditor<'s, 'a> {
         Ok(self)
     }
 
+    /// Sets the value of every `a=rtcp` attribute (RFC 3605 §2.1) of the
+    /// `index`-th media description to `addr`, written in full
+    /// (`<port> IN <addrtype> <address>`): like `c=` and `m=`, it names a
+    /// transport address, so an element that relays the media rewrites it
+    /// with them. Returns how many lines it rewrote.
+    ///
+    /// # Errors
+    ///
+    /// [`NoSuchMedia`] if there is no `m=` line at `index`.
+    pub fn set_media_rtcp(
+        &mut self,
+        index: usize,
+        addr: std::net::SocketAddr,
+    ) -> Result<usize, NoSuchMedia> {
+        let media = self.sdp.media_at(index).ok_or(NoSuchMedia {
+            index,
+            count: self.sdp.media_count(),
+        })?;
+        let family = if addr.is_ipv4() { "IP4" } else { "IP6" };
+        let text = format!("{} IN {family} {}", addr.port(), addr.ip());
+        let mut rewritten = 0;
+        for line in media.lines.iter().filter(|l| l.kind == b'a') {
+            let Some(value) = line.value.strip_prefix(b"rtcp:") else {
+                continue;
+            };
+            let start = line.value_offset() + b"rtcp:".len();
+            self.push(start..start + value.len(), text.clone());
+            rewritten += 1;
+        }
+        Ok(rewritten)
+    }
+
     /// Appends the edited body to `out`.
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let raw = self.sdp.raw;

@@ -1192,3 +1192,31 @@ fn origin_rewrite_hides_the_inside_and_keeps_the_rest() {
         assert!(!sdp.editor().set_origin("-", "192.0.2.1".parse().unwrap()));
     }
 }
+
+#[test]
+fn rewriting_rtcp_attribute_touches_only_its_value() {
+    let input = crlf(&[
+        "v=0",
+        "o=- 1 1 IN IP4 203.0.113.1",
+        "s=-",
+        "c=IN IP4 203.0.113.1",
+        "t=0 0",
+        "m=audio 49170 RTP/AVP 0",
+        "a=rtcp:53020 IN IP4 203.0.113.7",
+        "a=sendrecv",
+        "m=audio 49180 RTP/AVP 0",
+        "a=rtcp:49181",
+    ]);
+    let sdp = Sdp::parse(&input).expect("SDP with a=rtcp");
+    let mut editor = sdp.editor();
+    let relay = "192.0.2.5:30001".parse().expect("address");
+    assert_eq!(editor.set_media_rtcp(0, relay), Ok(1));
+    let out = editor.to_bytes();
+    let expected = String::from_utf8(input.clone()).expect("ascii").replace(
+        "a=rtcp:53020 IN IP4 203.0.113.7",
+        "a=rtcp:30001 IN IP4 192.0.2.5",
+    );
+    assert_eq!(out, expected.as_bytes());
+    assert_eq!(sdp.editor().set_media_rtcp(1, relay), Ok(1));
+    assert!(sdp.editor().set_media_rtcp(2, relay).is_err());
+}
