@@ -213,6 +213,30 @@ struct SbeArgs {
     /// Retry-After: 5) or `drop`.
     #[arg(long, value_name = "HOW", default_value = "reject")]
     over_limit: String,
+    /// Relay media through the reference DBE on this address (RFC 6406
+    /// §5.3): the SDP crossing the border names it. Give it twice for a
+    /// DBE with one address towards the peers and another towards the
+    /// next hop. One worker.
+    #[arg(long = "media-relay", value_name = "IP")]
+    media_relay: Vec<IpAddr>,
+    /// The DBE's UDP ports, bound on every --media-relay address; each
+    /// stream takes four.
+    #[arg(long, value_name = "FROM-TO", default_value = "30000-30399")]
+    media_ports: String,
+}
+
+/// `FROM-TO`, both included, as a port range.
+fn parse_port_range(s: &str) -> Result<std::ops::Range<u16>, String> {
+    let bad = || format!("--media-ports {s:?}: expected FROM-TO, e.g. 30000-30399");
+    let (from, to) = s.split_once('-').ok_or_else(bad)?;
+    let from: u16 = from.trim().parse().map_err(|_| bad())?;
+    let to: u16 = to.trim().parse().map_err(|_| bad())?;
+    if from == 0 || to < from.saturating_add(3) || to == u16::MAX {
+        return Err(format!(
+            "--media-ports {s:?}: at least four ports, none 0 or 65535"
+        ));
+    }
+    Ok(from..to + 1)
 }
 
 #[derive(Args)]
@@ -795,8 +819,28 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         }
     };
     let resolve = locator.is_some();
+    let media = match args.media_relay[..] {
+        [] => None,
+        [a] | [a, _] => {
+            let b = args.media_relay.get(1).copied().unwrap_or(a);
+            let ports = match parse_port_range(&args.media_ports) {
+                Ok(p) => p,
+                Err(e) => return usage(e),
+            };
+            Some(speermint_sbe::dbe::DbeConfig {
+                addresses: speermint_sbe::dbe::Sides { a, b },
+                ports,
+                ..speermint_sbe::dbe::DbeConfig::default()
+            })
+        }
+        _ => return usage("--media-relay: once, or twice (towards the peers, then inside)"),
+    };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = match (args.workers, &tls) {
+        (Some(n), _) if n > 1 && media.is_some() => {
+            // A call's media state lives with its signalling, in one core.
+            return usage("--workers above 1 cannot relay media: drop --media-relay or --workers");
+        }
         (Some(0), _) => return usage("--workers: at least 1"),
         (Some(n), Some(_)) if n > 1 => {
             return usage("--workers above 1 is UDP only: drop --tls-listen or --workers");
@@ -811,7 +855,7 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         }
         (Some(n), _) => n,
         (None, Some(_)) => 1,
-        (None, None) if args.hide_topology => 1,
+        (None, None) if args.hide_topology || media.is_some() => 1,
         (None, None) => cpus,
     };
     let over_limit = match args.over_limit.as_str() {
@@ -843,6 +887,7 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let trusted = args.trusted_peers.clone();
     let hostname = args.hostname.clone();
     let hide_topology = args.hide_topology;
+    let dbe = media.clone();
     let config = move |local| {
         let mut cfg = SbeConfig::new(local, peers, next_hop);
         cfg.hide_topology = hide_topology;
@@ -851,12 +896,22 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         cfg.faults = faults;
         cfg.resolve_names = resolve;
         cfg.peer_limits = limits;
+        cfg.media = dbe.map(|mut d| {
+            d.faults = faults;
+            d
+        });
         cfg
     };
-    let started = if tls.is_some() || workers == 1 {
-        speermint_border::RunningSbe::start(args.listen, tls, config, locator).await
+    let started = if let Some(media) = &media {
+        start_with_media(args.listen, tls, media, config, locator).await
+    } else if tls.is_some() || workers == 1 {
+        speermint_border::RunningSbe::start(args.listen, tls, config, locator)
+            .await
+            .map_err(|e| e.to_string())
     } else {
-        speermint_border::RunningSbe::start_workers(args.listen, workers, config, locator).await
+        speermint_border::RunningSbe::start_workers(args.listen, workers, config, locator)
+            .await
+            .map_err(|e| e.to_string())
     };
     let sbe = match started {
         Ok(s) => s,
@@ -868,11 +923,49 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         out!("listening on tls:{t}");
     }
     out!("workers: {workers}");
+    if let Some(m) = &media {
+        out!(
+            "relaying media on {} and {}, ports {}-{}",
+            m.addresses.a,
+            m.addresses.b,
+            m.ports.start,
+            m.ports.end - 1
+        );
+    }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
     sbe.stop().await;
     0
+}
+
+/// The SBE on one core with its DBE's relay sockets bound.
+async fn start_with_media(
+    listen: SocketAddr,
+    tls: Option<speermint_border::TlsListen>,
+    media: &speermint_sbe::dbe::DbeConfig,
+    config: impl FnOnce(SocketAddr) -> SbeConfig,
+    locator: Option<speermint_resolver::Locator>,
+) -> Result<speermint_border::RunningSbe, String> {
+    let net = speermint_net::Network::Sockets;
+    let socket = net
+        .bind_udp(listen)
+        .await
+        .map_err(|e| format!("cannot bind {listen}: {e}"))?;
+    let listener = match tls {
+        Some(t) => Some((
+            net.listen_tcp(t.bind)
+                .await
+                .map_err(|e| format!("cannot bind {}: {e}", t.bind))?,
+            t.config,
+        )),
+        None => None,
+    };
+    let sockets = speermint_border::bind_media(&net, media)
+        .await
+        .map_err(|e| e.to_string())?;
+    speermint_border::RunningSbe::start_bound_with_media(socket, listener, sockets, config, locator)
+        .map_err(|e| e.to_string())
 }
 
 /// `speermint load`: exit 0 when some rate passed, 1 when none did, 2 for

@@ -139,6 +139,9 @@ pub struct Ctx {
     /// The addresses the IUT's SSP declares its calls leave from
     /// (RFC 6271 #2), when it declares them.
     pub egress: Option<Vec<std::net::IpAddr>>,
+    /// The addresses the IUT's DBE names in the SDP it sends peers
+    /// (RFC 6271 #3), when its SSP declares them.
+    pub media_relay: Option<Vec<std::net::IpAddr>>,
     /// DNS over TLS with the DNS role, when the IUT must use it.
     pub dns_tls: Option<DnsTlsLab>,
     /// The ingress SBE advertised to each peer, when the SSP varies it.
@@ -175,6 +178,7 @@ impl Ctx {
             peer_rate: None,
             peer_sessions: None,
             egress: None,
+            media_relay: None,
             dns_tls: None,
             peer_ingress: None,
             identity: None,

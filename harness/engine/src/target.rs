@@ -85,6 +85,22 @@ pub const EMBEDDED_PEER_RATE: u32 = 20;
 /// Calls the embedded SBE lets each peer have at once.
 pub const EMBEDDED_PEER_SESSIONS: u32 = 10;
 
+/// The embedded stack's DBE: its address towards the peers (what the SDP
+/// a peer gets names, RFC 6271 #3, and what the SSP declares) and towards
+/// the inside.
+pub const EMBEDDED_DBE: [IpAddr; 2] = [
+    IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 20)),
+    IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 21)),
+];
+
+/// The embedded DBE's relay ports: ten streams at once.
+pub const EMBEDDED_DBE_PORTS: std::ops::Range<u16> = 30_000..30_040;
+
+/// Where the embedded DBE's `media-to-third-address` fault sends its
+/// copies: on loopback, so a run's traffic stays there.
+pub const EMBEDDED_EAVESDROPPER: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 66)), 40_000);
+
 /// A complete run plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -106,6 +122,9 @@ pub struct Plan {
     /// The addresses the IUT's calls leave from, as its SSP declares them
     /// (RFC 6271 #2). The embedded stack declares its own.
     pub egress: Option<Vec<IpAddr>>,
+    /// The addresses the IUT's DBE names in the SDP it sends peers
+    /// (RFC 6271 #3), when the profile declares them.
+    pub media_relay: Option<Vec<IpAddr>>,
     /// Waits.
     pub timing: Timing,
     /// The DNS role for an external IUT: the two replica addresses it
@@ -170,6 +189,7 @@ impl Plan {
             peer_rate: Some(EMBEDDED_PEER_RATE),
             peer_sessions: Some(EMBEDDED_PEER_SESSIONS),
             egress: None,
+            media_relay: None,
             timing: Timing::default(),
             network: NetworkKind::Simulated { seed: 0x5eed },
             offers: None,
@@ -672,6 +692,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut dns_tls = None;
     let mut peer_ingress = plan.peer_ingress.clone();
     let mut second_sbe = None;
+    let mut media_relay = plan.media_relay.clone();
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
@@ -786,9 +807,24 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             // The name the DNS role publishes for it (RFC 6271 #7).
             let hostname = format!("sbe.{}", role.facts.ssp_domain);
             dns = Some(role);
-            let sbe = RunningSbe::start_bound(
+            let dbe = speermint_sbe::dbe::DbeConfig {
+                addresses: speermint_sbe::dbe::Sides {
+                    a: EMBEDDED_DBE[0],
+                    b: EMBEDDED_DBE[1],
+                },
+                ports: EMBEDDED_DBE_PORTS,
+                eavesdropper: EMBEDDED_EAVESDROPPER,
+                faults,
+                ..speermint_sbe::dbe::DbeConfig::default()
+            };
+            let media_sockets = speermint_border::bind_media(&net, &dbe)
+                .await
+                .map_err(|e| bind_err("dbe", std::io::Error::other(e.to_string())))?;
+            media_relay = Some(vec![EMBEDDED_DBE[0]]);
+            let sbe = RunningSbe::start_bound_with_media(
                 udp,
                 Some((tcp, tls_config)),
+                media_sockets,
                 move |local| {
                     let mut cfg = SbeConfig::new(local, peers, next);
                     cfg.faults = faults;
@@ -804,6 +840,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     };
                     cfg.resolve_names = true;
                     cfg.hide_topology = true;
+                    cfg.media = Some(dbe);
                     cfg
                 },
                 Some(locator),
@@ -890,6 +927,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.peer_rate = plan.peer_rate;
     ctx.peer_sessions = plan.peer_sessions;
     ctx.egress = egress;
+    ctx.media_relay = media_relay;
     ctx.dns_tls = dns_tls;
     ctx.peer_ingress = peer_ingress;
     ctx.identity = identity;

@@ -36,10 +36,17 @@
 //! [`crate::Node::poll_output`] with its own, and its events as
 //! [`crate::Event::Media`].
 //!
-//! Not done here: RFC 5761 `a=rtcp-mux` is honoured for the answer's side
-//! and the offerer's side once the answer agrees; ICE candidates
-//! (`a=candidate`) pass untouched and would name the endpoint; an SDP
-//! that does not parse crosses untouched (the DBE relays nothing for it).
+//! Only RTP media (`RTP/AVP`, `RTP/SAVP`, `UDP/TLS/RTP/SAVPF`, ...) is
+//! relayed; other `m=` lines (MSRP over TCP, RFC 4975) cross untouched,
+//! and so does a session-level `c=` they rely on: an RTP stream without a
+//! `c=` of its own in such a mixed SDP then keeps the endpoint's address.
+//!
+//! `a=rtcp-mux` (RFC 5761): when the answer carries it, the answerer's
+//! side and then the offerer's are taken as multiplexed (§5.1.1).
+//!
+//! Not done here: ICE candidates (`a=candidate`) pass untouched and would
+//! name the endpoint; an SDP that does not parse crosses untouched (the
+//! DBE relays nothing for it).
 
 use crate::policy::Side;
 use crate::{Event, Sbe};
@@ -231,6 +238,10 @@ impl Sbe {
                 );
                 continue;
             }
+            if !m.proto.contains("RTP") {
+                // Not RTP (MSRP over TCP, say): not the DBE's to relay.
+                continue;
+            }
             let protection = protection_of(m.proto, m.attributes());
             let ports = self.feed_dbe(
                 now,
@@ -277,10 +288,17 @@ impl Sbe {
             let to_side = ports[departure];
             relay_ip = Some(to_side.rtp.ip());
             let _ = ed.set_media_port(m.index, to_side.rtp.port());
+            let _ = ed.set_media_connection_address(m.index, to_side.rtp.ip());
             let _ = ed.set_media_rtcp(m.index, to_side.rtcp);
         }
-        if let Some(ip) = relay_ip {
-            ed.set_connection_address(ip);
+        // The session-level c= stands for every stream without its own:
+        // it names the relay unless a stream the DBE does not carry (MSRP,
+        // say) relies on it.
+        let others_rely = sdp
+            .media()
+            .any(|m| m.port != 0 && !m.proto.contains("RTP") && m.connection().is_none());
+        if let (Some(ip), false) = (relay_ip, others_rely) {
+            ed.set_session_connection_address(ip);
         }
         Some(ed.to_bytes())
     }

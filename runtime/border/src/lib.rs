@@ -173,7 +173,11 @@ impl RunningSbe {
             let (events, locator) = (ev_tx.clone(), locator.clone());
             tasks.push(tokio::spawn(async move {
                 let sbe = Sbe::new(cfg);
-                drive(socket, None, sbe, stop_rx, events, locator, conn_rx, shard).await;
+                let media = MediaSockets::start(Vec::new());
+                drive(
+                    socket, None, sbe, stop_rx, events, locator, conn_rx, shard, media,
+                )
+                .await;
             }));
             stop.push(stop_tx);
         }
@@ -193,6 +197,20 @@ impl RunningSbe {
     pub fn start_bound(
         socket: UdpSock,
         tls: Option<(Listener, Arc<rustls::ServerConfig>)>,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
+        Self::start_bound_with_media(socket, tls, Vec::new(), config, locator)
+    }
+
+    /// Like [`RunningSbe::start_bound`], with the sockets of its DBE's
+    /// relay ports ([`bind_media`]): what arrives on them goes to the
+    /// node's DBE, and its media leaves from them. The configuration
+    /// should set [`SbeConfig::media`] to the addresses and ports bound.
+    pub fn start_bound_with_media(
+        socket: UdpSock,
+        tls: Option<(Listener, Arc<rustls::ServerConfig>)>,
+        media: Vec<UdpSock>,
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
@@ -226,8 +244,9 @@ impl RunningSbe {
             inbox,
         };
         let task = tokio::spawn(async move {
+            let media = MediaSockets::start(media);
             drive(
-                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard,
+                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard, media,
             )
             .await;
             if let Some(a) = acceptor {
@@ -294,6 +313,7 @@ async fn drive(
     locator: Option<Locator>,
     mut conns: mpsc::Receiver<ConnEvent>,
     mut shard: Shard,
+    mut media: MediaSockets,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
@@ -326,6 +346,10 @@ async fn drive(
                 // ICMP port unreachable surfaces here on some systems: not fatal.
                 Err(e) => tracing::debug!("recv: {e}"),
             },
+            Some((local, from, bytes)) = media.inbox.recv() => {
+                let path = Path { local, remote: from, transport: Transport::Udp };
+                sbe.handle_input(now(), Input::Datagram { path, bytes: &bytes });
+            }
             Some((from, bytes)) = shard.inbox.recv() => {
                 let path = Path { local: udp_local, remote: from, transport: Transport::Udp };
                 sbe.handle_input(now(), Input::Datagram { path, bytes: &bytes });
@@ -368,7 +392,9 @@ async fn drive(
             match out {
                 Output::Transmit(t) => match t.path.transport {
                     Transport::Udp => {
-                        if let Err(e) = socket.send_to(&t.bytes, t.path.remote).await {
+                        // Media leaves from the relay port it names.
+                        let from = media.sockets.get(&t.path.local).map_or(&socket, |s| &**s);
+                        if let Err(e) = from.send_to(&t.bytes, t.path.remote).await {
                             tracing::debug!("send to {}: {e}", t.path.remote);
                         }
                     }
@@ -415,6 +441,86 @@ async fn drive(
                     let _ = events.try_send(e);
                 }
             }
+        }
+    }
+}
+
+/// Binds a UDP socket on every relay port of `cfg` (each port of its
+/// range on each of its two addresses, once when both are the same), for
+/// [`RunningSbe::start_bound_with_media`].
+pub async fn bind_media(
+    net: &Network,
+    cfg: &speermint_sbe::dbe::DbeConfig,
+) -> Result<Vec<UdpSock>, Error> {
+    let mut ips = vec![cfg.addresses.a];
+    if cfg.addresses.b != cfg.addresses.a {
+        ips.push(cfg.addresses.b);
+    }
+    let mut sockets = Vec::new();
+    for ip in ips {
+        for port in cfg.ports.clone() {
+            let addr = SocketAddr::new(ip, port);
+            let s = net
+                .bind_udp(addr)
+                .await
+                .map_err(|source| Error::Bind { addr, source })?;
+            sockets.push(s);
+        }
+    }
+    Ok(sockets)
+}
+
+/// Datagrams waiting between the media sockets' readers and the event
+/// loop; beyond it they are dropped, as a full socket buffer would.
+const MEDIA_QUEUE: usize = 4096;
+
+/// The DBE's relay sockets: a reader task each, feeding one queue, and
+/// the sockets by local address for sending. The readers end with it.
+struct MediaSockets {
+    sockets: HashMap<SocketAddr, Arc<UdpSock>>,
+    inbox: mpsc::Receiver<(SocketAddr, SocketAddr, Vec<u8>)>,
+    readers: Vec<JoinHandle<()>>,
+}
+
+impl MediaSockets {
+    fn start(sockets: Vec<UdpSock>) -> Self {
+        let (tx, inbox) = mpsc::channel(MEDIA_QUEUE);
+        let mut by_addr = HashMap::new();
+        let mut readers = Vec::new();
+        for s in sockets {
+            let Ok(local) = s.local_addr() else {
+                continue;
+            };
+            let s = Arc::new(s);
+            by_addr.insert(local, s.clone());
+            let tx = tx.clone();
+            readers.push(tokio::spawn(async move {
+                let mut buf = vec![0u8; 65_535];
+                loop {
+                    match s.recv_from(&mut buf).await {
+                        Ok((n, from)) => {
+                            let item = (local, from, buf[..n].to_vec());
+                            if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(item) {
+                                return;
+                            }
+                        }
+                        Err(e) => tracing::debug!("media recv on {local}: {e}"),
+                    }
+                }
+            }));
+        }
+        MediaSockets {
+            sockets: by_addr,
+            inbox,
+            readers,
+        }
+    }
+}
+
+impl Drop for MediaSockets {
+    fn drop(&mut self) {
+        for r in &self.readers {
+            r.abort();
         }
     }
 }
