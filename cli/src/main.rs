@@ -31,7 +31,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use speermint_harness::Capability;
 use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
 use speermint_harness::{Check, Report};
-use speermint_sbe::{Fault, Faults, Layer, SbeConfig};
+use speermint_sbe::{Fault, Faults, SbeConfig};
 use speermint_sip::{Message, ParseError, StartLine};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -312,22 +312,12 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
 }
 
 fn faults_from(names: &[String]) -> Result<Faults, String> {
-    // The DBE's faults wait for the DBE to join the embedded stack (issue
-    // 12): accepted now, they would change nothing and every check pass.
-    let usable = |f: &Fault| f.layer() != Layer::Dbe;
     names
         .iter()
         .map(|n| match Fault::from_name(n) {
-            Some(f) if usable(&f) => Ok(f),
-            Some(_) => Err(format!(
-                "misbehaviour switch {n:?} is the reference DBE's, which the embedded stack does not run yet"
-            )),
+            Some(f) => Ok(f),
             None => {
-                let known: Vec<&str> = Fault::ALL
-                    .iter()
-                    .filter(|f| usable(f))
-                    .map(|f| f.name())
-                    .collect();
+                let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
                 Err(format!(
                     "unknown misbehaviour switch {n:?}; known: {}",
                     known.join(", ")

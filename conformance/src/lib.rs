@@ -11,6 +11,7 @@ mod dialog;
 mod dns_transport;
 mod egress;
 mod identity;
+mod media;
 mod mutual_tls;
 mod naming;
 mod peer_limits;
@@ -59,6 +60,9 @@ pub fn registry() -> &'static [Check] {
         presence::PIDF_INTACT,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
+        media::MEDIA_VIA_DECLARED_DBE,
+        media::SRTP_INTACT,
+        media::MEDIA_FLOODS_AND_MALFORMED,
     ];
     CHECKS
 }
@@ -66,11 +70,6 @@ pub fn registry() -> &'static [Check] {
 /// Requirements without a check, each with its status and reason.
 pub fn uncovered() -> &'static [Uncovered] {
     static LIST: &[Uncovered] = &[
-        Uncovered {
-            reference: Ref::Rfc6271(3),
-            status: "planned",
-            reason: "planned: needs the media role and a profile listing DBEs",
-        },
         Uncovered {
             reference: Ref::Rfc6271(12),
             status: "declared",
@@ -95,11 +94,6 @@ pub fn uncovered() -> &'static [Uncovered] {
             reference: Ref::Rfc6404(12),
             status: "declared",
             reason: "declared: securing session establishment data rests on 4.2, R15 and R16 evidence",
-        },
-        Uncovered {
-            reference: Ref::Rfc6404(13),
-            status: "planned",
-            reason: "planned: needs the DBE (RTP/SRTP relay) and the media role (issue #4 codec)",
         },
     ];
     LIST

@@ -152,6 +152,10 @@ pub enum Capability {
     /// subscription and its multipart NOTIFYs cross it (RFC 6271 #13).
     /// Without it the requirement is declared, not checked.
     ResourceLists,
+    /// It puts a Media Function (DBE) in the media path, at addresses its
+    /// SSP declares (RFC 6271 #3, RFC 6406 §5.3): the SDP a peer gets
+    /// names them, and RTP and SRTP cross it.
+    MediaRelay,
 }
 
 impl Capability {
@@ -168,6 +172,7 @@ impl Capability {
         Capability::DnsTls,
         Capability::PerPeerIngress,
         Capability::ResourceLists,
+        Capability::MediaRelay,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -184,6 +189,7 @@ impl Capability {
             Capability::DnsTls => "dns-tls",
             Capability::PerPeerIngress => "per-peer-ingress",
             Capability::ResourceLists => "rls",
+            Capability::MediaRelay => "media-relay",
         }
     }
 

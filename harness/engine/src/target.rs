@@ -273,6 +273,7 @@ struct TargetSection {
     domain: Option<toml::Spanned<String>>,
     offers: Option<toml::Spanned<Vec<String>>>,
     egress: Option<toml::Spanned<Vec<String>>>,
+    media_relay: Option<toml::Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -473,6 +474,27 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
         }
         plan.egress = Some(ips);
     }
+    if let Some(list) = &target.media_relay {
+        let mut ips = Vec::new();
+        for a in list.get_ref() {
+            let ip = a.parse::<IpAddr>().map_err(|_| Error::Config {
+                file: file.to_string(),
+                line: line_of(text, list.span().start),
+                key: "target.media_relay".into(),
+                message: format!("{a:?} is not an IP address"),
+            })?;
+            ips.push(ip);
+        }
+        if ips.is_empty() {
+            return Err(Error::Config {
+                file: file.to_string(),
+                line: line_of(text, list.span().start),
+                key: "target.media_relay".into(),
+                message: "empty: list the addresses the IUT's DBE names in its SDP".into(),
+            });
+        }
+        plan.media_relay = Some(ips);
+    }
     let limits = cfg.limits.unwrap_or_default();
     for (key, field, slot, max, why) in [
         (
@@ -568,6 +590,9 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             }
             if plan.peer_ingress.is_some() {
                 v.push(Capability::PerPeerIngress);
+            }
+            if plan.media_relay.is_some() {
+                v.push(Capability::MediaRelay);
             }
             v
         }

@@ -49,7 +49,7 @@
 //! DBE relays nothing for it).
 
 use crate::policy::Side;
-use crate::{Event, Sbe};
+use crate::{Event, Fault, Sbe};
 use speermint_dbe::{
     Command, Dbe, DbeConfig, Event as DbeEvent, Output as DbeOutput, Protection, Remote,
     Side as MediaSide, Sides,
@@ -222,6 +222,7 @@ impl Sbe {
         let call = self.media_key(from, msg.core().call_id);
         let sdp = Sdp::parse(body).ok()?;
         let session_ip = sdp.session_connection().and_then(|c| c.ip);
+        let bypass = self.cfg.faults.contains(Fault::MediaBypass);
         let mut ed = sdp.editor();
         let mut relay_ip: Option<IpAddr> = None;
         for m in sdp.media() {
@@ -284,6 +285,9 @@ impl Sbe {
                         self.negotiate(now, &call, index, departure, Remote::muxed(o.rtp));
                     }
                 }
+            }
+            if bypass {
+                continue;
             }
             let to_side = ports[departure];
             relay_ip = Some(to_side.rtp.ip());
