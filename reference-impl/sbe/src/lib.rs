@@ -50,6 +50,7 @@ mod config;
 pub mod fuzzing;
 mod limit;
 mod message;
+mod on_demand;
 mod policy;
 mod presence;
 mod privacy;
@@ -199,6 +200,9 @@ pub struct Sbe {
     signer: Option<speermint_identity::SigningKey>,
     /// What the hidden dialogs' outside names stand for (RFC 6404 §4.10).
     pub(crate) dialogs: topology::Dialogs,
+    /// How many peers the configuration listed: those beyond were
+    /// admitted on demand (`on_demand.rs`).
+    pub(crate) configured_peers: usize,
 }
 
 impl Sbe {
@@ -213,6 +217,7 @@ impl Sbe {
             .and_then(|(key, info)| speermint_identity::SigningKey::from_pkcs8(key, info).ok());
         Self {
             signer,
+            configured_peers: cfg.peers.len(),
             cfg,
             server: HashMap::new(),
             client: HashMap::new(),
@@ -469,10 +474,14 @@ impl Sbe {
         bytes
     }
 
-    fn on_request(&mut self, now: Instant, from: Path, side: Side, req: &Message<'_>) {
+    pub(crate) fn on_request(&mut self, now: Instant, from: Path, side: Side, req: &Message<'_>) {
         let method = req.method();
         if side == Side::Stranger {
-            if method == "ACK" {
+            if self.cfg.on_demand && method != "ACK" {
+                // RFC 6405 §5.6: no pre-association needed, but the
+                // sender must be who its name says (`on_demand.rs`).
+                self.admit_on_demand(now, from, req);
+            } else if method == "ACK" {
                 self.drop_msg(from.remote, DropReason::Stranger);
             } else {
                 // RFC 6406 §6.2.2.
@@ -652,7 +661,7 @@ impl Sbe {
                 self.path_to(d)
             }
             Ok(Dest::Resolve(target)) => {
-                self.park(now, from, req, key, target);
+                self.park(now, from, req, key, target, None);
                 return;
             }
             Err(why) => {
@@ -767,7 +776,9 @@ impl Sbe {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
         ed.prepend("Via", &format!("SIP/2.0/{via} {me};branch={branch};rport"));
-        if presence::records_route(method, self.cfg.faults) {
+        if presence::records_route(method, self.cfg.faults)
+            && !self.cfg.faults.contains(Fault::NoRecordRoute)
+        {
             let rr = match dest.transport {
                 Transport::Udp => format!("<sip:{me};lr>"),
                 t => format!("<sip:{me};transport={};lr>", t.as_str()),
