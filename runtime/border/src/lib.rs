@@ -65,6 +65,53 @@ pub struct RunningSbe {
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
     events: mpsc::Receiver<Event>,
+    recorder: Arc<Recorder>,
+}
+
+/// One UDP datagram the element read or wrote, kept once
+/// [`RunningSbe::record_datagrams`] is called: what a harness shows of
+/// traffic between elements no role sees (a multi-SSP ladder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// When the driver read or wrote it (the network's clock: virtual on
+    /// the simulated network).
+    pub at: tokio::time::Instant,
+    /// Sender.
+    pub from: SocketAddr,
+    /// Receiver.
+    pub to: SocketAddr,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Datagrams kept between two [`RunningSbe::take_datagrams`] calls; the
+/// rest are counted.
+const DATAGRAMS_KEPT: usize = 4096;
+
+/// Off until asked for: a relay under load pays one atomic load.
+#[derive(Debug, Default)]
+struct Recorder {
+    on: std::sync::atomic::AtomicBool,
+    kept: std::sync::Mutex<(Vec<Datagram>, usize)>,
+}
+
+impl Recorder {
+    fn record(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if !self.on.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let mut g = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.len() < DATAGRAMS_KEPT {
+            g.0.push(Datagram {
+                at: tokio::time::Instant::now(),
+                from,
+                to,
+                bytes: bytes.to_vec(),
+            });
+        } else {
+            g.1 += 1;
+        }
+    }
 }
 
 /// Events kept for [`RunningSbe::drain_events`]: beyond it, newer events
@@ -154,6 +201,7 @@ impl RunningSbe {
             .map_err(|source| Error::Bind { addr: bind, source })?;
         let cfg = config(addr);
         let (ev_tx, events) = mpsc::channel(EVENTS_KEPT);
+        let recorder = Arc::new(Recorder::default());
         let count = sockets.len();
         let (senders, inboxes): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::channel(HANDOFF_QUEUE)).unzip();
@@ -171,9 +219,13 @@ impl RunningSbe {
             let (stop_tx, stop_rx) = oneshot::channel();
             let (_conn_tx, conn_rx) = mpsc::channel(1);
             let (events, locator) = (ev_tx.clone(), locator.clone());
+            let rec = recorder.clone();
             tasks.push(tokio::spawn(async move {
                 let sbe = Sbe::new(cfg);
-                drive(socket, None, sbe, stop_rx, events, locator, conn_rx, shard).await;
+                drive(
+                    socket, None, sbe, stop_rx, events, locator, conn_rx, shard, rec,
+                )
+                .await;
             }));
             stop.push(stop_tx);
         }
@@ -183,6 +235,7 @@ impl RunningSbe {
             stop,
             tasks,
             events,
+            recorder,
         })
     }
 
@@ -225,9 +278,11 @@ impl RunningSbe {
             peers: vec![handoff],
             inbox,
         };
+        let recorder = Arc::new(Recorder::default());
+        let rec = recorder.clone();
         let task = tokio::spawn(async move {
             drive(
-                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard,
+                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard, rec,
             )
             .await;
             if let Some(a) = acceptor {
@@ -240,6 +295,7 @@ impl RunningSbe {
             stop: vec![stop_tx],
             tasks: vec![task],
             events,
+            recorder,
         })
     }
 
@@ -260,6 +316,22 @@ impl RunningSbe {
             v.push(e);
         }
         v
+    }
+
+    /// Keeps every UDP datagram read or written from now on (up to 4096
+    /// between two [`RunningSbe::take_datagrams`]).
+    pub fn record_datagrams(&self) {
+        self.recorder
+            .on
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The datagrams kept since the last call, in the order the element
+    /// handled them, and how many more were not kept.
+    pub fn take_datagrams(&self) -> (Vec<Datagram>, usize) {
+        let mut g = self.recorder.kept.lock().unwrap_or_else(|p| p.into_inner());
+        let missed = std::mem::take(&mut g.1);
+        (std::mem::take(&mut g.0), missed)
     }
 
     /// Stops the element and waits for its tasks.
@@ -294,6 +366,7 @@ async fn drive(
     locator: Option<Locator>,
     mut conns: mpsc::Receiver<ConnEvent>,
     mut shard: Shard,
+    recorder: Arc<Recorder>,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
@@ -313,6 +386,7 @@ async fn drive(
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
                     let bytes = &buf[..n];
+                    recorder.record(from, udp_local, bytes);
                     let owner = speermint_sbe::shard(bytes, shard.peers.len());
                     if let Some(o) = owner.filter(|&o| o != shard.index) {
                         // Another worker's call. A full queue loses the
@@ -368,6 +442,7 @@ async fn drive(
             match out {
                 Output::Transmit(t) => match t.path.transport {
                     Transport::Udp => {
+                        recorder.record(udp_local, t.path.remote, &t.bytes);
                         if let Err(e) = socket.send_to(&t.bytes, t.path.remote).await {
                             tracing::debug!("send to {}: {e}", t.path.remote);
                         }
@@ -586,6 +661,7 @@ mod tests {
         })
         .await
         .unwrap();
+        sbe.record_datagrams();
         let opt = MessageBuilder::request("OPTIONS", "sip:x@127.0.0.1")
             .header(
                 "Via",
@@ -610,6 +686,17 @@ mod tests {
         let fwd = Message::parse(&buf[..n]).unwrap();
         assert_eq!(fwd.method(), "OPTIONS");
         assert_eq!(fwd.vias().count(), 2);
+        // What it read and what it wrote, in order, with their ends.
+        let (kept, missed) = sbe.take_datagrams();
+        assert_eq!(missed, 0);
+        let ends: Vec<_> = kept.iter().map(|d| (d.from, d.to)).collect();
+        assert_eq!(
+            ends,
+            [
+                (peer.local_addr().unwrap(), sbe.addr()),
+                (sbe.addr(), next_addr)
+            ]
+        );
         sbe.stop().await;
     }
 }
