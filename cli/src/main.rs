@@ -370,6 +370,11 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
                 offers.push(c);
             }
         }
+        if offers.contains(&Capability::PeeringTopology) {
+            return Err(usage(
+                "--offers peering-topology: the harness assembles the RFC 6405 topologies from reference SBEs only, so far; the embedded stack runs those checks".into(),
+            ));
+        }
         for (c, declared, key) in [
             (
                 Capability::RateLimit,

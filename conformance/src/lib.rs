@@ -20,6 +20,7 @@ mod privacy;
 mod rfc3261;
 mod rfc6271;
 mod rfc6404;
+mod rfc6405;
 mod sdp_fixtures;
 mod sed;
 mod topology;
@@ -59,6 +60,12 @@ pub fn registry() -> &'static [Check] {
         presence::PIDF_INTACT,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
+        rfc6405::STATIC_DIRECT,
+        rfc6405::STATIC_DIRECT_ASSISTED,
+        rfc6405::STATIC_INDIRECT_ASSISTED,
+        rfc6405::STATIC_INDIRECT,
+        rfc6405::ON_DEMAND_DIRECT,
+        rfc6405::ON_DEMAND_INDIRECT,
     ];
     CHECKS
 }

@@ -152,6 +152,10 @@ pub enum Capability {
     /// subscription and its multipart NOTIFYs cross it (RFC 6271 #13).
     /// Without it the requirement is declared, not checked.
     ResourceLists,
+    /// It can be the SBEs of the multi-SSP topologies of the RFC 6405 use
+    /// cases, which the harness assembles with their DNS; the embedded
+    /// stack only, so far.
+    PeeringTopology,
 }
 
 impl Capability {
@@ -168,6 +172,7 @@ impl Capability {
         Capability::DnsTls,
         Capability::PerPeerIngress,
         Capability::ResourceLists,
+        Capability::PeeringTopology,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -184,6 +189,7 @@ impl Capability {
             Capability::DnsTls => "dns-tls",
             Capability::PerPeerIngress => "per-peer-ingress",
             Capability::ResourceLists => "rls",
+            Capability::PeeringTopology => "peering-topology",
         }
     }
 

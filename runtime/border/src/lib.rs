@@ -68,9 +68,9 @@ pub struct RunningSbe {
     recorder: Arc<Recorder>,
 }
 
-/// One UDP datagram the element read or wrote, kept once
-/// [`RunningSbe::record_datagrams`] is called: what a harness shows of
-/// traffic between elements no role sees (a multi-SSP ladder).
+/// One UDP datagram the element read or wrote, handed to the function
+/// given to [`RunningSbe::on_datagram`] as it happens: what a harness
+/// shows of traffic between elements no role sees (a multi-SSP ladder).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Datagram {
     /// When the driver read or wrote it (the network's clock: virtual on
@@ -84,32 +84,32 @@ pub struct Datagram {
     pub bytes: Vec<u8>,
 }
 
-/// Datagrams kept between two [`RunningSbe::take_datagrams`] calls; the
-/// rest are counted.
-const DATAGRAMS_KEPT: usize = 4096;
+/// Where datagrams go once someone asks; until then a relay under load
+/// pays one atomic load per datagram.
+type DatagramSink = Box<dyn Fn(Datagram) + Send + Sync>;
 
-/// Off until asked for: a relay under load pays one atomic load.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Recorder {
-    on: std::sync::atomic::AtomicBool,
-    kept: std::sync::Mutex<(Vec<Datagram>, usize)>,
+    sink: std::sync::OnceLock<DatagramSink>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("on", &self.sink.get().is_some())
+            .finish()
+    }
 }
 
 impl Recorder {
     fn record(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-        if !self.on.load(std::sync::atomic::Ordering::Relaxed) {
-            return;
-        }
-        let mut g = self.kept.lock().unwrap_or_else(|p| p.into_inner());
-        if g.0.len() < DATAGRAMS_KEPT {
-            g.0.push(Datagram {
+        if let Some(sink) = self.sink.get() {
+            sink(Datagram {
                 at: tokio::time::Instant::now(),
                 from,
                 to,
                 bytes: bytes.to_vec(),
             });
-        } else {
-            g.1 += 1;
         }
     }
 }
@@ -318,20 +318,13 @@ impl RunningSbe {
         v
     }
 
-    /// Keeps every UDP datagram read or written from now on (up to 4096
-    /// between two [`RunningSbe::take_datagrams`]).
-    pub fn record_datagrams(&self) {
-        self.recorder
-            .on
-            .store(true, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// The datagrams kept since the last call, in the order the element
-    /// handled them, and how many more were not kept.
-    pub fn take_datagrams(&self) -> (Vec<Datagram>, usize) {
-        let mut g = self.recorder.kept.lock().unwrap_or_else(|p| p.into_inner());
-        let missed = std::mem::take(&mut g.1);
-        (std::mem::take(&mut g.0), missed)
+    /// Calls `sink` with every UDP datagram the element reads or writes
+    /// from now on, at the moment it does: a caller that logs from several
+    /// elements and roles into one place gets them in the order they
+    /// happened, even when the (virtual) clock shows one instant. Once per
+    /// element: false if a sink is set already.
+    pub fn on_datagram(&self, sink: impl Fn(Datagram) + Send + Sync + 'static) -> bool {
+        self.recorder.sink.set(Box::new(sink)).is_ok()
     }
 
     /// Stops the element and waits for its tasks.
@@ -661,7 +654,10 @@ mod tests {
         })
         .await
         .unwrap();
-        sbe.record_datagrams();
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = kept.clone();
+        assert!(sbe.on_datagram(move |d| into.lock().unwrap().push(d)));
+        assert!(!sbe.on_datagram(|_| {}), "one sink per element");
         let opt = MessageBuilder::request("OPTIONS", "sip:x@127.0.0.1")
             .header(
                 "Via",
@@ -687,9 +683,12 @@ mod tests {
         assert_eq!(fwd.method(), "OPTIONS");
         assert_eq!(fwd.vias().count(), 2);
         // What it read and what it wrote, in order, with their ends.
-        let (kept, missed) = sbe.take_datagrams();
-        assert_eq!(missed, 0);
-        let ends: Vec<_> = kept.iter().map(|d| (d.from, d.to)).collect();
+        let ends: Vec<_> = kept
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| (d.from, d.to))
+            .collect();
         assert_eq!(
             ends,
             [
