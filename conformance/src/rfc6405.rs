@@ -550,7 +550,7 @@ impl Scene<'_> {
                 outsider.send(t_sbe, &inv).await;
                 (
                     outsider,
-                    format!("a sender at {out} claiming to be sbe.{domain}"),
+                    format!("a sender at {} claiming to be sbe.{domain}", out.ip()),
                 )
             }
             Outsider::DirectFromOrigin => {
