@@ -521,62 +521,85 @@ impl Scene<'_> {
                 .header("CSeq", "1 INVITE")
         };
         let out = outsider.addr();
-        let (sender, what): (&mut Role, String) = match self.case.outsider() {
-            Outsider::Unassociated => {
-                let inv = base(
-                    format!("SIP/2.0/UDP {};branch=z9hG4bKx{t};rport", sip_hostport(out)),
-                    "example.info",
-                )
-                .header("Contact", format!("<sip:eve@{}>", sip_hostport(out)))
-                .build();
-                outsider.send(t_sbe, &inv).await;
-                (outsider, "an SSP it has no pre-association with".to_owned())
-            }
-            Outsider::Impostor => {
-                // The name of the SBE the T-SBE admits on demand, from
-                // another address.
-                let (ssp, domain) = if self.case.indirect() {
-                    ("i-ssp", "example.org")
-                } else {
-                    ("o-ssp", "example.com")
-                };
-                let port = self.sbe(ssp).port();
-                let inv = base(
-                    format!("SIP/2.0/UDP sbe.{domain}:{port};branch=z9hG4bKx{t};rport"),
-                    "example.com",
-                )
-                .header("Contact", format!("<sip:eve@{}>", sip_hostport(out)))
-                .build();
-                outsider.send(t_sbe, &inv).await;
-                (
-                    outsider,
-                    format!("a sender at {} claiming to be sbe.{domain}", out.ip()),
-                )
-            }
-            Outsider::DirectFromOrigin => {
-                // The UAC steers its O-SBE straight at the T-SBE (loose
-                // routing, RFC 3261 §16.12): the O-SSP sending directly.
-                let me = sip_hostport(uac.addr());
-                let inv = base(
-                    format!("SIP/2.0/UDP {me};branch=z9hG4bKx{t};rport"),
-                    "example.com",
-                )
-                .header(
-                    "Route",
-                    format!("<sip:sbe.example.net:{};lr>", t_sbe.port()),
-                )
-                .header("Contact", format!("<sip:alice@{me}>"))
-                .build();
-                uac.send(self.sbe("o-ssp"), &inv).await;
-                (
-                    uac,
-                    "the O-SSP sending directly, around the I-SSP".to_owned(),
-                )
-            }
-        };
+        let (sender, what, sent, sent_to): (&mut Role, String, Vec<u8>, SocketAddr) =
+            match self.case.outsider() {
+                Outsider::Unassociated => {
+                    let inv = base(
+                        format!("SIP/2.0/UDP {};branch=z9hG4bKx{t};rport", sip_hostport(out)),
+                        "example.info",
+                    )
+                    .header("Contact", format!("<sip:eve@{}>", sip_hostport(out)))
+                    .build();
+                    outsider.send(t_sbe, &inv).await;
+                    (
+                        outsider,
+                        "an SSP it has no pre-association with".to_owned(),
+                        inv,
+                        t_sbe,
+                    )
+                }
+                Outsider::Impostor => {
+                    // The name of the SBE the T-SBE admits on demand, from
+                    // another address.
+                    let (ssp, domain) = if self.case.indirect() {
+                        ("i-ssp", "example.org")
+                    } else {
+                        ("o-ssp", "example.com")
+                    };
+                    let port = self.sbe(ssp).port();
+                    let inv = base(
+                        format!("SIP/2.0/UDP sbe.{domain}:{port};branch=z9hG4bKx{t};rport"),
+                        "example.com",
+                    )
+                    .header("Contact", format!("<sip:eve@{}>", sip_hostport(out)))
+                    .build();
+                    outsider.send(t_sbe, &inv).await;
+                    (
+                        outsider,
+                        format!("a sender at {} claiming to be sbe.{domain}", out.ip()),
+                        inv,
+                        t_sbe,
+                    )
+                }
+                Outsider::DirectFromOrigin => {
+                    // The UAC steers its O-SBE straight at the T-SBE (loose
+                    // routing, RFC 3261 §16.12): the O-SSP sending directly.
+                    let me = sip_hostport(uac.addr());
+                    let inv = base(
+                        format!("SIP/2.0/UDP {me};branch=z9hG4bKx{t};rport"),
+                        "example.com",
+                    )
+                    .header(
+                        "Route",
+                        format!("<sip:sbe.example.net:{};lr>", t_sbe.port()),
+                    )
+                    .header("Contact", format!("<sip:alice@{me}>"))
+                    .build();
+                    let o_sbe = self.sbe("o-ssp");
+                    uac.send(o_sbe, &inv).await;
+                    (
+                        uac,
+                        "the O-SSP sending directly, around the I-SSP".to_owned(),
+                        inv,
+                        o_sbe,
+                    )
+                }
+            };
+        let c = cid.clone();
+        let answer = sender
+            .recv_matching(wait, move |r| {
+                r.status().is_some_and(|s| s >= 200)
+                    && r.msg().is_some_and(|m| m.core().call_id == c)
+            })
+            .await;
+        // A non-2xx final is acknowledged hop by hop (RFC 3261 §17.1.1.3),
+        // or the T-SSP retransmits it.
+        if let Some(ack) = answer.as_ref().and_then(|r| ack_failure(&sent, r)) {
+            sender.send(sent_to, &ack).await;
+        }
         let c = cid.clone();
         let reached = uas
-            .recv_matching(self.ctx.timing.silence.max(wait / 2), move |r| {
+            .recv_matching(self.ctx.timing.silence, move |r| {
                 r.msg().is_some_and(|m| m.core().call_id == c)
             })
             .await;
@@ -594,13 +617,6 @@ impl Scene<'_> {
                     .unwrap_or_else(|| r.from.to_string())
             )));
         }
-        let c = cid.clone();
-        let answer = sender
-            .recv_matching(wait, move |r| {
-                r.status().is_some_and(|s| s >= 200)
-                    && r.msg().is_some_and(|m| m.core().call_id == c)
-            })
-            .await;
         match answer.as_ref().and_then(Received::status) {
             Some(403) => Ok(format!(
                 "the T-SSP refused {what} ({})",
@@ -612,6 +628,24 @@ impl Scene<'_> {
             ))),
         }
     }
+}
+
+/// The ACK for a non-2xx final response to `invite`: same branch, its To
+/// tag (RFC 3261 §17.1.1.3).
+fn ack_failure(invite: &[u8], resp: &Received) -> Option<Vec<u8>> {
+    let inv = Message::parse(invite).ok()?;
+    let r = resp.msg()?;
+    let mut b = MessageBuilder::request("ACK", inv.request_uri()?.raw())
+        .header("Via", inv.core().via.raw)
+        .header("Max-Forwards", 70)
+        .header("From", inv.core().from.raw)
+        .header("To", r.core().to.raw)
+        .header("Call-ID", inv.core().call_id)
+        .header("CSeq", format!("{} ACK", inv.core().cseq.seq));
+    for route in inv.values(HeaderName::Route) {
+        b = b.header("Route", route);
+    }
+    Some(b.build())
 }
 
 /// The route set a 200 OK gives the UAC, for reasons.
