@@ -142,3 +142,28 @@ fn sipp_calls_cross_the_rfc6405_topology() {
         );
     }
 }
+
+/// A topology that names an SSP nobody defined is refused before anything
+/// starts, with its file, line and key, and exit 2.
+#[test]
+fn serve_names_the_file_line_and_key_of_a_bad_topology() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("topology.toml");
+    std::fs::write(
+        &path,
+        "[[ssp]]\nname = \"o-ssp\"\ndomain = \"example.com\"\nsbe = \"127.0.0.1:0\"\ninside = \"127.0.0.2:5060\"\npeers = [\"t-ssp\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_speermint"))
+        .arg("serve")
+        .arg("--config")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{}:6: ssp.peers:", path.display())) && err.contains("t-ssp"),
+        "{err}"
+    );
+}
