@@ -73,6 +73,10 @@ enum Command {
     },
     /// Run the reference SBE on a UDP socket until interrupted.
     Sbe(SbeArgs),
+    /// Run a multi-SSP peering topology (RFC 6405 §3) from a TOML file on
+    /// loopback until interrupted: a reference SBE per SSP and the signed
+    /// DNS they resolve through. Prints each element's address.
+    Serve(ServeArgs),
     /// Measure an IUT's throughput: calls (INVITE, 200, ACK, BYE, 200) at
     /// rising rates until a step fails; the highest clean rate, the
     /// transactions/s and the INVITE response times.
@@ -240,6 +244,17 @@ fn parse_port_range(s: &str) -> Result<std::ops::Range<u16>, String> {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// The topology (TOML): its SSPs, their peering and ENUM trees. See
+    /// docs/rfc6405/topology.toml.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Turn on a misbehaviour switch in every SBE of the topology (repeatable).
+    #[arg(long = "misbehave", value_name = "SWITCH")]
+    misbehave: Vec<String>,
+}
+
+#[derive(Args)]
 struct LoadArgs {
     /// The IUT, as udp:HOST:PORT. Without it, the embedded reference SBE is
     /// started on loopback (with --workers cores).
@@ -298,6 +313,7 @@ fn main() -> ExitCode {
         Command::Parse { json, files } => parse_files(json, &files),
         Command::Matrix { json, report } => matrix(json, report),
         Command::Sbe(args) => runtime.block_on(run_sbe(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Load(args) => runtime.block_on(run_load(args)),
         Command::Resolve(args) => runtime.block_on(dns_cmd::resolve(args)),
         Command::Dns(args) => runtime.block_on(dns_cmd::serve(args)),
@@ -383,6 +399,11 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             if !offers.contains(&c) {
                 offers.push(c);
             }
+        }
+        if offers.contains(&Capability::PeeringTopology) {
+            return Err(usage(
+                "--offers peering-topology: the harness assembles the RFC 6405 topologies from reference SBEs only, so far; the embedded stack runs those checks".into(),
+            ));
         }
         for (c, declared, key) in [
             (
@@ -956,6 +977,35 @@ async fn start_with_media(
         .map_err(|e| e.to_string())?;
     speermint_border::RunningSbe::start_bound_with_media(socket, listener, sockets, config, locator)
         .map_err(|e| e.to_string())
+}
+
+/// `speermint serve`: the topology on loopback sockets until interrupted.
+/// Exit 2 for a bad file (naming its line) or an address that cannot be
+/// bound.
+async fn serve(args: ServeArgs) -> u8 {
+    use speermint_harness::peering;
+    let faults = match faults_from(&args.misbehave) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let cfg = match peering::load_topology(&args.config) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let net = speermint_net::Network::Sockets;
+    let topology = match peering::start(&net, &cfg, faults).await {
+        Ok(t) => t,
+        Err(e) => return usage(format!("{}: {e}", args.config.display())),
+    };
+    // One element per line, first: scripts and SIPp read them.
+    for line in topology.lines() {
+        out!("{line}");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    topology.stop().await;
+    0
 }
 
 /// `speermint load`: exit 0 when some rate passed, 1 when none did, 2 for

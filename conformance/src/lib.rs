@@ -21,6 +21,7 @@ mod privacy;
 mod rfc3261;
 mod rfc6271;
 mod rfc6404;
+mod rfc6405;
 mod sdp_fixtures;
 mod sed;
 mod topology;
@@ -63,6 +64,12 @@ pub fn registry() -> &'static [Check] {
         media::MEDIA_VIA_DECLARED_DBE,
         media::SRTP_INTACT,
         media::MEDIA_FLOODS_AND_MALFORMED,
+        rfc6405::STATIC_DIRECT,
+        rfc6405::STATIC_DIRECT_ASSISTED,
+        rfc6405::STATIC_INDIRECT_ASSISTED,
+        rfc6405::STATIC_INDIRECT,
+        rfc6405::ON_DEMAND_DIRECT,
+        rfc6405::ON_DEMAND_INDIRECT,
     ];
     CHECKS
 }

@@ -11,7 +11,7 @@ pub mod role;
 mod server;
 mod zone;
 
-pub use role::{DnsFacts, DnsRole, Topology};
+pub use role::{DnsFacts, DnsRole, Topology, start_replicas};
 pub use server::{
     AuthServer, Datagram, Lookup, RunningAuth, Signatures, Tamper, TlsPeer, TlsSession,
 };

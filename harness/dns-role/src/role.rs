@@ -349,6 +349,26 @@ impl DnsRole {
     }
 }
 
+/// Two replicas (RFC 6404 §4.3) serving the same signed `zones` at
+/// `addrs` on `net`, in the clear: a world other than the role's own (the
+/// RFC 6405 multi-SSP topology publishes its SSPs' domains and ENUM
+/// trees so).
+pub async fn start_replicas(
+    net: &Network,
+    addrs: [SocketAddr; 2],
+    zones: Vec<Zone>,
+) -> Result<(RunningAuth, RunningAuth), DnsError> {
+    let mut a = AuthServer::new();
+    let mut b = AuthServer::new();
+    for z in zones {
+        a = a.zone(z.clone());
+        b = b.zone(z);
+    }
+    let primary = a.start_on(net, addrs[0]).await?;
+    let secondary = b.start_on(net, addrs[1]).await?;
+    Ok((primary, secondary))
+}
+
 /// The role's zones for `topo`, signed with `key`, or fresh keys; and the
 /// per-source variants of the IUT's zone, signed with the same key as it.
 #[allow(clippy::type_complexity)]

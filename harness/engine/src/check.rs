@@ -156,6 +156,10 @@ pub enum Capability {
     /// SSP declares (RFC 6271 #3, RFC 6406 §5.3): the SDP a peer gets
     /// names them, and RTP and SRTP cross it.
     MediaRelay,
+    /// It can be the SBEs of the multi-SSP topologies of the RFC 6405 use
+    /// cases, which the harness assembles with their DNS; the embedded
+    /// stack only, so far.
+    PeeringTopology,
 }
 
 impl Capability {
@@ -173,6 +177,7 @@ impl Capability {
         Capability::PerPeerIngress,
         Capability::ResourceLists,
         Capability::MediaRelay,
+        Capability::PeeringTopology,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -190,6 +195,7 @@ impl Capability {
             Capability::PerPeerIngress => "per-peer-ingress",
             Capability::ResourceLists => "rls",
             Capability::MediaRelay => "media-relay",
+            Capability::PeeringTopology => "peering-topology",
         }
     }
 

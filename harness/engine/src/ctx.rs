@@ -158,6 +158,10 @@ pub struct Ctx {
     pub net: Network,
     /// What the IUT offers (`None`: everything, the embedded stack).
     pub offers: Option<Vec<crate::check::Capability>>,
+    /// The embedded stack's misbehaviour switches, when the IUT is it:
+    /// checks that assemble reference elements of their own (the RFC 6405
+    /// topologies) give them the same.
+    pub reference_faults: Option<speermint_sbe::Faults>,
     seq: u64,
     /// The From tag of each request [`Ctx::request_as`] built, by Call-ID:
     /// an IUT that hides its topology gives a call a new Call-ID at the
@@ -190,6 +194,7 @@ impl Ctx {
             tls_client: None,
             net,
             offers: None,
+            reference_faults: None,
             seq: 0,
             tags: std::collections::HashMap::new(),
         }

@@ -22,6 +22,9 @@ pub enum Ref {
     /// An RFC 5344 use case, by its section: `2.1` is the simple
     /// interdomain presence subscription.
     Rfc5344(&'static str),
+    /// An RFC 6405 use case, by section: `5.2` (static direct) to `5.6`
+    /// (on-demand).
+    Rfc6405(&'static str),
 }
 
 impl fmt::Display for Ref {
@@ -34,6 +37,7 @@ impl fmt::Display for Ref {
             Ref::Rfc3261(s) => write!(f, "RFC3261-{s}"),
             Ref::Rfc6406(s) => write!(f, "RFC6406-{s}"),
             Ref::Rfc5344(s) => write!(f, "RFC5344-{s}"),
+            Ref::Rfc6405(s) => write!(f, "RFC6405-{s}"),
         }
     }
 }
@@ -69,6 +73,7 @@ mod tests {
             "RFC6404-T-SF-forged-response"
         );
         assert_eq!(Ref::Rfc5344("2.2").to_string(), "RFC5344-2.2");
+        assert_eq!(Ref::Rfc6405("5.6").to_string(), "RFC6405-5.6");
         assert_eq!(must_cover().len(), 37);
     }
 }

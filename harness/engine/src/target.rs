@@ -307,7 +307,7 @@ struct TimingSection {
     timer_b_ms: Option<u64>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
@@ -553,6 +553,14 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
                             .join(", ")
                     ),
                 })?;
+                if c == Capability::PeeringTopology {
+                    return Err(Error::Config {
+                        file: file.to_string(),
+                        line: line_of(text, list.span().start),
+                        key: "target.offers".into(),
+                        message: "peering-topology: the harness assembles the RFC 6405 topologies from reference SBEs only, so far; the embedded stack runs those checks".into(),
+                    });
+                }
                 if matches!(
                     c,
                     Capability::Identity | Capability::MutualTls | Capability::DnsTls
@@ -961,6 +969,9 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;
+    if let TargetKind::Embedded { faults } = &plan.target {
+        ctx.reference_faults = Some(*faults);
+    }
     Ok(Session {
         ctx,
         sbe,

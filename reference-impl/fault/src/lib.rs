@@ -175,6 +175,12 @@ faults! {
         "Ends a stream on an RTCP BYE from anyone, unauthenticated (RFC 6404 §2.4.2 media session teardown, §4.13).";
     MediaToThirdAddress = "media-to-third-address", Dbe,
         "Sends a copy of every relayed packet to an address neither SDP named: eavesdropping (RFC 6404 §2.4.1, §4.13).";
+    NoRecordRoute = "no-record-route", Sbe,
+        "Does not record-route, so the dialog's later requests go around it (RFC 3261 §16.6 step 4; RFC 6405 §5.5.1: the I-SSP must stay in the signalling path).";
+    UnverifiedOnDemand = "unverified-on-demand", Sbe,
+        "Peering on demand, accepts any source without asking DNS whether the name its sender goes by leads there (RFC 6405 §5.6.2, RFC 6404 §4.6).";
+    IgnoreAssistingLuf = "ignore-assisting-luf", Resolver,
+        "Looks numbers up in its own SSP's ENUM tree instead of the assisting LUF/LRF provider's it is set up to use (RFC 6405 §5.3, §5.4).";
 }
 
 impl Fault {

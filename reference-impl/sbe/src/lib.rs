@@ -51,6 +51,7 @@ pub mod fuzzing;
 mod limit;
 mod media;
 mod message;
+mod on_demand;
 mod policy;
 mod presence;
 mod privacy;
@@ -206,6 +207,9 @@ pub struct Sbe {
     pub(crate) dialogs: topology::Dialogs,
     /// Its DBE, when it relays media (`media.rs`).
     pub(crate) media: Option<media::Media>,
+    /// How many peers the configuration listed: those beyond were
+    /// admitted on demand (`on_demand.rs`).
+    pub(crate) configured_peers: usize,
 }
 
 impl Sbe {
@@ -221,6 +225,7 @@ impl Sbe {
         let cfg_media = cfg.media.clone().map(media::Media::new);
         Self {
             signer,
+            configured_peers: cfg.peers.len(),
             cfg,
             server: HashMap::new(),
             client: HashMap::new(),
@@ -483,10 +488,14 @@ impl Sbe {
         bytes
     }
 
-    fn on_request(&mut self, now: Instant, from: Path, side: Side, req: &Message<'_>) {
+    pub(crate) fn on_request(&mut self, now: Instant, from: Path, side: Side, req: &Message<'_>) {
         let method = req.method();
         if side == Side::Stranger {
-            if method == "ACK" {
+            if self.cfg.on_demand && method != "ACK" {
+                // RFC 6405 §5.6: no pre-association needed, but the
+                // sender must be who its name says (`on_demand.rs`).
+                self.admit_on_demand(now, from, req);
+            } else if method == "ACK" {
                 self.drop_msg(from.remote, DropReason::Stranger);
             } else {
                 // RFC 6406 §6.2.2.
@@ -666,7 +675,7 @@ impl Sbe {
                 self.path_to(d)
             }
             Ok(Dest::Resolve(target)) => {
-                self.park(now, from, req, key, target);
+                self.park(now, from, req, key, target, None);
                 return;
             }
             Err(why) => {
@@ -781,7 +790,9 @@ impl Sbe {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
         ed.prepend("Via", &format!("SIP/2.0/{via} {me};branch={branch};rport"));
-        if presence::records_route(method, self.cfg.faults) {
+        if presence::records_route(method, self.cfg.faults)
+            && !self.cfg.faults.contains(Fault::NoRecordRoute)
+        {
             let rr = match dest.transport {
                 Transport::Udp => format!("<sip:{me};lr>"),
                 t => format!("<sip:{me};transport={};lr>", t.as_str()),
