@@ -156,6 +156,10 @@ pub enum Capability {
     /// cases, which the harness assembles with their DNS; the embedded
     /// stack only, so far.
     PeeringTopology,
+    /// The run reaches it over UDP: the check's traffic must be datagrams
+    /// (malformed messages each on its own, which a stream could not
+    /// frame). It follows from the target's transport and is not declared.
+    Udp,
 }
 
 impl Capability {
@@ -173,6 +177,7 @@ impl Capability {
         Capability::PerPeerIngress,
         Capability::ResourceLists,
         Capability::PeeringTopology,
+        Capability::Udp,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -190,6 +195,7 @@ impl Capability {
             Capability::PerPeerIngress => "per-peer-ingress",
             Capability::ResourceLists => "rls",
             Capability::PeeringTopology => "peering-topology",
+            Capability::Udp => "udp",
         }
     }
 
