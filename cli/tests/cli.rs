@@ -436,7 +436,7 @@ fn certify_an_external_target_over_tcp_and_tls() {
     assert!(
         table.contains(&format!("target: {tcp}"))
             && table
-                .contains("23 checks: 5 pass, 1 warn, 0 fail, 0 inconclusive, 17 not applicable"),
+                .contains("30 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 21 not applicable"),
         "{table}"
     );
     assert!(
@@ -471,7 +471,7 @@ fn certify_an_external_target_over_tcp_and_tls() {
     assert!(
         table.contains(&format!("target: tls:{tls}"))
             && table
-                .contains("23 checks: 5 pass, 1 warn, 0 fail, 0 inconclusive, 17 not applicable"),
+                .contains("30 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 21 not applicable"),
         "{table}"
     );
     // The peer's requests crossed over TLS, naming it in their Via.
@@ -1017,7 +1017,14 @@ fn pcap_over_tcp_holds_segments() {
     let dir = tempfile::tempdir().unwrap();
     let out = pcap_run(
         &dir,
-        &["--transport", "tcp", "--only", "lrf-rfc3263-routing"],
+        &[
+            "--transport",
+            "tcp",
+            "--only",
+            "lrf-rfc3263-routing",
+            "--only",
+            "ingress-sbe-discoverable",
+        ],
     );
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let segments = std::process::Command::new("tshark")
