@@ -38,7 +38,7 @@ pub async fn run_checks(
             Some(Outcome {
                 verdict: Verdict::NotApplicable,
                 reason: format!(
-                    "the check's traffic is datagrams, and this run reaches the IUT over {}; run it with a udp: target",
+                    "the check's traffic is datagrams, and this run reaches the IUT over {}; run it over udp (a udp: target, or certify --transport udp)",
                     ctx.transport.as_str()
                 ),
             })
