@@ -6,8 +6,8 @@
 //! [`arbitrary::Unstructured`]; work per input is bounded by fixed caps.
 
 use crate::{
-    DropReason, Event, Fault, Faults, Hop, Node, Output, OverLimit, PeerLimits, Resolved, Sbe,
-    SbeConfig, Timers, Unresolved,
+    DropReason, Event, Fault, Faults, Hop, Input, Node, Output, OverLimit, Path, PeerLimits,
+    Resolved, Sbe, SbeConfig, Timers, Transport, Unresolved,
 };
 use arbitrary::Unstructured;
 use speermint_sip::{HeaderName, Host, Message, MessageBuilder, Uri, Via, sanitize_phrase};
@@ -48,6 +48,24 @@ const IDENTITIES: [&[(&str, &str)]; 8] = [
     &[PAI, ("Privacy", "none")],
     &[PAI, ("Privacy", "header;id;critical")],
 ];
+/// What the inside writes about itself under topology hiding (its user
+/// agent's and its proxy's host names, a private address, and the next
+/// hop's own address): none of it may reach a peer (RFC 6404 §4.10).
+const INSIDE_UA: &str = "ua.core.inside.invalid";
+const INSIDE_PROXY: &str = "proxy.core.inside.invalid";
+const SECRETS: [&[u8]; 3] = [b"inside.invalid", b"10.20.30.40", b"203.0.113.5"];
+/// The inside's SDP, its origin a private address, and the same SDP as
+/// it must reach a peer: only `o=` names the element (RFC 4566 §5.2),
+/// every other line byte-identical (RFC 6271 #17).
+const INSIDE_OFFER: &[u8] = b"v=0\r\no=alice 2890844526 2890844526 IN IP4 10.20.30.40\r\ns=-\r\n\
+c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\na=x-keep:me\r\n";
+const HIDDEN_OFFER: &[u8] = b"v=0\r\no=- 2890844526 2890844526 IN IP4 192.0.2.1\r\ns=-\r\n\
+c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\na=x-keep:me\r\n";
+/// A Request-URI naming a dialog token the element never gave out.
+const UNKNOWN_TOKEN_URI: &str = "sip:th0123456789abcdef@192.0.2.1:5060";
+/// The far port of stream connections that carry arbitrary bytes, apart
+/// from the connections whose messages the model follows one by one.
+const RAW_STREAM_PORT: u16 = 40000;
 /// Most operations per input.
 const SBE_OPS: usize = 64;
 /// Largest raw datagram an operation sends.
@@ -144,7 +162,7 @@ struct UaRequest {
     bytes: Vec<u8>,
     from: SocketAddr,
     method: &'static str,
-    ruri: &'static str,
+    ruri: String,
     via: String,
     branch: String,
     from_hdr: String,
@@ -157,7 +175,7 @@ impl UaRequest {
     /// The request with another method (and Via, To), as CANCEL and ACK
     /// are derived from an INVITE (RFC 3261 §9.1, §17.1.1.3).
     fn derive(&self, method: &'static str, via: String, branch: String, to_hdr: String) -> Self {
-        let bytes = MessageBuilder::request(method, self.ruri)
+        let bytes = MessageBuilder::request(method, &self.ruri)
             .header("Via", &via)
             .header("Max-Forwards", 70)
             .header("From", &self.from_hdr)
@@ -411,6 +429,9 @@ impl Eq for ByBytes {}
 #[derive(Debug, Clone)]
 struct Tx {
     to: SocketAddr,
+    /// How it leaves: `to`, the transport, and for a stream the
+    /// connection.
+    path: Path,
     msg: Rc<Msg>,
 }
 
@@ -422,6 +443,15 @@ impl Tx {
     fn facts(&self) -> Option<&Facts> {
         self.msg.facts.as_ref()
     }
+}
+
+/// The start line of a message, for assertion messages.
+fn first_line(bytes: &[u8]) -> String {
+    let end = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// Whether `host:port` names the element: its address, or with `named`
@@ -550,6 +580,13 @@ struct Options {
     identities: bool,
     /// The peer is inside the trust domain (`trusted_peers`).
     trusted: bool,
+    /// Topology hiding, with this `max_hidden_dialogs` (1 to 4). Only
+    /// without resolution: the model ties a resolved request to its
+    /// forwards by the Via below the element's, which hiding removes.
+    hide: Option<usize>,
+    /// Each operation first reads how its message travels ([`Wire`]):
+    /// a datagram, or stream bytes over TCP in pieces.
+    tcp: bool,
     /// Any of the above: Route sets also name the element by
     /// [`HOSTNAME`] (a longer list would read earlier inputs differently).
     extended: bool,
@@ -559,7 +596,9 @@ impl Options {
     /// Bit 0: small limits, read from the next two bytes: requests per
     /// second 1 to 20 and burst 1 to 5 from the first; sessions 1 to 4,
     /// Drop or Reject, the session age limit and Retry-After from the
-    /// second. Bits 1 to 3: hostname, identity headers, trusted peer.
+    /// second. Bits 1 to 3: hostname, identity headers, trusted peer;
+    /// bit 4: topology hiding, with bits 6 and 7 its dialog bound less
+    /// one; bit 5: TCP.
     fn read(u: &mut Unstructured<'_>) -> Self {
         let mut byte = || u.arbitrary::<u8>().unwrap_or(0);
         let b = byte();
@@ -584,9 +623,96 @@ impl Options {
             hostname: b & 2 != 0,
             identities: b & 4 != 0,
             trusted: b & 8 != 0,
+            hide: (b & 16 != 0).then_some(1 + usize::from(b >> 6)),
+            tcp: b & 32 != 0,
             extended: b != 0,
         }
     }
+}
+
+/// How an operation's message reaches the element (one byte, read first
+/// when [`Options::tcp`]): bits 0 and 1, a datagram (0) or that many
+/// pieces of stream bytes over a TCP connection; bits 2 to 4 where they
+/// are cut; bit 5, an RFC 5626 keep-alive (CRLFCRLF) before the message;
+/// bit 6, the connection closes with the last piece.
+#[derive(Debug, Clone, Copy, Default)]
+struct Wire {
+    pieces: u8,
+    skew: u8,
+    keepalive: bool,
+    close: bool,
+}
+
+impl Wire {
+    fn read(b: u8) -> Self {
+        Wire {
+            pieces: b & 3,
+            skew: (b >> 2) & 7,
+            keepalive: b & 32 != 0,
+            close: b & 64 != 0,
+        }
+    }
+
+    fn stream(&self) -> bool {
+        self.pieces > 0
+    }
+
+    /// `bytes` (after the keep-alive, if any) cut into the pieces.
+    fn cut(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut all = Vec::with_capacity(bytes.len() + 4);
+        if self.keepalive {
+            all.extend_from_slice(b"\r\n\r\n");
+        }
+        all.extend_from_slice(bytes);
+        let len = all.len();
+        let mut cuts = vec![0, len];
+        if self.pieces >= 2 {
+            cuts.push(len * (usize::from(self.skew) + 1) / 9);
+        }
+        if self.pieces >= 3 {
+            cuts.push(len.saturating_sub(1 + usize::from(self.skew)));
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out: Vec<Vec<u8>> = cuts.windows(2).map(|w| all[w[0]..w[1]].to_vec()).collect();
+        if out.is_empty() {
+            out.push(Vec::new());
+        }
+        out
+    }
+}
+
+/// A TCP connection from `remote` to the element.
+fn tcp_path(remote: SocketAddr) -> Path {
+    Path {
+        local: SBE_LOCAL,
+        remote,
+        transport: Transport::Tcp,
+    }
+}
+
+/// Whether `bytes` name the inside (any case).
+fn names_inside(bytes: &[u8]) -> Option<&'static str> {
+    SECRETS
+        .iter()
+        .find(|s| bytes.windows(s.len()).any(|w| w.eq_ignore_ascii_case(s)))
+        .map(|s| std::str::from_utf8(s).unwrap_or_default())
+}
+
+/// The Contact URIs naming a dialog token (`sip:th` and 16 hex digits)
+/// in `bytes`.
+fn tokens_in(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    bytes
+        .windows(7)
+        .enumerate()
+        .filter(|(_, w)| *w == b"<sip:th")
+        .filter_map(move |(i, _)| {
+            let rest = &bytes[i + 1..];
+            let end = rest.iter().position(|&c| c == b'>' || c == b';')?;
+            let uri = std::str::from_utf8(&rest[..end]).ok()?;
+            let hex = uri.strip_prefix("sip:th")?.split('@').next()?;
+            (hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit())).then(|| uri.to_owned())
+        })
 }
 
 /// What the limits made of a request from the peer, as the model predicts.
@@ -693,11 +819,56 @@ struct SbeRun {
     refusals: usize,
     calls_started: usize,
     calls_ended: usize,
+    /// Topology hiding is on with this dialog bound. (The input chooses
+    /// no leak fault: hiding is always expected to be whole.)
+    hide: Option<usize>,
+    /// Raw bytes named the inside: the element may pass them on.
+    leak_exempt: bool,
+    /// Contact URIs with a dialog token the element gave a peer.
+    tokens_given: Vec<String>,
+    /// The peer named a token nobody was given, and was answered 481.
+    unknown_token_481s: usize,
+    /// Most hidden dialogs seen at once.
+    dialogs_high: usize,
+    /// Requests the inside (the next hop) sent, by top Via: the Via below
+    /// it, the number of Vias and the Call-ID its responses must carry.
+    inside_sent: HashMap<String, (Option<String>, usize, String)>,
+    /// Raw bytes from the next hop parsed as a request: they may reuse
+    /// an inside Via with other fields.
+    inside_mimicked: bool,
+    /// The operation delivers raw or mutated bytes.
+    raw_op: bool,
+    /// Hidden dialogs before the datagram being handled.
+    dialogs_before: usize,
+    /// How the current operation's first message travels.
+    wire: Wire,
+    /// Stream connections the element holds, as the model follows them:
+    /// fed, and neither closed by their far end nor by the element.
+    open: HashSet<Path>,
+    /// The connection being fed, while its outputs are drained.
+    feeding: Option<Path>,
+    /// The path each request (by top Via) the peer or the inside sent
+    /// came in on; `None` once copies came on different paths.
+    req_paths: HashMap<String, Option<Path>>,
+    /// Messages sent over a reliable transport, by path and `Msg::id`.
+    reliable_sent: HashSet<(Path, usize)>,
+    /// Raw stream bytes from the peer were framed into messages the
+    /// model did not see: its token bucket and calls no longer follow
+    /// the element's.
+    limits_blind: bool,
+    /// Messages delivered over TCP, and connections the element closed.
+    stream_messages: usize,
+    closes: usize,
 }
 
 impl SbeRun {
     /// `resolve`: turn on `resolve_names`, with these faults and timeout.
-    fn new(max_transactions: usize, resolve: Option<(Faults, Duration)>, opts: Options) -> Self {
+    fn new(
+        max_transactions: usize,
+        resolve: Option<(Faults, Duration)>,
+        opts: Options,
+        extra: Faults,
+    ) -> Self {
         let mut cfg = SbeConfig::new(SBE_LOCAL, vec![PEER_IP], NEXT_HOP);
         cfg.max_transactions = max_transactions;
         cfg.peer_limits = opts.limits.unwrap_or_default();
@@ -711,7 +882,17 @@ impl SbeRun {
             cfg.faults = faults;
             cfg.resolve_timeout = timeout;
         }
+        let hide = opts.hide.filter(|_| resolve.is_none());
+        if let Some(max) = hide {
+            cfg.hide_topology = true;
+            cfg.max_hidden_dialogs = max;
+        }
+        // The model expects what the input chose; `extra` breaks the
+        // element behind its back.
         let (timers, faults) = (cfg.timers, cfg.faults);
+        for f in extra.iter() {
+            cfg.faults.insert(f);
+        }
         SbeRun {
             sbe: Sbe::new(cfg),
             now: Instant::now(),
@@ -751,6 +932,23 @@ impl SbeRun {
             refusals: 0,
             calls_started: 0,
             calls_ended: 0,
+            hide,
+            leak_exempt: false,
+            tokens_given: Vec::new(),
+            unknown_token_481s: 0,
+            dialogs_high: 0,
+            inside_sent: HashMap::new(),
+            inside_mimicked: false,
+            raw_op: false,
+            dialogs_before: 0,
+            wire: Wire::default(),
+            open: HashSet::new(),
+            feeding: None,
+            req_paths: HashMap::new(),
+            reliable_sent: HashSet::new(),
+            limits_blind: false,
+            stream_messages: 0,
+            closes: 0,
         }
     }
 
@@ -779,13 +977,36 @@ impl SbeRun {
             "the timer queue lost or misplaced a deadline"
         );
         // One peer: at most its session limit, and exactly the model's calls.
-        assert_eq!(
-            self.sbe.session_count(),
-            self.calls.len(),
-            "sessions counted by the element, and calls in progress: {:?}",
-            self.calls
-        );
+        if !self.limits_blind {
+            assert_eq!(
+                self.sbe.session_count(),
+                self.calls.len(),
+                "sessions counted by the element, and calls in progress: {:?}",
+                self.calls
+            );
+        }
         assert!(self.calls.len() <= self.limits.sessions);
+        assert!(self.sbe.session_count() <= self.limits.sessions);
+        // RFC 6404 §4.10: the hidden-dialog table keeps its bound.
+        let dialogs = self.sbe.hidden_dialog_count();
+        assert!(
+            dialogs <= self.hide.unwrap_or(0),
+            "{dialogs} hidden dialogs, bound {:?}",
+            self.hide
+        );
+        // Stream framing holds exactly the connections open, each at
+        // most one message's worth of bytes (RFC 3261 §18.3).
+        let (connections, buffered) = self.sbe.stream_state();
+        assert_eq!(
+            connections,
+            self.open.len(),
+            "connections framed by the element, and open ones: {:?}",
+            self.open
+        );
+        assert!(
+            buffered <= self.sbe.config().limits.max_message_size,
+            "a connection buffers {buffered} bytes"
+        );
         if !self.lenient {
             assert_eq!(
                 p,
@@ -809,6 +1030,7 @@ impl SbeRun {
                     let (msg, first) = self.msg(t.bytes);
                     let tx = Tx {
                         to: t.path.remote,
+                        path: t.path,
                         msg,
                     };
                     if first {
@@ -817,17 +1039,185 @@ impl SbeRun {
                     // First: a failover makes its hop a destination.
                     self.attribute(&tx);
                     self.check_transmit(&tx, on_time);
+                    self.check_path(&tx);
+                    self.check_hidden(&tx);
                     out.push(tx);
                 }
                 Output::Event(Event::Resolve { id, target, .. }) => {
                     self.on_resolve_output(id, &target, input)
                 }
                 Output::Event(e) => self.events.push(e),
-                // Timers are polled directly (`poll_timeout`); a datagram
-                // element closes no stream.
-                Output::Timeout(_) | Output::Close(_) => {}
+                // Timers are polled directly (`poll_timeout`).
+                Output::Timeout(_) => {}
+                // Lost framing closes the connection being fed, and no
+                // other (RFC 3261 §18.3).
+                Output::Close(path) => {
+                    assert_eq!(
+                        self.feeding,
+                        Some(path),
+                        "the element closed a connection it was not fed"
+                    );
+                    self.open.remove(&path);
+                    self.closes += 1;
+                }
             }
         }
+        out
+    }
+
+    /// Transport rules of one transmission: a response goes back on the
+    /// path its request came in on (RFC 3261 §18.2.2), and no timer sends
+    /// anything again over a reliable transport, which retransmits by
+    /// itself (§17.1.1.2, §17.1.2.2, §17.2.1).
+    fn check_path(&mut self, tx: &Tx) {
+        if tx.path.transport.is_reliable() {
+            let again = !self.reliable_sent.insert((tx.path, tx.msg.id));
+            assert!(
+                !(again && self.ctx == Ctx::Timer),
+                "a timer sent {} again over {:?}",
+                first_line(tx.bytes()),
+                tx.path
+            );
+        }
+        let Some(f) = tx.facts().filter(|f| !f.is_request()) else {
+            return;
+        };
+        if let Some(Some(p)) = self.req_paths.get(&f.via) {
+            assert_eq!(
+                tx.path,
+                *p,
+                "{} not on the path its request came in on",
+                first_line(tx.bytes())
+            );
+        }
+        // The inside gets back its own Via stack and Call-ID for what it
+        // sent, whatever the element wrote on the way out (RFC 5853
+        // §3.1.3); this holds for any proxy, hiding or not.
+        if tx.to.ip() == NEXT_HOP.ip() && !self.inside_mimicked {
+            if let Some((via2, vias, call_id)) = self.inside_sent.get(&f.via) {
+                assert_eq!(
+                    (&f.via2, f.vias, &f.call_id),
+                    (via2, *vias, call_id),
+                    "the Vias and Call-ID of a response to the inside: {}",
+                    String::from_utf8_lossy(tx.bytes()).escape_debug()
+                );
+            }
+        }
+    }
+
+    /// RFC 6404 §4.10 on one transmission to a peer: with hiding on and
+    /// no leak fault, no byte names the inside (unless raw bytes brought
+    /// the names in). Notes the dialog tokens the peer is given.
+    fn check_hidden(&mut self, tx: &Tx) {
+        if self.hide.is_none() || tx.to.ip() != PEER_IP {
+            return;
+        }
+        if !self.leak_exempt {
+            if let Some(name) = names_inside(tx.bytes()) {
+                panic!(
+                    "{name} sent to the peer at {}: {}",
+                    tx.to,
+                    String::from_utf8_lossy(tx.bytes()).escape_debug()
+                );
+            }
+        }
+        for t in tokens_in(tx.bytes()) {
+            if !self.tokens_given.contains(&t) {
+                self.tokens_given.push(t);
+            }
+        }
+    }
+
+    /// Where the element must send a new request to `to`: over the
+    /// connection the far end has open to it (RFC 5923 §4), else UDP.
+    fn path_to(&self, to: SocketAddr) -> Path {
+        let tcp = tcp_path(to);
+        if self.open.contains(&tcp) {
+            tcp
+        } else {
+            Path {
+                local: SBE_LOCAL,
+                remote: to,
+                transport: Transport::Udp,
+            }
+        }
+    }
+
+    /// Hands `bytes` from `from` to the element as the operation's wire
+    /// says (once per operation; later messages go as datagrams): a
+    /// datagram, or pieces of stream bytes on the TCP connection from
+    /// `from`, the last one closing it if asked. A connection from
+    /// [`RAW_STREAM_PORT`] carries arbitrary bytes; any other holds whole
+    /// well-formed messages only, so only the last piece may have effects
+    /// and framing is never lost there.
+    fn input(&mut self, from: SocketAddr, bytes: &[u8], m: Option<&Message<'_>>) -> Vec<Tx> {
+        let wire = std::mem::take(&mut self.wire);
+        if !wire.stream() {
+            self.sbe.handle_datagram(self.now, from, bytes);
+            return self.drain(false, m);
+        }
+        let path = tcp_path(from);
+        let whole = from.port() != RAW_STREAM_PORT;
+        self.stream_messages += 1;
+        let pieces = wire.cut(bytes);
+        let mut out = Vec::new();
+        self.feeding = Some(path);
+        for (i, piece) in pieces.iter().enumerate() {
+            let last = i + 1 == pieces.len();
+            let (closes, closed) = (self.closes, last && wire.close);
+            let input = Input::StreamData {
+                path,
+                bytes: piece,
+                closed,
+            };
+            self.sbe.handle_input(self.now, input);
+            let mut got = self.drain(false, m);
+            if self.closes > closes {
+                assert!(
+                    !whole,
+                    "a well-formed message lost its framing: {}",
+                    String::from_utf8_lossy(bytes).escape_debug()
+                );
+            } else if closed {
+                self.open.remove(&path);
+            } else {
+                self.open.insert(path);
+            }
+            if whole && !last {
+                assert!(
+                    got.is_empty() && self.events.is_empty(),
+                    "part of a message had effects: {:?}",
+                    self.events
+                );
+            }
+            // Raw stream bytes framed into requests the model never saw:
+            // from the peer, they drew on its limits; from the next hop,
+            // they may reuse the inside's Vias or a parked request's.
+            let handled = !got.is_empty()
+                || self.events.iter().any(|e| {
+                    !matches!(
+                        e,
+                        Event::StreamClosed { .. }
+                            | Event::Dropped {
+                                reason: DropReason::Unparseable
+                                    | DropReason::MalformedResponse
+                                    | DropReason::NoTransaction
+                                    | DropReason::WrongSource,
+                                ..
+                            }
+                    )
+                });
+            if !whole && handled {
+                if from.ip() == PEER_IP {
+                    self.limits_blind = true;
+                } else if from.ip() == NEXT_HOP.ip() {
+                    self.inside_mimicked = true;
+                    self.lenient |= self.resolve;
+                }
+            }
+            out.append(&mut got);
+        }
+        self.feeding = None;
         out
     }
 
@@ -1240,6 +1630,31 @@ impl SbeRun {
         self.datagram.extend_from_slice(bytes);
         let request = m.filter(|m| m.is_request());
         self.datagram_key = request.map(|m| tx_key(&m.core().via, m));
+        // The path a request came in on, for its responses. Raw bytes may
+        // reuse an earlier request's Via: its responses then prove nothing.
+        if let Some(m) = request {
+            let via = m.core().via.raw;
+            if self.raw_op {
+                if let Some(p) = self.req_paths.get_mut(via) {
+                    *p = None;
+                }
+            } else {
+                let path = if self.wire.stream() {
+                    tcp_path(from)
+                } else {
+                    Path {
+                        local: SBE_LOCAL,
+                        remote: from,
+                        transport: Transport::Udp,
+                    }
+                };
+                let p = self.req_paths.entry(via.to_owned()).or_insert(Some(path));
+                if *p != Some(path) {
+                    *p = None;
+                }
+            }
+        }
+        self.dialogs_before = self.sbe.hidden_dialog_count();
         // A CANCEL from upstream for a forwarded INVITE.
         let cancels = request
             .filter(|m| m.method() == "CANCEL" && from.ip() == NEXT_HOP.ip())
@@ -1271,9 +1686,23 @@ impl SbeRun {
                 && rec.upstream.is_empty()
                 && s + c < self.max_transactions
         });
-        self.sbe.handle_datagram(self.now, from, bytes);
-        let out = self.drain(false, m);
+        let out = self.input(from, bytes, m);
         assert!(self.new_parked.len() <= 1, "one datagram parked twice");
+        // RFC 6404 §4.10: a new dialog is refused for want of room only
+        // when the table is full (no dialog idles a day in a run).
+        for t in &out {
+            if t.bytes()
+                .starts_with(b"SIP/2.0 503 Service Unavailable - Too Many Dialogs")
+            {
+                assert!(
+                    self.hide.is_some_and(|max| self.dialogs_before >= max),
+                    "503 Too Many Dialogs with {} of {:?}",
+                    self.dialogs_before,
+                    self.hide
+                );
+            }
+        }
+        self.dialogs_high = self.dialogs_high.max(self.sbe.hidden_dialog_count());
         self.gate = request
             .filter(|_| from.ip() == PEER_IP)
             .map(|m| self.check_limits(from, m, known, room_before, &out));
@@ -1386,7 +1815,14 @@ impl SbeRun {
         let before = self.calls.len();
         if f.is_request() {
             if f.method == "BYE" && f.via_ours {
-                self.calls.retain(|c| c.call_id != f.call_id);
+                // The element ends the call by the Call-ID the BYE came
+                // with: under topology hiding the relayed one may differ.
+                let incoming = match (self.ctx, &self.datagram_key) {
+                    (Ctx::Datagram { .. }, Some(k)) if k.3 == "BYE" => &k.1,
+                    _ => &f.call_id,
+                };
+                let incoming = incoming.clone();
+                self.calls.retain(|c| c.call_id != incoming);
             }
         } else {
             let from_peer = matches!(self.ctx, Ctx::Datagram { from, .. } if from.ip() == PEER_IP);
@@ -1465,9 +1901,14 @@ impl SbeRun {
                 }
             )
         });
+        let too_many_dialogs = |t: &&Tx| {
+            t.bytes()
+                .starts_with(b"SIP/2.0 503 Service Unavailable - Too Many Dialogs")
+        };
         let limit_answers = out
             .iter()
             .filter(|t| t.bytes().starts_with(b"SIP/2.0 503 Service Unavailable - "))
+            .filter(|t| !too_many_dialogs(t))
             .count();
         let shown = || {
             String::from_utf8_lossy(m.as_bytes())
@@ -1525,6 +1966,41 @@ impl SbeRun {
                                 .is_some_and(|f| f.is_request() && f.method == method)
                     })
                     .count();
+                // RFC 6404 §4.10: past the limits, a request naming a
+                // dialog token the element does not hold gets 481, and a
+                // new dialog without room 503; neither is relayed. Which
+                // tokens the element still holds would take a second
+                // dialog table: for tokens it gave out, either is fine.
+                let ruri = m.request_uri().map(|u| u.raw()).unwrap_or_default();
+                let unknown_token = self.hide.is_some() && ruri == UNKNOWN_TOKEN_URI;
+                let token = unknown_token || self.tokens_given.iter().any(|t| t == ruri);
+                let answered_481 = out
+                    .iter()
+                    .filter(|t| {
+                        t.to == from
+                            && t.facts()
+                                .is_some_and(|f| f.status == Some(481) && f.cseq_method == method)
+                    })
+                    .count();
+                let refused_full = out.iter().filter(too_many_dialogs).count();
+                if unknown_token || answered_481 > 0 {
+                    assert!(
+                        token && answered_481 == 1 && relays == 0,
+                        "a request naming {ruri}: {answered_481} 481s, {relays} relays"
+                    );
+                    self.unknown_token_481s += usize::from(unknown_token);
+                    return gate;
+                }
+                if refused_full > 0 {
+                    let forming = matches!(method, "INVITE" | "SUBSCRIBE" | "REFER")
+                        && m.core().to.tag().is_none();
+                    assert!(
+                        forming && refused_full == 1 && relays == 0,
+                        "503 Too Many Dialogs for {}",
+                        shown()
+                    );
+                    return gate;
+                }
                 assert_eq!(relays, 1, "an admitted request relayed: {}", shown());
                 let call_id = m.core().call_id;
                 if new_call && !self.calls.iter().any(|c| c.call_id == call_id) {
@@ -1650,29 +2126,48 @@ impl SbeRun {
             *u.choose(&PEER_METHODS)?
         };
         let ruri = if from_next_hop && self.resolve {
-            *u.choose(&RESOLVING_RURIS)?
+            (*u.choose(&RESOLVING_RURIS)?).to_owned()
         } else if from_next_hop {
-            *u.choose(&[
+            (*u.choose(&[
                 "sip:carol@198.51.100.10:5060",
                 "sip:carol@198.51.100.10:5070;transport=udp",
                 "sip:carol@192.0.2.66",
                 "sip:carol@peer.example",
                 "tel:+15550001",
-            ])?
+            ])?)
+            .to_owned()
         } else {
-            *u.choose(&[
-                "sip:bob@biloxi.example.com",
-                "sips:bob@biloxi.example.com;transport=tcp",
-                "tel:+15551234567",
-                "sip:+15551234567@[2001:db8::5]:5062;user=phone",
-                "mailto:bob@example.com",
-                "sip:bob@203.0.113.5:5060",
-                "sip:192.0.2.1:5060;lr",
-            ])?
+            // Under topology hiding, also the element's Contact for a
+            // dialog: one it gave out, or one it never did.
+            let given = self.tokens_given.len();
+            let n = if self.hide.is_some() { 9 } else { 7 };
+            match u.choose_index(n)? {
+                7 if given > 0 => self.tokens_given[u.choose_index(given)?].clone(),
+                7 | 8 => UNKNOWN_TOKEN_URI.to_owned(),
+                i => [
+                    "sip:bob@biloxi.example.com",
+                    "sips:bob@biloxi.example.com;transport=tcp",
+                    "tel:+15551234567",
+                    "sip:+15551234567@[2001:db8::5]:5062;user=phone",
+                    "mailto:bob@example.com",
+                    "sip:bob@203.0.113.5:5060",
+                    "sip:192.0.2.1:5060;lr",
+                ][i]
+                    .to_owned(),
+            }
         };
+        // The inside under topology hiding: a proxy's Via, Record-Route
+        // and address above its user agent's names, a private address in
+        // the SDP origin; its From names only its domain.
+        let inside = from_next_hop && self.hide.is_some();
         let branch = format!("z9hG4bK{}{id}", if from_next_hop { "n" } else { "p" });
-        let via = format!("SIP/2.0/UDP {from};branch={branch};rport");
-        let from_hdr = format!("<sip:alice@{}>;tag=f{id}", from.ip());
+        let transport = if self.wire.stream() { "TCP" } else { "UDP" };
+        let via = format!("SIP/2.0/{transport} {from};branch={branch};rport");
+        let from_hdr = if inside {
+            format!("<sip:alice@ssp.example>;tag=f{id}")
+        } else {
+            format!("<sip:alice@{}>;tag=f{id}", from.ip())
+        };
         let to_hdr = if u.ratio(1u8, 4)? {
             format!("<sip:bob@biloxi.example.com>;tag=t{id}")
         } else {
@@ -1682,6 +2177,7 @@ impl SbeRun {
             n if n > 0 && u.ratio(1u8, 4)? => {
                 self.peer_requests[u.choose_index(n)?].call_id.clone()
             }
+            _ if inside => format!("c{id}@{INSIDE_UA}"),
             _ => format!("c{id}@{}", from.ip()),
         };
         let cseq = if u.arbitrary()? {
@@ -1689,7 +2185,15 @@ impl SbeRun {
         } else {
             u.int_in_range(1..=9)?
         };
-        let mut b = MessageBuilder::request(method, ruri).header("Via", &via);
+        let mut b = MessageBuilder::request(method, &ruri).header("Via", &via);
+        if inside {
+            b = b.header(
+                "Via",
+                format_args!(
+                    "SIP/2.0/UDP {INSIDE_UA}:5060;branch=z9hG4bKua{id};received=10.20.30.40"
+                ),
+            );
+        }
         if let Some(mf) = *u.choose(&[Some(70u8), Some(70), Some(1), Some(0), None])? {
             b = b.header("Max-Forwards", mf);
         }
@@ -1732,7 +2236,11 @@ impl SbeRun {
         if u.ratio(1u8, 8)? {
             b = b.header("Proxy-Require", "x-fuzz");
         }
-        if method == "INVITE" {
+        if inside && method == "INVITE" {
+            b = b
+                .header("Record-Route", format_args!("<sip:{INSIDE_PROXY};lr>"))
+                .header("Contact", format_args!("<sip:alice@{INSIDE_UA}:5060>"));
+        } else if method == "INVITE" {
             b = b.header("Contact", format_args!("<sip:alice@{from}>"));
         }
         if self.opts.identities {
@@ -1741,7 +2249,7 @@ impl SbeRun {
             }
         }
         if u.ratio(1u8, 3)? {
-            b = b.body("application/sdp", OFFER);
+            b = b.body("application/sdp", if inside { INSIDE_OFFER } else { OFFER });
         }
         Ok(UaRequest {
             bytes: b.build(),
@@ -1757,19 +2265,36 @@ impl SbeRun {
         })
     }
 
-    /// A response to `request`, a request as the element sent it.
+    /// A response to `request`, a request as the element sent it. From
+    /// the inside under topology hiding, a provisional or 2xx carries the
+    /// inside's Contact, a dialog's Record-Route also its proxy's entry,
+    /// and an INVITE's 183 or 200 its SDP.
     fn response(
         &mut self,
         u: &mut Unstructured<'_>,
         request: &[u8],
+        inside: bool,
     ) -> Gen<Option<(u16, Vec<u8>)>> {
         let code = *u.choose(&STATUS_CODES)?;
         let tag = format!("r{}", self.next_id());
         let Ok(req) = Message::parse(request) else {
             return Ok(None);
         };
-        let bytes = MessageBuilder::response_to(&req, code, "Fuzz", Some(&tag)).build();
-        Ok(Some((code, bytes)))
+        let mut b = MessageBuilder::response_to(&req, code, "Fuzz", Some(&tag));
+        if inside && self.hide.is_some() && (101..300).contains(&code) {
+            let method = req.method();
+            if matches!(method, "INVITE" | "SUBSCRIBE") {
+                b = b.header("Record-Route", format_args!("<sip:{INSIDE_PROXY};lr>"));
+                for rr in req.values(HeaderName::RecordRoute) {
+                    b = b.header("Record-Route", rr);
+                }
+            }
+            b = b.header("Contact", format_args!("<sip:bob@{INSIDE_UA}:5060>"));
+            if method == "INVITE" && matches!(code, 183 | 200) {
+                b = b.body("application/sdp", INSIDE_OFFER);
+            }
+        }
+        Ok(Some((code, b.build())))
     }
 
     /// Sorts one input's transmissions: relays go `away` from the sender,
@@ -1817,6 +2342,11 @@ impl SbeRun {
         } else if from_next_hop && self.resolve {
             let key = tx_key(&original.core().via, &original);
             self.hop_requests.push((req.clone(), key));
+        }
+        if from_next_hop {
+            let f = Facts::of(&original);
+            self.inside_sent
+                .insert(f.via.clone(), (f.via2, f.vias, f.call_id));
         }
         // A CANCEL for a parked INVITE: answered 200, the INVITE 487.
         let cancels_parked = (req.method == "CANCEL")
@@ -1933,6 +2463,9 @@ impl SbeRun {
         }
         // The identity fields as sent.
         let sent = Facts::routing(&original);
+        // Under topology hiding a request from the inside leaves with the
+        // element's Via alone and the SDP origin naming the element.
+        let hidden = from_next_hop && self.hide.is_some();
         for t in &out {
             if t.to.ip() != away_ip || t.to == req.from {
                 continue;
@@ -1942,9 +2475,20 @@ impl SbeRun {
             // CANCEL the element sends is its own, hop by hop, §9.1.)
             if m.method == req.method && req.method != "CANCEL" {
                 assert!(m.via_ours, "relayed with top Via {}", m.via);
-                assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
-                assert_eq!(m.body(t.bytes()), original.body(), "relayed body changed");
-                self.check_relayed_copy(&original, &sent, m, from_next_hop);
+                if hidden {
+                    assert_eq!(m.vias, 1, "the inside's Vias left: {}", m.vias);
+                } else {
+                    assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
+                }
+                let body = match original.body() {
+                    INSIDE_OFFER if hidden => HIDDEN_OFFER,
+                    b => b,
+                };
+                assert_eq!(m.body(t.bytes()), body, "relayed body changed");
+                // RFC 3261 §18.1.1, RFC 5923 §4: over the connection the
+                // far end has open, else UDP.
+                assert_eq!(t.path, self.path_to(t.to), "the path of a relayed request");
+                self.check_relayed_copy(&original, &sent, m, from_next_hop, t.path.transport);
             }
         }
         if from_next_hop {
@@ -1964,23 +2508,35 @@ impl SbeRun {
         sent: &Facts,
         m: &Facts,
         from_next_hop: bool,
+        transport: Transport,
     ) {
         let me = if self.opts.hostname {
             format!("{HOSTNAME}:5060")
         } else {
             SBE_LOCAL.to_string()
         };
+        // The Via names the transport the request leaves on (§18.1.1).
+        let via = transport.via_token();
         assert!(
-            m.via.starts_with(&format!("SIP/2.0/UDP {me};")),
-            "the element's Via {} does not name it as {me}",
+            m.via.starts_with(&format!("SIP/2.0/{via} {me};")),
+            "the element's Via {} does not name it as {me} over {via}",
             m.via
         );
         if matches!(m.method.as_str(), "INVITE" | "SUBSCRIBE" | "REFER") {
+            let rr = match transport {
+                Transport::Udp => format!("<sip:{me};lr>"),
+                t => format!("<sip:{me};transport={};lr>", t.as_str()),
+            };
             assert_eq!(
                 m.record_route.as_deref(),
-                Some(format!("<sip:{me};lr>").as_str()),
+                Some(rr.as_str()),
                 "the element's Record-Route"
             );
+        }
+        // A peer's request inside a hidden dialog follows the inside's
+        // route set, which only a second dialog table could predict.
+        if self.hide.is_some() && !from_next_hop && original.core().to.tag().is_some() {
+            return self.check_relayed_identity(sent, m, from_next_hop);
         }
         let mut routes = original.name_addrs(HeaderName::Route).map(|na| na.uri);
         let first = routes.next();
@@ -1993,6 +2549,12 @@ impl SbeRun {
             route.map(|u| u.raw()),
             "the first Route of the relayed copy"
         );
+        self.check_relayed_identity(sent, m, from_next_hop);
+    }
+
+    /// RFC 3325 §5-7 and RFC 3323 §5 on a relayed copy `m` of a request
+    /// whose identity fields were `sent`.
+    fn check_relayed_identity(&self, sent: &Facts, m: &Facts, from_next_hop: bool) {
         // The next hop is inside the trust domain; the peer only when
         // configured so.
         let (from_trusted, to_trusted) = if from_next_hop {
@@ -2063,9 +2625,11 @@ impl SbeRun {
     /// Checks that a datagram from a stranger started nothing.
     fn stranger_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
         let before = self.sbe.transaction_count();
+        // A raw stream read may frame several requests: a 403 each.
+        let several = self.wire.stream() && from.port() == RAW_STREAM_PORT;
         let out = self.deliver(from, bytes);
         assert!(
-            out.len() <= 1,
+            out.len() <= 1 || several,
             "{} transmissions for one stranger datagram",
             out.len()
         );
@@ -2318,10 +2882,16 @@ impl SbeRun {
 
     /// One operation drawn from `u`.
     fn step(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
+        self.wire = if self.opts.tcp {
+            Wire::read(u.arbitrary()?)
+        } else {
+            Wire::default()
+        };
         let peer = SocketAddr::new(PEER_IP, *u.choose(&[5060u16, 5060, 5070])?);
         let stranger = SocketAddr::new(STRANGER_IP, *u.choose(&[5060u16, 5061])?);
         // Inputs without resolution read as before resolution existed.
         let last = if self.resolve { 19 } else { 16 };
+        self.raw_op = false;
         match u.int_in_range(0..=last)? {
             // A new request from the peer.
             0..=2 => {
@@ -2382,6 +2952,15 @@ impl SbeRun {
                     }
                     b
                 };
+                self.raw_op = true;
+                self.leak_exempt |= names_inside(&bytes).is_some();
+                if self.wire.stream() {
+                    // A stream read may hold any number of messages: the
+                    // checks are those of every step (and framing's).
+                    let from = SocketAddr::new(PEER_IP, RAW_STREAM_PORT);
+                    self.deliver_parsed(from, &bytes, None, false);
+                    return Ok(());
+                }
                 let out = self.deliver(peer, &bytes);
                 let t = Self::tally(&out, peer, NEXT_HOP.ip(), None, None);
                 assert!(
@@ -2395,7 +2974,7 @@ impl SbeRun {
                     return Ok(());
                 }
                 let req = self.to_next_hop[u.choose_index(self.to_next_hop.len())?].clone();
-                let Some((code, bytes)) = self.response(u, &req.bytes)? else {
+                let Some((code, bytes)) = self.response(u, &req.bytes, true)? else {
                     return Ok(());
                 };
                 match u.int_in_range(0..=5u8)? {
@@ -2419,6 +2998,15 @@ impl SbeRun {
                                 "response to the peer with top Via {}",
                                 m.via
                             );
+                            // Hidden, the inside's SDP origin names the element.
+                            let sent = Message::parse(&bytes).map(|r| r.body() == INSIDE_OFFER);
+                            if self.hide.is_some() && sent == Ok(true) {
+                                assert_eq!(
+                                    m.body(t.bytes()),
+                                    HIDDEN_OFFER,
+                                    "the SDP of a response to the peer"
+                                );
+                            }
                         }
                     }
                 }
@@ -2432,7 +3020,18 @@ impl SbeRun {
             11 => {
                 let n = u.int_in_range(0..=SBE_RAW_MAX)?;
                 let bytes = u.bytes(n.min(u.len()))?.to_vec();
+                self.raw_op = true;
+                self.leak_exempt |= names_inside(&bytes).is_some();
+                // (With resolution, as a datagram: a parked request must
+                // be the one the model parsed.)
+                if self.wire.stream() && !self.resolve {
+                    let from = SocketAddr::new(NEXT_HOP.ip(), RAW_STREAM_PORT);
+                    self.deliver_parsed(from, &bytes, None, true);
+                    return Ok(());
+                }
+                self.wire = Wire::default();
                 let m = Message::parse(&bytes).ok();
+                self.inside_mimicked |= m.as_ref().is_some_and(Message::is_request);
                 self.deliver_parsed(NEXT_HOP, &bytes, m.as_ref(), true);
             }
             // A response from a peer to a request relayed to it.
@@ -2441,7 +3040,7 @@ impl SbeRun {
                     return Ok(());
                 }
                 let (dest, req) = self.to_peer[u.choose_index(self.to_peer.len())?].clone();
-                let Some((code, bytes)) = self.response(u, &req.bytes)? else {
+                let Some((code, bytes)) = self.response(u, &req.bytes, false)? else {
                     return Ok(());
                 };
                 if u.ratio(1u8, 4)? {
@@ -2463,7 +3062,13 @@ impl SbeRun {
             14 => {
                 let n = u.int_in_range(0..=SBE_RAW_MAX)?;
                 let bytes = u.bytes(n.min(u.len()))?.to_vec();
-                self.stranger_datagram(stranger, &bytes);
+                self.raw_op = true;
+                let from = if self.wire.stream() {
+                    SocketAddr::new(STRANGER_IP, RAW_STREAM_PORT)
+                } else {
+                    stranger
+                };
+                self.stranger_datagram(from, &bytes);
             }
             // Time: to the next deadline, by a step (every timer on time),
             // or by a jump (timers fire late).
@@ -2617,7 +3222,15 @@ impl SbeRun {
 ///   `id`), and critical privacy a proxy cannot give towards an untrusted
 ///   peer gets 500 naming it, never a relay.
 pub fn sbe_sequence(data: &[u8]) {
-    run(data);
+    run(data, Faults::default());
+}
+
+/// [`sbe_sequence`] with `faults` switched on in the element behind the
+/// model's back (it expects what the input chose): for tests that its
+/// invariants catch each of them.
+#[doc(hidden)]
+pub fn sbe_sequence_with(data: &[u8], faults: Faults) {
+    run(data, faults);
 }
 
 /// What one [`sbe_sequence`] run did, for the seed definitions to check
@@ -2648,12 +3261,23 @@ pub struct SbeSummary {
     pub calls: usize,
     /// Calls ended (by a failure, a BYE or old age).
     pub calls_ended: usize,
+    /// Topology hiding was on.
+    pub hidden: bool,
+    /// Most hidden dialogs at once.
+    pub hidden_dialogs: usize,
+    /// Dialog tokens the peer was given.
+    pub tokens_given: usize,
+    /// Requests naming a token nobody was given, answered 481.
+    pub unknown_token_481s: usize,
+    /// Messages delivered over TCP, and connections the element closed.
+    pub stream_messages: usize,
+    pub closes: usize,
 }
 
 /// [`sbe_sequence`] on `data`, with what the run did.
 #[doc(hidden)]
 pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
-    let Some((run, ops)) = run(data) else {
+    let Some((run, ops)) = run(data, Faults::default()) else {
         return SbeSummary::default();
     };
     SbeSummary {
@@ -2679,12 +3303,18 @@ pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
         limit_refusals: run.refusals,
         calls: run.calls_started,
         calls_ended: run.calls_ended,
+        hidden: run.hide.is_some(),
+        hidden_dialogs: run.dialogs_high,
+        tokens_given: run.tokens_given.len(),
+        unknown_token_481s: run.unknown_token_481s,
+        stream_messages: run.stream_messages,
+        closes: run.closes,
     }
 }
 
 /// The run with its checks, and how many operations it drew; `None` for
 /// empty input.
-fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
+fn run(data: &[u8], extra: Faults) -> Option<(SbeRun, usize)> {
     let mut u = Unstructured::new(data);
     // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
     // was read before resolution existed, and in its high part whether
@@ -2720,7 +3350,7 @@ fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
     } else {
         None
     };
-    let mut run = SbeRun::new(max, resolve, opts);
+    let mut run = SbeRun::new(max, resolve, opts, extra);
     let mut ops = 0;
     while ops < SBE_OPS && !u.is_empty() {
         ops += 1;
