@@ -454,6 +454,18 @@ fn first_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
+/// The dialog token (`th` and 16 hex digits, lower-cased) of a URI that
+/// names the element, as the element reads a peer's Request-URI.
+fn dialog_token(u: &Uri<'_>, named: bool) -> Option<String> {
+    let s = u.as_sip()?;
+    if !is_me(&s.host, s.port.unwrap_or(5060), named) {
+        return None;
+    }
+    let hex = s.user?.strip_prefix("th")?;
+    (hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit()))
+        .then(|| format!("th{}", hex.to_ascii_lowercase()))
+}
+
 /// Whether `host:port` names the element: its address, or with `named`
 /// its hostname (case and a final dot aside).
 fn is_me(host: &Host<'_>, port: u16, named: bool) -> bool {
@@ -486,14 +498,16 @@ fn request_target<'a>(m: &Message<'a>, named: bool) -> (Option<Uri<'a>>, bool) {
 }
 
 /// The privacy levels a request asks for as critical that a proxy cannot
-/// give (RFC 3323 §5: `header`, `session`, `user`), in order.
-fn unavailable_privacy(m: &Facts) -> Vec<&str> {
+/// give (RFC 3323 §5: `header`, `session`, `user`), in order; `header`
+/// is given when the element hides its topology (RFC 3323 §5.1).
+fn unavailable_privacy(m: &Facts, hiding: bool) -> Vec<&str> {
     if !m.privacy.iter().any(|v| v == "critical") {
         return Vec::new();
     }
     m.privacy
         .iter()
         .filter(|v| !matches!(v.as_str(), "id" | "none" | "critical"))
+        .filter(|v| !(hiding && *v == "header"))
         .map(String::as_str)
         .collect()
 }
@@ -994,6 +1008,11 @@ impl SbeRun {
             "{dialogs} hidden dialogs, bound {:?}",
             self.hide
         );
+        assert_eq!(
+            self.sbe.reliable_retransmissions(),
+            0,
+            "a retransmission timer over a reliable transport"
+        );
         // Stream framing holds exactly the connections open, each at
         // most one message's worth of bytes (RFC 3261 §18.3).
         let (connections, buffered) = self.sbe.stream_state();
@@ -1067,10 +1086,12 @@ impl SbeRun {
 
     /// Transport rules of one transmission: a response goes back on the
     /// path its request came in on (RFC 3261 §18.2.2), and no timer sends
-    /// anything again over a reliable transport, which retransmits by
-    /// itself (§17.1.1.2, §17.1.2.2, §17.2.1).
+    /// a request again over a reliable transport, which retransmits by
+    /// itself (§17.1.1.2, §17.1.2.2). (Two transactions may send identical
+    /// responses, so for those `check_bounds` looks at the timers.)
     fn check_path(&mut self, tx: &Tx) {
-        if tx.path.transport.is_reliable() {
+        let request = tx.facts().is_some_and(Facts::is_request);
+        if tx.path.transport.is_reliable() && request {
             let again = !self.reliable_sent.insert((tx.path, tx.msg.id));
             assert!(
                 !(again && self.ctx == Ctx::Timer),
@@ -1686,11 +1707,13 @@ impl SbeRun {
                 && rec.upstream.is_empty()
                 && s + c < self.max_transactions
         });
+        let seen = self.seen.len();
         let out = self.input(from, bytes, m);
         assert!(self.new_parked.len() <= 1, "one datagram parked twice");
         // RFC 6404 §4.10: a new dialog is refused for want of room only
-        // when the table is full (no dialog idles a day in a run).
-        for t in &out {
+        // when the table is full (no dialog idles a day in a run). (A
+        // retransmission gets the 503 it got before, full or not now.)
+        for t in out.iter().filter(|t| t.msg.id >= seen) {
             if t.bytes()
                 .starts_with(b"SIP/2.0 503 Service Unavailable - Too Many Dialogs")
             {
@@ -1703,8 +1726,9 @@ impl SbeRun {
             }
         }
         self.dialogs_high = self.dialogs_high.max(self.sbe.hidden_dialog_count());
+        // (Blind to the peer's bucket, nothing is predicted of it.)
         self.gate = request
-            .filter(|_| from.ip() == PEER_IP)
+            .filter(|_| from.ip() == PEER_IP && !self.limits_blind)
             .map(|m| self.check_limits(from, m, known, room_before, &out));
         if let Some(cancelled) = cancels {
             let accepted = out.iter().any(|t| {
@@ -1972,8 +1996,16 @@ impl SbeRun {
                 // tokens the element still holds would take a second
                 // dialog table: for tokens it gave out, either is fine.
                 let ruri = m.request_uri().map(|u| u.raw()).unwrap_or_default();
-                let unknown_token = self.hide.is_some() && ruri == UNKNOWN_TOKEN_URI;
-                let token = unknown_token || self.tokens_given.iter().any(|t| t == ruri);
+                let token = self.hide.and(
+                    m.request_uri()
+                        .and_then(|u| dialog_token(u, self.opts.hostname)),
+                );
+                let unknown_token = token.as_ref().is_some_and(|t| {
+                    !self
+                        .tokens_given
+                        .iter()
+                        .any(|g| g.to_ascii_lowercase().contains(t.as_str()))
+                });
                 let answered_481 = out
                     .iter()
                     .filter(|t| {
@@ -1985,7 +2017,7 @@ impl SbeRun {
                 let refused_full = out.iter().filter(too_many_dialogs).count();
                 if unknown_token || answered_481 > 0 {
                     assert!(
-                        token && answered_481 == 1 && relays == 0,
+                        token.is_some() && answered_481 == 1 && relays == 0,
                         "a request naming {ruri}: {answered_481} 481s, {relays} relays"
                     );
                     self.unknown_token_481s += usize::from(unknown_token);
@@ -2437,7 +2469,17 @@ impl SbeRun {
             }
             _ if fresh => {
                 // Or neither, over a limit under Drop (as predicted).
-                let silent = matches!(self.gate, Some(Gate::Refused(_)))
+                let over = self.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        Event::Dropped {
+                            reason: DropReason::OverLimit,
+                            ..
+                        }
+                    )
+                });
+                let silent = (matches!(self.gate, Some(Gate::Refused(_)))
+                    || (self.limits_blind && over))
                     && self.limits.over_limit == OverLimit::Drop;
                 assert_eq!(
                     t.relays + t.finals,
@@ -2599,7 +2641,7 @@ impl SbeRun {
         let missing = if self.opts.trusted {
             Vec::new()
         } else {
-            unavailable_privacy(orig)
+            unavailable_privacy(orig, self.hide.is_some())
         };
         for t in out {
             let Some(f) = t.facts() else { continue };
@@ -2725,7 +2767,7 @@ impl SbeRun {
         // RFC 3323 §5: critical privacy a proxy cannot give, towards a hop
         // outside the trust domain: 500 naming it.
         let trusted = to == NEXT_HOP || (to.ip() == PEER_IP && self.opts.trusted);
-        let missing = unavailable_privacy(&rec.req);
+        let missing = unavailable_privacy(&rec.req, self.hide.is_some());
         if !trusted && !missing.is_empty() {
             return Expected::Answer {
                 status: 500,
@@ -2802,10 +2844,11 @@ impl SbeRun {
             );
             assert!(self.lenient || waiting.is_some(), "id {id} was not waiting");
         }
-        // The answer starts no timer that is already due.
+        // The answer starts no timer in the past. (One at `now` is fine:
+        // over a reliable transport Timer J is zero, RFC 3261 §17.2.2.)
         if let Some(t) = self.sbe.poll_timeout() {
             assert!(
-                t > self.now || due.is_some_and(|d| d <= t),
+                t >= self.now || due.is_some_and(|d| d <= t),
                 "on_resolved set a timer in the past"
             );
         }
@@ -3164,7 +3207,7 @@ impl SbeRun {
 ///   `max_transactions`; each parked request holds a server transaction,
 ///   and the parked ones are exactly the resolutions neither answered nor
 ///   forwarded; after `handle_timeout(now)` no timer is due at or before
-///   `now`, and `on_resolved` sets none in the past; at the end nothing is
+///   `now`, and `on_resolved` sets none before `now`; at the end nothing is
 ///   parked;
 /// - nothing from a stranger is relayed: a stranger's datagram causes at
 ///   most one transmission, back to it, and creates no state; the only

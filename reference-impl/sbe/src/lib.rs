@@ -281,6 +281,22 @@ impl Sbe {
         self.dialogs.len()
     }
 
+    /// Transactions over a reliable transport with a retransmission
+    /// timer armed: none should be (RFC 3261 §17.1.1.2, §17.1.2.2,
+    /// §17.2.1), for the fuzz invariants.
+    #[doc(hidden)]
+    pub fn reliable_retransmissions(&self) -> usize {
+        let servers = self
+            .server
+            .values()
+            .filter(|t| t.source.transport.is_reliable() && t.retransmit.is_some());
+        let clients = self
+            .client
+            .values()
+            .filter(|t| t.dest.transport.is_reliable() && t.retransmit.is_some());
+        servers.count() + clients.count()
+    }
+
     /// Stream connections being framed, and the most bytes one of them
     /// holds unframed (for the fuzz invariants).
     #[doc(hidden)]
