@@ -12,6 +12,7 @@ use crate::{
 use arbitrary::Unstructured;
 use speermint_sip::{HeaderName, Host, Message, MessageBuilder, Uri, Via, sanitize_phrase};
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -401,6 +402,8 @@ struct Msg {
     bytes: Vec<u8>,
     /// `None`: the bytes do not parse.
     facts: Option<Facts>,
+    /// Searched for the inside's names (when first sent to a peer).
+    searched: Cell<bool>,
 }
 
 /// A [`Msg`] in a set, found by its bytes.
@@ -707,10 +710,18 @@ fn tcp_path(remote: SocketAddr) -> Path {
 
 /// Whether `bytes` name the inside (any case).
 fn names_inside(bytes: &[u8]) -> Option<&'static str> {
-    SECRETS
-        .iter()
-        .find(|s| bytes.windows(s.len()).any(|w| w.eq_ignore_ascii_case(s)))
-        .map(|s| std::str::from_utf8(s).unwrap_or_default())
+    // One pass: the names start with distinct bytes.
+    (0..bytes.len()).find_map(|i| {
+        let s = match bytes[i] {
+            b'i' | b'I' => SECRETS[0],
+            b'1' => SECRETS[1],
+            b'2' => SECRETS[2],
+            _ => return None,
+        };
+        let w = bytes.get(i..i + s.len())?;
+        w.eq_ignore_ascii_case(s)
+            .then(|| std::str::from_utf8(s).unwrap_or_default())
+    })
 }
 
 /// The Contact URIs naming a dialog token (`sip:th` and 16 hex digits)
@@ -1130,7 +1141,8 @@ impl SbeRun {
     /// no leak fault, no byte names the inside (unless raw bytes brought
     /// the names in). Notes the dialog tokens the peer is given.
     fn check_hidden(&mut self, tx: &Tx) {
-        if self.hide.is_none() || tx.to.ip() != PEER_IP {
+        // Each distinct message once: retransmissions are the same bytes.
+        if self.hide.is_none() || tx.to.ip() != PEER_IP || tx.msg.searched.replace(true) {
             return;
         }
         if !self.leak_exempt {
@@ -1249,7 +1261,12 @@ impl SbeRun {
         }
         let facts = Message::parse(&bytes).ok().map(|m| Facts::of(&m));
         let id = self.seen.len();
-        let m = Rc::new(Msg { id, bytes, facts });
+        let m = Rc::new(Msg {
+            id,
+            bytes,
+            facts,
+            searched: Cell::new(false),
+        });
         self.seen.insert(ByBytes(m.clone()));
         (m, true)
     }
@@ -2376,9 +2393,12 @@ impl SbeRun {
             self.hop_requests.push((req.clone(), key));
         }
         if from_next_hop {
-            let f = Facts::of(&original);
-            self.inside_sent
-                .insert(f.via.clone(), (f.via2, f.vias, f.call_id));
+            let mut vias = original.vias();
+            let top = vias.next().map(|v| v.raw.to_owned()).unwrap_or_default();
+            let second = vias.next().map(|v| v.raw.to_owned());
+            let n = 1 + usize::from(second.is_some()) + vias.count();
+            let call_id = original.core().call_id.to_owned();
+            self.inside_sent.insert(top, (second, n, call_id));
         }
         // A CANCEL for a parked INVITE: answered 200, the INVITE 487.
         let cancels_parked = (req.method == "CANCEL")
@@ -3146,9 +3166,16 @@ impl SbeRun {
                     2 if r.method == "INVITE" => ("ACK", format!("{};tag=x", r.to_hdr)),
                     _ => {
                         let out = self.deliver(r.from, &r.bytes);
-                        let t = Self::tally(&out, r.from, PEER_IP, Some(&self.hop_dests), None);
+                        let hops = Some(&self.hop_dests);
+                        let t = Self::tally(&out, r.from, PEER_IP, hops, Some(r.method));
+                        // A CANCEL whose transaction has ended is a new one:
+                        // for an INVITE parked again, 200 and the INVITE's 487.
+                        let others = usize::from(r.method == "CANCEL");
                         assert!(
-                            t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
+                            t.relays <= 1
+                                && t.finals <= 1
+                                && t.provisionals <= 1
+                                && t.other_finals <= others,
                             "{t:?} for a retransmission from the next hop"
                         );
                         return Ok(());
@@ -3200,7 +3227,17 @@ impl SbeRun {
 /// of 1 to 5, 1 to 4 calls, 503 or silence beyond; with room for four
 /// times the transactions, so that the limits and not `max_transactions`
 /// refuse), a hostname, identity headers (P-Asserted-Identity,
-/// P-Preferred-Identity, Privacy) on generated requests, a trusted peer.
+/// P-Preferred-Identity, Privacy) on generated requests, a trusted peer;
+/// and, in runs without resolution, topology hiding with room for 1 to 4
+/// hidden dialogs: the inside's requests then carry a proxy's Via and
+/// Record-Route above its user agent's, an inside Contact and Call-ID and
+/// an SDP origin with a private address, its answers an inside Contact,
+/// Record-Route and SDP, and the peer may send to a dialog token it was
+/// given or to one nobody was. The same byte may choose TCP: each
+/// operation then first reads how its message travels, as a datagram or
+/// as stream bytes on the sender's connection, cut in up to three pieces,
+/// after a keep-alive or not, the connection closing after it or not (raw
+/// bytes go on a connection of their own).
 ///
 /// Invariants:
 /// - no panic; live transactions (server + client) never exceed
@@ -3263,7 +3300,31 @@ impl SbeRun {
 ///   P-Preferred-Identity ever; an untrusted sender's assertion removed;
 ///   `Privacy: id` towards an untrusted peer removes the assertion and the
 ///   `id`), and critical privacy a proxy cannot give towards an untrusted
-///   peer gets 500 naming it, never a relay.
+///   peer gets 500 naming it, never a relay (with topology hiding the
+///   element gives `header` privacy itself, RFC 3323 §5.1);
+/// - RFC 6404 §4.10, with hiding on: no byte naming the inside (its host
+///   names, its private address, the next hop's address) ever goes to a
+///   peer, unless raw bytes brought it in; a request from the inside
+///   leaves with the element's Via alone and its SDP with only `o=`
+///   rewritten, to the element; every response the inside gets for a
+///   request it sent carries its own Via stack and Call-ID (checked with
+///   hiding off too); the hidden-dialog table never exceeds its bound,
+///   and refuses a new dialog with 503 only when full; a request naming
+///   a dialog token nobody was given gets 481, never a relay. Which
+///   dialogs the element still holds is not modelled (that would be a
+///   second `topology.rs`): for a token it gave out, the relay or a 481
+///   are both accepted, and the Route set of a peer's in-dialog request
+///   is not predicted;
+/// - RFC 3261 §18 over TCP: a part of a message has no effect and a whole
+///   one never loses its framing; the element closes only the connection
+///   it is fed, frames exactly the connections open, each holding at
+///   most a message's size; a response goes back on the path its request
+///   came in on; a new request goes over the connection its destination
+///   has open, else UDP, its Via and Record-Route naming the transport;
+///   no transaction over TCP has a retransmission timer, and no timer
+///   sends a request twice there. After raw stream bytes from the peer
+///   were framed into requests the model never saw, its token bucket and
+///   calls are no longer predicted.
 pub fn sbe_sequence(data: &[u8]) {
     run(data, Faults::default());
 }
