@@ -649,25 +649,31 @@ impl Options {
 
 /// How an operation's message reaches the element (one byte, read first
 /// when [`Options::tcp`]): bits 0 and 1, a datagram (0) or that many
-/// pieces of stream bytes over a TCP connection; bits 2 to 4 where they
-/// are cut; bit 5, an RFC 5626 keep-alive (CRLFCRLF) before the message;
-/// bit 6, the connection closes with the last piece.
+/// pieces of stream bytes over a TCP connection; bits 2 to 4, how far
+/// before the end the third piece starts; bit 5, an RFC 5626 keep-alive
+/// (CRLFCRLF) before the message; bit 6, the connection closes with the
+/// last piece. With two pieces or more, a second byte says where the
+/// first cut falls, in 256ths of the bytes.
 #[derive(Debug, Clone, Copy, Default)]
 struct Wire {
     pieces: u8,
-    skew: u8,
+    cut: u8,
+    tail: u8,
     keepalive: bool,
     close: bool,
 }
 
 impl Wire {
-    fn read(b: u8) -> Self {
-        Wire {
-            pieces: b & 3,
-            skew: (b >> 2) & 7,
+    fn read(u: &mut Unstructured<'_>) -> Gen<Self> {
+        let b: u8 = u.arbitrary()?;
+        let pieces = b & 3;
+        Ok(Wire {
+            pieces,
+            cut: if pieces >= 2 { u.arbitrary()? } else { 0 },
+            tail: (b >> 2) & 7,
             keepalive: b & 32 != 0,
             close: b & 64 != 0,
-        }
+        })
     }
 
     fn stream(&self) -> bool {
@@ -684,10 +690,10 @@ impl Wire {
         let len = all.len();
         let mut cuts = vec![0, len];
         if self.pieces >= 2 {
-            cuts.push(len * (usize::from(self.skew) + 1) / 9);
+            cuts.push(len * usize::from(self.cut) / 256);
         }
         if self.pieces >= 3 {
-            cuts.push(len.saturating_sub(1 + usize::from(self.skew)));
+            cuts.push(len.saturating_sub(1 + usize::from(self.tail)));
         }
         cuts.sort_unstable();
         cuts.dedup();
@@ -1669,27 +1675,28 @@ impl SbeRun {
         let request = m.filter(|m| m.is_request());
         self.datagram_key = request.map(|m| tx_key(&m.core().via, m));
         // The path a request came in on, for its responses. Raw bytes may
-        // reuse an earlier request's Via: its responses then prove nothing.
-        if let Some(m) = request {
+        // reuse an earlier request's Via (a stream read is not parsed here,
+        // so look for the Via's text): its responses then prove nothing.
+        if self.raw_op {
+            for (via, p) in &mut self.req_paths {
+                if p.is_some() && bytes.windows(via.len()).any(|w| w == via.as_bytes()) {
+                    *p = None;
+                }
+            }
+        } else if let Some(m) = request {
             let via = m.core().via.raw;
-            if self.raw_op {
-                if let Some(p) = self.req_paths.get_mut(via) {
-                    *p = None;
-                }
+            let path = if self.wire.stream() {
+                tcp_path(from)
             } else {
-                let path = if self.wire.stream() {
-                    tcp_path(from)
-                } else {
-                    Path {
-                        local: SBE_LOCAL,
-                        remote: from,
-                        transport: Transport::Udp,
-                    }
-                };
-                let p = self.req_paths.entry(via.to_owned()).or_insert(Some(path));
-                if *p != Some(path) {
-                    *p = None;
+                Path {
+                    local: SBE_LOCAL,
+                    remote: from,
+                    transport: Transport::Udp,
                 }
+            };
+            let p = self.req_paths.entry(via.to_owned()).or_insert(Some(path));
+            if *p != Some(path) {
+                *p = None;
             }
         }
         self.dialogs_before = self.sbe.hidden_dialog_count();
@@ -2946,7 +2953,7 @@ impl SbeRun {
     /// One operation drawn from `u`.
     fn step(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
         self.wire = if self.opts.tcp {
-            Wire::read(u.arbitrary()?)
+            Wire::read(u)?
         } else {
             Wire::default()
         };

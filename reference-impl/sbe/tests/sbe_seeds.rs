@@ -26,7 +26,7 @@ struct Script {
     /// Operations written: the run must draw exactly these.
     ops: usize,
     /// TCP runs: each operation first reads how its message travels.
-    wire: Option<u8>,
+    wire: Option<&'static [u8]>,
 }
 
 // Indexes into the model's lists (reference-impl/sbe/src/fuzzing.rs).
@@ -39,10 +39,11 @@ const REGISTER: u8 = 4;
 const GIVEN_TOKEN: u8 = 7;
 const UNKNOWN_TOKEN: u8 = 8;
 /// How a message travels in a TCP run (`Wire` in the model): a datagram,
-/// whole over the connection, or in three pieces after a keep-alive.
-const UDP: u8 = 0;
-const TCP_WHOLE: u8 = 1;
-const TCP_PIECES: u8 = 3 | (4 << 2) | 32;
+/// whole over the connection, or in three pieces after a keep-alive: cut
+/// at 100/256 of the bytes and 5 bytes before the end.
+const UDP: &[u8] = &[0];
+const TCP_WHOLE: &[u8] = &[1];
+const TCP_PIECES: &[u8] = &[3 | (4 << 2) | 32, 100];
 /// `new_request` from the next hop: its own method list.
 const HOP_INVITE: u8 = 0;
 const HOP_OPTIONS: u8 = 1;
@@ -119,8 +120,8 @@ impl Script {
     }
 
     /// Operation `kind`, its message travelling as `wire` says (TCP runs).
-    fn op_on(mut self, kind: u8, wire: Option<u8>) -> Self {
-        self.bytes.extend(wire);
+    fn op_on(mut self, kind: u8, wire: Option<&[u8]>) -> Self {
+        self.bytes.extend(wire.unwrap_or_default());
         self.bytes.extend([0, 0, kind]);
         self.ops += 1;
         self
@@ -190,7 +191,7 @@ impl Script {
     }
 
     /// Raw bytes from the peer (operation 6), over `wire`.
-    fn peer_raw(self, wire: u8, bytes: &[u8]) -> Self {
+    fn peer_raw(self, wire: &[u8], bytes: &[u8]) -> Self {
         let n = u8::try_from(bytes.len()).expect("short");
         self.op_on(6, Some(wire)).raw(&[1, 0, n]).raw(bytes)
     }
