@@ -869,6 +869,10 @@ struct SbeRun {
     inside_mimicked: bool,
     /// The operation delivers raw or mutated bytes.
     raw_op: bool,
+    /// Raw bytes sent over streams, which the model does not frame: a
+    /// later request whose Via or branch they hold may meet a transaction
+    /// they started.
+    raw_stream_text: Vec<u8>,
     /// Hidden dialogs before the datagram being handled.
     dialogs_before: usize,
     /// How the current operation's first message travels.
@@ -971,6 +975,7 @@ impl SbeRun {
             inside_sent: HashMap::new(),
             inside_mimicked: false,
             raw_op: false,
+            raw_stream_text: Vec::new(),
             dialogs_before: 0,
             wire: Wire::default(),
             open: HashSet::new(),
@@ -1165,6 +1170,15 @@ impl SbeRun {
                 self.tokens_given.push(t);
             }
         }
+    }
+
+    /// Whether raw stream bytes held `text`.
+    fn in_raw_streams(&self, text: &str) -> bool {
+        !self.raw_stream_text.is_empty()
+            && self
+                .raw_stream_text
+                .windows(text.len())
+                .any(|w| w == text.as_bytes())
     }
 
     /// Where the element must send a new request to `to`: over the
@@ -1685,6 +1699,7 @@ impl SbeRun {
             }
         } else if let Some(m) = request {
             let via = m.core().via.raw;
+            let mimicked = self.in_raw_streams(via);
             let path = if self.wire.stream() {
                 tcp_path(from)
             } else {
@@ -1695,9 +1710,13 @@ impl SbeRun {
                 }
             };
             let p = self.req_paths.entry(via.to_owned()).or_insert(Some(path));
-            if *p != Some(path) {
+            if *p != Some(path) || mimicked {
                 *p = None;
             }
+        }
+        if self.raw_op && self.wire.stream() {
+            self.raw_stream_text.extend_from_slice(bytes);
+            self.raw_stream_text.push(0);
         }
         self.dialogs_before = self.sbe.hidden_dialog_count();
         // A CANCEL from upstream for a forwarded INVITE.
@@ -1716,7 +1735,8 @@ impl SbeRun {
         let mut known = false;
         if let Some(m) = request.filter(|_| from.ip() != STRANGER_IP) {
             let branch = m.core().via.branch().unwrap_or_default().to_owned();
-            known = !self.keys.insert((branch, m.method().to_owned()));
+            known = self.in_raw_streams(&branch);
+            known |= !self.keys.insert((branch, m.method().to_owned()));
         }
         let room_before = self.sbe.transaction_count();
         self.trigger = self.final_for_attempt(from, m);
@@ -2367,7 +2387,10 @@ impl SbeRun {
         let mut t = Tally::default();
         for tx in out {
             let to = &tx.to;
-            if *to == back {
+            // (A transaction raw stream bytes started, with the same
+            // branch, answers on their connection.)
+            let raw_twin = to.ip() == back.ip() && to.port() == RAW_STREAM_PORT;
+            if *to == back || raw_twin {
                 let other = |m: &Facts| method.is_some_and(|x| m.cseq_method != x);
                 match tx.facts().and_then(|m| m.status.map(|c| (c, other(m)))) {
                     Some((c, true)) if c >= 200 => t.other_finals += 1,
@@ -2390,7 +2413,8 @@ impl SbeRun {
     fn send_request(&mut self, req: UaRequest, away_ip: IpAddr) {
         let fresh = !self
             .keys
-            .contains(&(req.branch.clone(), req.method.to_owned()));
+            .contains(&(req.branch.clone(), req.method.to_owned()))
+            && !self.in_raw_streams(&req.branch);
         let from_next_hop = req.from.ip() == NEXT_HOP.ip();
         let original = Message::parse(&req.bytes).expect("generated request parses");
         if req.from.ip() == PEER_IP {
