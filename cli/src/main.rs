@@ -31,7 +31,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use speermint_harness::Capability;
 use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
 use speermint_harness::{Check, Report};
-use speermint_sbe::{Fault, Faults, SbeConfig};
+use speermint_sbe::{Fault, Faults, Layer, SbeConfig};
 use speermint_sip::{Message, ParseError, StartLine};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -73,6 +73,10 @@ enum Command {
     },
     /// Run the reference SBE on a UDP socket until interrupted.
     Sbe(SbeArgs),
+    /// Run a multi-SSP peering topology (RFC 6405 §3) from a TOML file on
+    /// loopback until interrupted: a reference SBE per SSP and the signed
+    /// DNS they resolve through. Prints each element's address.
+    Serve(ServeArgs),
     /// Measure an IUT's throughput: calls (INVITE, 200, ACK, BYE, 200) at
     /// rising rates until a step fails; the highest clean rate, the
     /// transactions/s and the INVITE response times.
@@ -216,6 +220,17 @@ struct SbeArgs {
 }
 
 #[derive(Args)]
+struct ServeArgs {
+    /// The topology (TOML): its SSPs, their peering and ENUM trees. See
+    /// docs/rfc6405/topology.toml.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// Turn on a misbehaviour switch in every SBE of the topology (repeatable).
+    #[arg(long = "misbehave", value_name = "SWITCH")]
+    misbehave: Vec<String>,
+}
+
+#[derive(Args)]
 struct LoadArgs {
     /// The IUT, as udp:HOST:PORT. Without it, the embedded reference SBE is
     /// started on loopback (with --workers cores).
@@ -274,6 +289,7 @@ fn main() -> ExitCode {
         Command::Parse { json, files } => parse_files(json, &files),
         Command::Matrix { json, report } => matrix(json, report),
         Command::Sbe(args) => runtime.block_on(run_sbe(args)),
+        Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Load(args) => runtime.block_on(run_load(args)),
         Command::Resolve(args) => runtime.block_on(dns_cmd::resolve(args)),
         Command::Dns(args) => runtime.block_on(dns_cmd::serve(args)),
@@ -288,16 +304,27 @@ fn usage(msg: impl std::fmt::Display) -> u8 {
 }
 
 fn faults_from(names: &[String]) -> Result<Faults, String> {
+    // The DBE's faults wait for the DBE to join the embedded stack (issue
+    // 12): accepted now, they would change nothing and every check pass.
+    let usable = |f: &Fault| f.layer() != Layer::Dbe;
     names
         .iter()
-        .map(|n| {
-            Fault::from_name(n).ok_or_else(|| {
-                let known: Vec<&str> = Fault::ALL.iter().map(|f| f.name()).collect();
-                format!(
+        .map(|n| match Fault::from_name(n) {
+            Some(f) if usable(&f) => Ok(f),
+            Some(_) => Err(format!(
+                "misbehaviour switch {n:?} is the reference DBE's, which the embedded stack does not run yet"
+            )),
+            None => {
+                let known: Vec<&str> = Fault::ALL
+                    .iter()
+                    .filter(|f| usable(f))
+                    .map(|f| f.name())
+                    .collect();
+                Err(format!(
                     "unknown misbehaviour switch {n:?}; known: {}",
                     known.join(", ")
-                )
-            })
+                ))
+            }
         })
         .collect()
 }
@@ -359,6 +386,11 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
                 offers.push(c);
             }
         }
+        if offers.contains(&Capability::PeeringTopology) {
+            return Err(usage(
+                "--offers peering-topology: the harness assembles the RFC 6405 topologies from reference SBEs only, so far; the embedded stack runs those checks".into(),
+            ));
+        }
         for (c, declared, key) in [
             (
                 Capability::RateLimit,
@@ -373,8 +405,18 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             (Capability::Egress, plan.egress.is_some(), "target.egress"),
             (Capability::Identity, false, "identity"),
             (Capability::MutualTls, false, "mutual-tls"),
+            (Capability::DnsTls, false, "dns-tls"),
+            (
+                Capability::PerPeerIngress,
+                plan.peer_ingress.is_some(),
+                "[ingress] peer and second_peer",
+            ),
         ] {
-            if matches!(c, Capability::Identity | Capability::MutualTls) && offers.contains(&c) {
+            if matches!(
+                c,
+                Capability::Identity | Capability::MutualTls | Capability::DnsTls
+            ) && offers.contains(&c)
+            {
                 return Err(usage(format!(
                     "--offers {}: the harness cannot share its credentials with an external IUT yet; the embedded stack runs that check",
                     c.name()
@@ -382,7 +424,7 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
             }
             if offers.contains(&c) && !declared {
                 return Err(usage(format!(
-                    "--offers {}: the check needs the number; declare {key} in a --profile",
+                    "--offers {}: the check needs what the SSP declares; declare {key} in a --profile",
                     c.name()
                 )));
             }
@@ -851,6 +893,35 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
     sbe.stop().await;
+    0
+}
+
+/// `speermint serve`: the topology on loopback sockets until interrupted.
+/// Exit 2 for a bad file (naming its line) or an address that cannot be
+/// bound.
+async fn serve(args: ServeArgs) -> u8 {
+    use speermint_harness::peering;
+    let faults = match faults_from(&args.misbehave) {
+        Ok(f) => f,
+        Err(e) => return usage(e),
+    };
+    let cfg = match peering::load_topology(&args.config) {
+        Ok(c) => c,
+        Err(e) => return usage(e),
+    };
+    let net = speermint_net::Network::Sockets;
+    let topology = match peering::start(&net, &cfg, faults).await {
+        Ok(t) => t,
+        Err(e) => return usage(format!("{}: {e}", args.config.display())),
+    };
+    // One element per line, first: scripts and SIPp read them.
+    for line in topology.lines() {
+        out!("{line}");
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    topology.stop().await;
     0
 }
 

@@ -81,9 +81,23 @@ fn free_udp(ip: &str) -> SocketAddr {
 /// Starts Kamailio for a peer at `peer` forwarding to `next_hop`, and
 /// waits until it answers an OPTIONS (a 403: the prober is no peer).
 fn start(peer: &str, inside: &str, next_hop: SocketAddr, sessions: Option<u32>) -> Kamailio {
-    let limit: Vec<String> = sessions
+    start_with(peer, inside, next_hop, sessions, false)
+}
+
+/// [`start`], with topoh masking the topology when `hide` is set.
+fn start_with(
+    peer: &str,
+    inside: &str,
+    next_hop: SocketAddr,
+    sessions: Option<u32>,
+    hide: bool,
+) -> Kamailio {
+    let mut limit: Vec<String> = sessions
         .map(|n| vec!["-A".to_owned(), format!("PEER_SESSIONS={n}")])
         .unwrap_or_default();
+    if hide {
+        limit.extend(["-A".to_owned(), "TOPOLOGY_HIDING=\"127.0.0.1\"".to_owned()]);
+    }
     for _ in 0..3 {
         let addr = free_udp("127.0.0.1");
         let dir = tempfile::tempdir().unwrap();
@@ -166,6 +180,9 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
         .arg(kam.addr.ip().to_string())
         .arg("--peer-sessions")
         .arg(KAMAILIO_PEER_SESSIONS.to_string())
+        // The harness plays the SSP's resource-list server inside; the
+        // border only relays its list subscriptions (RFC 6271 #13).
+        .args(["--offers", "rls"])
         .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
         .arg(next_hop.to_string())
         .arg("--json")
@@ -233,4 +250,55 @@ fn kamailio_carries_a_short_load_step() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("highest clean rate: 100 calls/s"), "{text}");
     assert!(text.contains("\"succeeded\": 100"), "{text}");
+}
+
+/// Kamailio with topoh claims topology hiding (RFC 6404 §4.10): its
+/// masking of Via, Record-Route, Contact and Call-ID holds, dialogs keep
+/// working both ways, and the check finds what topoh does not cover, the
+/// SDP origin, which names the inside user agent's address.
+#[test]
+fn kamailio_with_topoh_hides_its_headers_but_not_the_sdp_origin() {
+    let (peer, stranger, inside) = ("127.0.0.42", "127.0.0.43", "127.0.0.44");
+    let next_hop = free_udp(inside);
+    let kam = start_with(peer, inside, next_hop, None, true);
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("topoh.json");
+    let out = assert_cmd::Command::cargo_bin("speermint")
+        .unwrap()
+        .arg("certify")
+        .arg("--target")
+        .arg(format!("udp:{}", kam.addr))
+        .args([
+            "--offers",
+            "topology-hiding",
+            "--only",
+            "topology-hidden-from-peers",
+        ])
+        .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
+        .arg(next_hop.to_string())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
+        .unwrap_or_else(|e| panic!("no report ({e}):\n{table}"));
+    let check = &report["checks"][0];
+    assert_eq!(check["id"], "topology-hidden-from-peers", "{table}");
+    let reason = check["reason"].as_str().unwrap_or_default();
+    assert_eq!(check["verdict"], "fail", "{reason}\n{table}");
+    assert!(
+        reason.contains("the inside's names reached the peer"),
+        "{reason}"
+    );
+    assert!(reason.contains("10.99.0.7 in SDP o= line"), "{reason}");
+    for masked in [
+        " in Via ",
+        " in Contact ",
+        " in Call-ID ",
+        " in Record-Route ",
+    ] {
+        assert!(!reason.contains(masked), "topoh masks these: {reason}");
+    }
+    drop(kam);
 }

@@ -14,7 +14,7 @@ fn masked(text: &str) -> String {
         (r" *\d+ ms", " [ms]"),
         // SRV data written by the DNS role: priority weight port target.
         (r"(\b\d+ \d+ )\d+( sbe)", "$1[port]$2"),
-        (r"127\.0\.0\.(\d+):\d+", "127.0.0.$1:[port]"),
+        (r"127\.(\d+)\.(\d+)\.(\d+):\d+", "127.$1.$2.$3:[port]"),
         (r"sm\d+x\d+", "[token]"),
         (r"z9hG4bK-sm[0-9a-f]+", "z9hG4bK-[branch]"),
         (r"tag=sm[0-9a-f]+", "tag=[tag]"),

@@ -1,22 +1,26 @@
 //! `speermint-conformance`: the executable checks. Each check is declared
 //! once, next to its scenario, with the requirement IDs it covers and the
 //! reference-stack switches under which it must fail. [`registry`] lists
-//! them; [`uncovered`] lists, with reasons, every RFC 6271 requirement and
-//! RFC 6404 countermeasure no check covers yet. The traceability matrix is
+//! them; [`uncovered`] lists, with reasons, every RFC 6271 requirement,
+//! RFC 6404 countermeasure and RFC 5344 use case no check covers yet. The traceability matrix is
 //! generated from these two, never written by hand.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod dialog;
+mod dns_transport;
 mod egress;
 mod identity;
 mod mutual_tls;
 mod naming;
 mod peer_limits;
+mod presence;
+mod presence_docs;
 mod privacy;
 mod rfc3261;
 mod rfc6271;
 mod rfc6404;
+mod rfc6405;
 mod sdp_fixtures;
 mod sed;
 mod topology;
@@ -41,14 +45,27 @@ pub fn registry() -> &'static [Check] {
         sed::SBE_POOL_SILENT,
         sed::ANY_USER,
         sed::LUF_INPUT,
+        dns_transport::DNS_TLS_MUTUAL_AUTH,
+        dns_transport::DNS_LOOKUPS_OVER_TLS,
+        dns_transport::INGRESS_PER_PEER,
         privacy::ASSERTED_IDENTITY_PRIVACY,
         naming::OWN_URIS_BY_NAME,
         egress::EGRESS_FROM_DECLARED_SBE,
         identity::IDENTITY_VERIFIED_AND_SIGNED,
         mutual_tls::MUTUAL_TLS_PEERS,
         topology::TOPOLOGY_HIDDEN,
+        presence::PRESENCE_SUBSCRIPTION,
+        presence::INSTANT_MESSAGES,
+        presence::RESOURCE_LIST,
+        presence::PIDF_INTACT,
         peer_limits::PEER_SESSION_LIMIT,
         peer_limits::PEER_RATE_LIMIT,
+        rfc6405::STATIC_DIRECT,
+        rfc6405::STATIC_DIRECT_ASSISTED,
+        rfc6405::STATIC_INDIRECT_ASSISTED,
+        rfc6405::STATIC_INDIRECT,
+        rfc6405::ON_DEMAND_DIRECT,
+        rfc6405::ON_DEMAND_INDIRECT,
     ];
     CHECKS
 }
@@ -62,44 +79,24 @@ pub fn uncovered() -> &'static [Uncovered] {
             reason: "planned: needs the media role and a profile listing DBEs",
         },
         Uncovered {
-            reference: Ref::Rfc6271(4),
-            status: "declared",
-            reason: "declared: the reference SSP advertises one ingress SBE to every peer, which RFC 6271 #4 lets an SSP declare; a check for per-peer advertisements needs a profile naming them",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(10),
-            status: "planned",
-            reason: "planned: SUBSCRIBE/NOTIFY relay is not in the reference SBE yet",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(11),
-            status: "planned",
-            reason: "planned: MESSAGE and MSRP-offer relay checks",
-        },
-        Uncovered {
             reference: Ref::Rfc6271(12),
             status: "declared",
             reason: "declared: consent to share watcher privacy settings is a policy agreement, not visible on the wire",
         },
         Uncovered {
-            reference: Ref::Rfc6271(13),
+            reference: Ref::Rfc5344("2.3"),
             status: "declared",
-            reason: "declared unless the IUT supports RLS (RFC 4662); the RLS check is planned",
+            reason: "declared: migrating a presentity's watcher authorisations between SSPs is an agreement between them, not visible on the wire (as RFC 6271 #12)",
         },
         Uncovered {
-            reference: Ref::Rfc6271(14),
+            reference: Ref::Rfc5344("2.6"),
             status: "planned",
-            reason: "planned: PIDF bodies crossing the IUT",
+            reason: "planned: n-way chat needs a conference focus role and file transfer an MSRP endpoint role; the MSRP offer that starts either is checked by instant-messages-across-peers",
         },
         Uncovered {
-            reference: Ref::Rfc6271(15),
+            reference: Ref::Rfc5344("2.7"),
             status: "planned",
-            reason: "planned: TSIG or DNS over TLS with client certificates between the IUT's LUF/LRF and the DNS role",
-        },
-        Uncovered {
-            reference: Ref::Rfc6271(16),
-            status: "planned",
-            reason: "planned: integrity is checked by dnssec-forged-answers-refused (RFC6404-4.2); confidentiality needs DNS over TLS in the DNS role",
+            reason: "planned: a clearing house is a transit network between peers; it needs the multi-SSP topology planned for RFC 6405 indirect peering",
         },
         Uncovered {
             reference: Ref::Rfc6404(12),

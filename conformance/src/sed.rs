@@ -151,7 +151,7 @@ pub(crate) const LUF_INPUT: Check = Check {
     scenario: |ctx| Box::pin(with_dns(ctx, |c, d| Box::pin(luf_input(c, d)))),
 };
 
-type Scenario =
+pub(crate) type Scenario =
     for<'a> fn(
         &'a mut Ctx,
         &'a DnsRole,
@@ -159,7 +159,7 @@ type Scenario =
 
 /// Lends the DNS role to a scenario (the context is borrowed mutably
 /// meanwhile) and undoes its forgeries afterwards, whatever the outcome.
-async fn with_dns(ctx: &mut Ctx, scenario: Scenario) -> Outcome {
+pub(crate) async fn with_dns(ctx: &mut Ctx, scenario: Scenario) -> Outcome {
     let Some(dns) = ctx.dns.take() else {
         return Outcome::inconclusive(
             "this plan has no DNS role the IUT resolves through, so its LUF/LRF cannot be observed",
@@ -177,18 +177,18 @@ async fn with_dns(ctx: &mut Ctx, scenario: Scenario) -> Outcome {
 }
 
 /// Where an outbound INVITE ended up.
-struct Call {
+pub(crate) struct Call {
     /// The role that received it, its address, and what it received.
-    landed: Option<(RoleId, std::net::SocketAddr, Received)>,
+    pub(crate) landed: Option<(RoleId, std::net::SocketAddr, Received)>,
     /// The IUT's final response to the originator, if any.
-    answer: Option<u16>,
+    pub(crate) answer: Option<u16>,
     /// What the originator got, for a reason: the final response's start
     /// line, or what came instead of one (provisionals, nothing).
-    answer_seen: String,
+    pub(crate) answer_seen: String,
 }
 
 impl Call {
-    fn answer_text(&self) -> String {
+    pub(crate) fn answer_text(&self) -> String {
         match self.answer {
             Some(_) => format!("the IUT answered {}", self.answer_seen),
             None => format!("the IUT gave no final answer ({})", self.answer_seen),
@@ -199,7 +199,7 @@ impl Call {
 /// The terminating role, on the IUT's inside, calls `ruri`; the call is
 /// refused with 486 wherever it lands, and every final response is ACKed,
 /// so no state is left behind.
-async fn place_call(ctx: &mut Ctx, ruri: &str) -> Call {
+pub(crate) async fn place_call(ctx: &mut Ctx, ruri: &str) -> Call {
     let invite = ctx.request(RoleId::Terminating, "INVITE", ruri).build();
     let cid = call_id(&invite);
     ctx.send_to_iut(RoleId::Terminating, &invite).await;

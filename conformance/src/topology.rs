@@ -445,6 +445,9 @@ async fn call_from_peer(ctx: &mut Ctx, inside: &[String]) -> Result<(), Outcome>
     let Some(at_inside_m) = at_inside.msg() else {
         return Err(broken("the peer's INVITE reached the inside unparseable"));
     };
+    // The IUT may rename the call on its inside leg too (a B2BUA does):
+    // the inside knows it by the Call-ID it got.
+    let inside_cid = at_inside_m.core().call_id.to_string();
     let t = ctx.token();
     let tag = format!("in{t}");
     let ok = inside_ok(ctx, &at_inside_m, &tag, true);
@@ -463,7 +466,7 @@ async fn call_from_peer(ctx: &mut Ctx, inside: &[String]) -> Result<(), Outcome>
     let ack = ack.build(ctx, RoleId::Peer, false);
     ctx.send_to_iut(RoleId::Peer, &ack).await;
     if ctx
-        .expect_request(RoleId::Terminating, "ACK", &cid)
+        .expect_request(RoleId::Terminating, "ACK", &inside_cid)
         .await
         .is_none()
     {
@@ -486,7 +489,10 @@ async fn call_from_peer(ctx: &mut Ctx, inside: &[String]) -> Result<(), Outcome>
         Some(("application/sdp", &peer_sdp[..])),
     )
     .await;
-    let Some(re_ok) = ctx.expect_final(RoleId::Terminating, &cid, "INVITE").await else {
+    let Some(re_ok) = ctx
+        .expect_final(RoleId::Terminating, &inside_cid, "INVITE")
+        .await
+    else {
         return Err(broken(
             "the peer's 200 to the re-INVITE did not reach the inside",
         ));
@@ -505,7 +511,10 @@ async fn call_from_peer(ctx: &mut Ctx, inside: &[String]) -> Result<(), Outcome>
     bye.cseq = 3;
     let bye = bye.build(ctx, RoleId::Peer, false);
     ctx.send_to_iut(RoleId::Peer, &bye).await;
-    let Some(bye_in) = ctx.expect_request(RoleId::Terminating, "BYE", &cid).await else {
+    let Some(bye_in) = ctx
+        .expect_request(RoleId::Terminating, "BYE", &inside_cid)
+        .await
+    else {
         return Err(broken("the peer's BYE did not reach the inside"));
     };
     let Some(bye_in_m) = bye_in.msg() else {

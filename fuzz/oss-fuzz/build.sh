@@ -22,6 +22,7 @@ FUZZ_TARGETS=(
     rtp_parse
     rtcp_parse
     srtp_unprotect
+    dbe_sequence
     enum_naptr
     lrf_answers
     identity_verify
@@ -36,6 +37,7 @@ declare -A FUZZ_SEEDS=(
     [rtp_parse]=corpora/rtp
     [rtcp_parse]=corpora/rtp
     [srtp_unprotect]=corpora/rtp
+    [dbe_sequence]=corpora/dbe
     [enum_naptr]=corpora/enum
     [lrf_answers]=corpora/lrf
     [identity_verify]=corpora/identity
@@ -50,6 +52,7 @@ declare -A FUZZ_DICTS=(
     [rtp_parse]=corpora/dict/rtp.dict
     [rtcp_parse]=corpora/dict/rtp.dict
     [srtp_unprotect]=corpora/dict/rtp.dict
+    [dbe_sequence]=corpora/dict/rtp.dict
     [enum_naptr]=corpora/dict/enum.dict
     [lrf_answers]=corpora/dict/enum.dict
     [identity_verify]=corpora/dict/sip.dict
@@ -57,6 +60,7 @@ declare -A FUZZ_DICTS=(
 # libFuzzer -max_len per target, as in .ci/run: written to <target>.options.
 declare -A FUZZ_MAX_LEN=(
     [sbe_sequence]=64
+    [dbe_sequence]=128
 )
 
 cargo fuzz build -O

@@ -11,8 +11,10 @@ pub mod role;
 mod server;
 mod zone;
 
-pub use role::{DnsFacts, DnsRole, Topology};
-pub use server::{AuthServer, Datagram, RunningAuth, Signatures, Tamper};
+pub use role::{DnsFacts, DnsRole, Topology, start_replicas};
+pub use server::{
+    AuthServer, Datagram, Lookup, RunningAuth, Signatures, Tamper, TlsPeer, TlsSession,
+};
 pub use zone::{SIGNATURE_VALIDITY, Zone, ZoneError, generate_key};
 
 /// One line for a DNS message seen on the wire: `dns-query NAME TYPE` or

@@ -13,15 +13,22 @@
 //!   Ofcom drama range) pointing at `sip:+441632960083@peer.example`.
 //! - the IUT's own domain (`ssp.example` unless the profile names it),
 //!   advertising its ingress SBE
-//!   (RFC 6271 Requirement #1).
+//!   (RFC 6271 Requirement #1), or one per querier when the topology
+//!   lists per-source SBEs (a DNS view per peer, RFC 6271 #4).
+//!
+//! With TLS settings the replicas also serve DNS over TLS (RFC 7858), on
+//! port 853 on the simulated network, requiring whatever client
+//! certificate the settings ask for (RFC 6271 #15, #16).
 
 use speermint_net::Network;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{AuthServer, DnsError, RunningAuth, Tamper, Zone};
+use crate::{AuthServer, DnsError, Lookup, RunningAuth, Tamper, TlsSession, Zone};
 use speermint_resolver::{
-    Client, ClientConfig, ClientError, Locator, LocatorConfig, RecordType, Transport, TrustAnchor,
+    Client, ClientConfig, ClientError, DnsTls, DnsTransport, Locator, LocatorConfig, RecordType,
+    Transport, TrustAnchor,
 };
 
 /// Names and numbers the zones define, for checks to use.
@@ -56,6 +63,20 @@ pub struct Topology {
     pub stale: bool,
     /// The IUT's own domain.
     pub iut_domain: String,
+    /// The ingress SBE the IUT's domain advertises to queries from a
+    /// given address, instead of `iut` (RFC 6271 #4: a view per peer).
+    pub iut_per_source: Vec<(IpAddr, SocketAddr)>,
+}
+
+/// DNS over TLS at the replicas: the server settings (certificate, and
+/// which client certificates are required), and where each replica
+/// listens (port 0 picks one).
+#[derive(Debug, Clone)]
+pub struct DnsTlsServing {
+    /// rustls server settings.
+    pub config: Arc<rustls::ServerConfig>,
+    /// Primary's and secondary's TLS addresses.
+    pub addrs: [SocketAddr; 2],
 }
 
 /// The running role.
@@ -73,27 +94,37 @@ pub struct DnsRole {
     pub net: Network,
 }
 
-const ALT_NAMES: usize = 6;
+const ALT_NAMES: usize = 10;
 
 impl DnsRole {
     /// Signs the zones once, with fresh keys, and starts both replicas on
     /// `bind` (ephemeral ports).
+    /// With `tls`, both also serve DNS over TLS with those settings.
     pub async fn start(
         net: &Network,
         bind: std::net::IpAddr,
         topo: Topology,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> Result<Self, DnsError> {
         // On the simulated network every port is free, so the replicas sit
-        // on port 53 of two addresses, where a capture is read as DNS.
-        let addrs = if net.is_simulated() {
-            [
-                SocketAddr::new(bind, 53),
-                SocketAddr::from(([127, 0, 0, 53], 53)),
-            ]
+        // on port 53 (and 853 for TLS, RFC 7858 §3.1) of two addresses,
+        // where a capture is read as DNS.
+        let (addrs, tls_port) = if net.is_simulated() {
+            (
+                [
+                    SocketAddr::new(bind, 53),
+                    SocketAddr::from(([127, 0, 0, 53], 53)),
+                ],
+                853,
+            )
         } else {
-            [SocketAddr::new(bind, 0); 2]
+            ([SocketAddr::new(bind, 0); 2], 0)
         };
-        Self::start_at(net, addrs, None, topo).await
+        let tls = tls.map(|config| DnsTlsServing {
+            config,
+            addrs: addrs.map(|a| SocketAddr::new(a.ip(), tls_port)),
+        });
+        Self::start_at(net, addrs, None, topo, tls).await
     }
 
     /// Starts the replicas at `addrs`, signing every zone with `key`
@@ -104,6 +135,7 @@ impl DnsRole {
         addrs: [SocketAddr; 2],
         key: Option<&[u8]>,
         topo: Topology,
+        tls: Option<DnsTlsServing>,
     ) -> Result<Self, DnsError> {
         let facts = DnsFacts {
             peer_domain: "peer.example".into(),
@@ -112,12 +144,20 @@ impl DnsRole {
             number_uri: "sip:+441632960083@peer.example".into(),
             alt_names: ALT_NAMES,
         };
-        let signed = signed_zones(&topo, key)?;
+        let (signed, views) = signed_zones(&topo, key)?;
         let mut a = AuthServer::new();
         let mut b = AuthServer::new();
         for z in signed {
             a = a.zone(z.clone());
             b = b.zone(z);
+        }
+        for (sources, z) in views {
+            a = a.view(sources.clone(), z.clone());
+            b = b.view(sources, z);
+        }
+        if let Some(t) = tls {
+            a = a.tls(t.addrs[0], t.config.clone());
+            b = b.tls(t.addrs[1], t.config);
         }
         let primary = a.start_on(net, addrs[0]).await?;
         let secondary = b.start_on(net, addrs[1]).await?;
@@ -141,9 +181,10 @@ impl DnsRole {
             iut_tls: None,
             stale: false,
             iut_domain: iut_domain.to_owned(),
+            iut_per_source: Vec::new(),
         };
         let mut out = Vec::new();
-        for zone in signed_zones(&topo, Some(key))? {
+        for zone in signed_zones(&topo, Some(key))?.0 {
             out.extend(zone.dnskey_record());
             out.extend(zone.ds_record().map(|ds| format!("; {ds}")));
         }
@@ -153,6 +194,53 @@ impl DnsRole {
     /// Both replicas' addresses, primary first.
     pub fn servers(&self) -> Vec<SocketAddr> {
         vec![self.primary.addr(), self.secondary.addr()]
+    }
+
+    /// Both replicas' DNS over TLS addresses, primary first; empty
+    /// without TLS.
+    pub fn tls_servers(&self) -> Vec<SocketAddr> {
+        [self.primary.tls_addr(), self.secondary.tls_addr()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Whether an address is one of the replicas' (UDP, TCP or TLS).
+    pub fn is_server(&self, a: SocketAddr) -> bool {
+        self.servers().contains(&a) || self.tls_servers().contains(&a)
+    }
+
+    /// Both replicas present `config` to TLS clients until
+    /// [`DnsRole::restore`]; open TLS connections are closed.
+    pub fn present(&self, config: Arc<rustls::ServerConfig>) {
+        self.primary.present(config.clone());
+        self.secondary.present(config);
+    }
+
+    /// Both replicas close their open TLS connections, so that the next
+    /// queries come with fresh handshakes.
+    pub fn close_tls_connections(&self) {
+        self.primary.close_tls_connections();
+        self.secondary.close_tls_connections();
+    }
+
+    /// The queries both replicas received since the last call, in time
+    /// order, with source and transport. (Shares its log with
+    /// [`DnsRole::take_queries`].)
+    pub fn take_lookups(&self) -> Vec<Lookup> {
+        let mut all = self.primary.take_lookups();
+        all.extend(self.secondary.take_lookups());
+        all.sort_by_key(|l| l.at);
+        all
+    }
+
+    /// The TLS handshakes at both replicas since the last call, in time
+    /// order.
+    pub fn take_tls_sessions(&self) -> Vec<TlsSession> {
+        let mut all = self.primary.take_tls_sessions();
+        all.extend(self.secondary.take_tls_sessions());
+        all.sort_by_key(|s| s.at);
+        all
     }
 
     /// The trust anchors, parsed.
@@ -218,6 +306,35 @@ impl DnsRole {
         locator(&self.net, servers, anchor, vec![Transport::Udp]).await
     }
 
+    /// A LUF/LRF like [`DnsRole::locator`] whose queries go over DNS over
+    /// TLS only, with `tls` (server name, roots, client certificate).
+    pub async fn locator_over_tls(
+        &self,
+        validating: bool,
+        only_primary: bool,
+        tls: DnsTls,
+    ) -> Result<Locator, ClientError> {
+        let mut servers = self.tls_servers();
+        if only_primary {
+            servers.truncate(1);
+        }
+        let mut cfg = client_config(&self.net, servers);
+        cfg.trust_anchor = validating.then(|| self.trust_anchor());
+        cfg.transport = DnsTransport::Tls;
+        cfg.tls = Some(tls);
+        from_client(cfg, vec![Transport::Udp]).await
+    }
+
+    /// A validating LUF/LRF over both replicas (UDP) whose queries leave
+    /// from `source`: how a peer at that address sees the world, views
+    /// included (RFC 6271 #4).
+    pub async fn locator_as(&self, source: IpAddr) -> Result<Locator, ClientError> {
+        let mut cfg = client_config(&self.net, self.servers());
+        cfg.trust_anchor = Some(self.trust_anchor());
+        cfg.bind = Some(source);
+        from_client(cfg, vec![Transport::Udp]).await
+    }
+
     /// A validating LUF/LRF over both replicas for UDP, TCP and TLS, with
     /// TLS preferred (RFC 6406 §6.1.2.1).
     pub async fn tls_locator(&self) -> Result<Locator, ClientError> {
@@ -232,23 +349,83 @@ impl DnsRole {
     }
 }
 
-/// The role's zones for `topo`, signed with `key`, or fresh keys.
-fn signed_zones(topo: &Topology, key: Option<&[u8]>) -> Result<Vec<Zone>, DnsError> {
-    [
-        ("peer.zone", peer_zone(topo)),
-        ("enum.zone", ENUM_ZONE.to_owned()),
-        ("ssp.zone", ssp_zone(topo)),
-    ]
-    .into_iter()
-    .map(|(label, text)| {
+/// Two replicas (RFC 6404 §4.3) serving the same signed `zones` at
+/// `addrs` on `net`, in the clear: a world other than the role's own (the
+/// RFC 6405 multi-SSP topology publishes its SSPs' domains and ENUM
+/// trees so).
+pub async fn start_replicas(
+    net: &Network,
+    addrs: [SocketAddr; 2],
+    zones: Vec<Zone>,
+) -> Result<(RunningAuth, RunningAuth), DnsError> {
+    let mut a = AuthServer::new();
+    let mut b = AuthServer::new();
+    for z in zones {
+        a = a.zone(z.clone());
+        b = b.zone(z);
+    }
+    let primary = a.start_on(net, addrs[0]).await?;
+    let secondary = b.start_on(net, addrs[1]).await?;
+    Ok((primary, secondary))
+}
+
+/// The role's zones for `topo`, signed with `key`, or fresh keys; and the
+/// per-source variants of the IUT's zone, signed with the same key as it.
+#[allow(clippy::type_complexity)]
+fn signed_zones(
+    topo: &Topology,
+    key: Option<&[u8]>,
+) -> Result<(Vec<Zone>, Vec<(Vec<IpAddr>, Zone)>), DnsError> {
+    let sign = |label: &str, text: String, key: &[u8]| {
         Zone::from_text(&text, None, label)
-            .and_then(|z| match key {
-                Some(k) => z.sign_with(k),
-                None => z.sign(),
-            })
+            .and_then(|z| z.sign_with(key))
             .map_err(|e| DnsError::Zone(e.to_string()))
-    })
-    .collect()
+    };
+    let fresh = |k: Option<&[u8]>| -> Result<Vec<u8>, DnsError> {
+        match k {
+            Some(k) => Ok(k.to_vec()),
+            None => crate::generate_key().map_err(DnsError::Sign),
+        }
+    };
+    let ssp_key = fresh(key)?;
+    let zones = vec![
+        sign("peer.zone", peer_zone(topo), &fresh(key)?)?,
+        sign("enum.zone", ENUM_ZONE.to_owned(), &fresh(key)?)?,
+        sign("ssp.zone", ssp_zone(topo, topo.iut), &ssp_key)?,
+    ];
+    // One view per advertised SBE, for every source given it.
+    let mut views: Vec<(Vec<IpAddr>, SocketAddr)> = Vec::new();
+    for (source, sbe) in &topo.iut_per_source {
+        match views.iter_mut().find(|(_, s)| s == sbe) {
+            Some((sources, _)) => sources.push(*source),
+            None => views.push((vec![*source], *sbe)),
+        }
+    }
+    let views = views
+        .into_iter()
+        .map(|(sources, sbe)| Ok((sources, sign("ssp.zone", ssp_zone(topo, sbe), &ssp_key)?)))
+        .collect::<Result<Vec<_>, DnsError>>()?;
+    Ok((zones, views))
+}
+
+/// A client over `servers` on `net`. Short timeouts: the servers are on
+/// the same host.
+fn client_config(net: &Network, servers: Vec<SocketAddr>) -> ClientConfig {
+    let mut cfg = ClientConfig::new(servers);
+    cfg.timeout = Duration::from_millis(500);
+    cfg.attempts = 1;
+    cfg.network = net.clone();
+    cfg
+}
+
+async fn from_client(
+    cfg: ClientConfig,
+    transports: Vec<Transport>,
+) -> Result<Locator, ClientError> {
+    let client = Client::new(cfg).await?;
+    let mut lc = LocatorConfig::default();
+    lc.lrf.transports = transports;
+    Ok(Locator::new(client, lc))
 }
 
 /// A LUF/LRF over `servers` for an element speaking `transports` (RFC
@@ -260,15 +437,9 @@ pub async fn locator(
     anchor: Option<TrustAnchor>,
     transports: Vec<Transport>,
 ) -> Result<Locator, ClientError> {
-    let mut cfg = ClientConfig::new(servers);
-    cfg.timeout = Duration::from_millis(500);
-    cfg.attempts = 1;
+    let mut cfg = client_config(net, servers);
     cfg.trust_anchor = anchor;
-    cfg.network = net.clone();
-    let client = Client::new(cfg).await?;
-    let mut lc = LocatorConfig::default();
-    lc.lrf.transports = transports;
-    Ok(Locator::new(client, lc))
+    from_client(cfg, transports).await
 }
 
 const ENUM_ZONE: &str = "$ORIGIN 4.4.e164.arpa.
@@ -307,9 +478,10 @@ sbe-b IN A {sa}
     z
 }
 
-fn ssp_zone(t: &Topology) -> String {
+/// The IUT's zone advertising `sbe` as its ingress SBE.
+fn ssp_zone(t: &Topology, sbe: SocketAddr) -> String {
     // Port 9 (discard) has no SIP listener: what a stale record leads to.
-    let port = if t.stale { 9 } else { t.iut.port() };
+    let port = if t.stale { 9 } else { sbe.port() };
     let mut z = format!(
         "$ORIGIN {domain}.
 $TTL 300
@@ -320,7 +492,7 @@ ns IN A 127.0.0.1
 _sip._udp IN SRV 0 1 {port} sbe
 sbe IN A {ip}
 ",
-        ip = t.iut.ip(),
+        ip = sbe.ip(),
         domain = t.iut_domain.trim_end_matches('.'),
     );
     if let Some(tls) = t.iut_tls {

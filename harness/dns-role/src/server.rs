@@ -1,9 +1,18 @@
 //! The embedded authoritative server: the harness's `dns` role and the
 //! reference stack's own DNS. hickory-server answers from in-memory zones
-//! over UDP and TCP on one port; [`RunningAuth::tamper`] swaps an RRSet
+//! over UDP and TCP on one port, and over DNS over TLS (RFC 7858) on
+//! another when given TLS settings; [`RunningAuth::tamper`] swaps an RRSet
 //! for a forged one while the server runs, which is what the negative
 //! DNSSEC checks need (RFC 6404 §4.2: an answer altered on the path must
-//! not be routed to).
+//! not be routed to), and [`RunningAuth::present`] swaps the certificate
+//! it presents, for the checks of who authenticates whom (RFC 6271 #15).
+//!
+//! Views: a zone can be served differently to listed source addresses
+//! (RFC 6271 #4: an SSP advertising a different ingress SBE per peer).
+//!
+//! Everything asked is kept with its source and transport
+//! ([`Lookup`]), and every TLS handshake with what the client presented
+//! ([`TlsSession`]): what the DNS transport checks decide from.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -26,9 +35,10 @@ use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseI
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::MessageResponse;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
-use speermint_net::{Listener, Network, Stream, UdpSock};
+use speermint_net::{Listener, Network, UdpSock};
 use speermint_node::{Input, Node, Output, Path, Transmit, Transport};
 use time::OffsetDateTime;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::DnsError;
@@ -84,16 +94,89 @@ impl Tamper {
     }
 }
 
-/// The catalog behind a switch: silent, the server drops every query, as
+/// The catalogs behind a switch: silent, the server drops every query, as
 /// a crashed or unreachable replica would (RFC 6404 §4.3).
 /// It also keeps the last queries asked: evidence that the IUT resolved
-/// through this server, and what it asked.
+/// through this server, what it asked, from where and over what.
 struct Switchable {
+    /// What everyone is answered from.
+    default: View,
+    /// What listed sources are answered from instead.
+    views: Vec<(Vec<std::net::IpAddr>, View)>,
+    silent: Arc<AtomicBool>,
+    queries: Arc<Mutex<VecDeque<Lookup>>>,
+}
+
+/// One catalog and the zones in it.
+struct View {
     catalog: Catalog,
     /// The served zones, to complete name-error proofs ([`crate::nx_proof`]).
-    zones: Vec<(LowerName, Arc<InMemoryZoneHandler>)>,
-    silent: Arc<AtomicBool>,
-    queries: Arc<Mutex<VecDeque<String>>>,
+    zones: ViewZones,
+}
+
+impl Switchable {
+    /// The view a query from `src` is answered from.
+    fn view(&self, src: std::net::IpAddr) -> &View {
+        self.views
+            .iter()
+            .find(|(sources, _)| sources.contains(&src))
+            .map_or(&self.default, |(_, v)| v)
+    }
+
+    /// Keeps `request` in the query log.
+    fn log(&self, request: &Request, transport: Transport) {
+        let Ok(info) = request.request_info() else {
+            return;
+        };
+        let lookup = Lookup {
+            at: tokio::time::Instant::now(),
+            from: info.src,
+            transport,
+            name: info.query.name().to_string(),
+            rtype: info.query.query_type().to_string(),
+            dropped: self.silent.load(Ordering::Relaxed),
+        };
+        let mut log = self.queries.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == QUERY_LOG {
+            log.pop_front();
+        }
+        log.push_back(lookup);
+    }
+}
+
+/// One query as the server received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    /// When (the network's clock).
+    pub at: tokio::time::Instant,
+    /// Who asked.
+    pub from: SocketAddr,
+    /// Over what: UDP, TCP, or TLS (RFC 7858).
+    pub transport: Transport,
+    /// The owner asked for.
+    pub name: String,
+    /// The type asked for.
+    pub rtype: String,
+    /// Dropped unanswered: the server was silent.
+    pub dropped: bool,
+}
+
+impl std::fmt::Display for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} IN {} from {} over {}{}",
+            self.name,
+            self.rtype,
+            self.from,
+            self.transport,
+            if self.dropped {
+                " (dropped: silent)"
+            } else {
+                ""
+            }
+        )
+    }
 }
 
 /// Queries kept for [`RunningAuth::take_queries`].
@@ -106,23 +189,7 @@ impl RequestHandler for Switchable {
         request: &Request,
         response_handle: R,
     ) -> ResponseInfo {
-        let silent = self.silent.load(Ordering::Relaxed);
-        if let Ok(info) = request.request_info() {
-            let mut log = self.queries.lock().unwrap_or_else(|e| e.into_inner());
-            if log.len() == QUERY_LOG {
-                log.pop_front();
-            }
-            log.push_back(format!(
-                "{} {} {} from {} over {}{}",
-                info.query.name(),
-                info.query.query_class(),
-                info.query.query_type(),
-                info.src,
-                info.protocol,
-                if silent { " (dropped: silent)" } else { "" }
-            ));
-        }
-        if silent {
+        if self.silent.load(Ordering::Relaxed) {
             let metadata = Metadata::new(
                 request.metadata.id,
                 MessageType::Response,
@@ -133,7 +200,8 @@ impl RequestHandler for Switchable {
                 counts: HeaderCounts::default(),
             });
         }
-        self.catalog
+        self.view(request.src().ip())
+            .catalog
             .handle_request::<R, T>(request, response_handle)
             .await
     }
@@ -149,9 +217,74 @@ struct Served {
 }
 
 /// Builder for the embedded server.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct AuthServer {
     zones: Vec<Zone>,
+    views: Vec<(Vec<std::net::IpAddr>, Zone)>,
+    tls: Option<(SocketAddr, Arc<rustls::ServerConfig>)>,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("zones", &self.zones)
+            .field("views", &self.views.len())
+            .field("tls", &self.tls.as_ref().map(|(a, _)| a))
+            .finish()
+    }
+}
+
+/// Loads a zone into a handler, signing it when it has a key.
+fn serve(zone: Zone) -> Result<Served, DnsError> {
+    let dnskey_record = zone.dnskey_record();
+    let ds_record = zone.ds_record();
+    let label = zone.label().to_owned();
+    let Zone {
+        origin,
+        records,
+        key,
+        ..
+    } = zone;
+    let proof = key.as_ref().map(|_| NxProofKind::Nsec);
+    let mut handler = InMemoryZoneHandler::new(
+        origin.clone(),
+        records,
+        ZoneType::Primary,
+        AxfrPolicy::Deny,
+        proof,
+    )
+    .map_err(|e| DnsError::Zone(format!("{label}: {e}")))?;
+    if let Some(k) = &key {
+        let signer = k.signer(&origin, k.validity).map_err(DnsError::Sign)?;
+        handler
+            .add_zone_signing_key_mut(signer)
+            .map_err(|e| DnsError::Sign(format!("{label}: {e}")))?;
+        handler
+            .secure_zone_mut()
+            .map_err(|e| DnsError::Sign(format!("{label}: {e}")))?;
+    }
+    Ok(Served {
+        origin: LowerName::new(&origin),
+        handler: Arc::new(handler),
+        key,
+        dnskey_record,
+        ds_record,
+    })
+}
+
+/// The zones of a view, by origin.
+type ViewZones = Vec<(LowerName, Arc<InMemoryZoneHandler>)>;
+
+/// A catalog of `zones`.
+fn view_of(zones: ViewZones) -> View {
+    let mut catalog = Catalog::new();
+    for (origin, handler) in &zones {
+        catalog.upsert(
+            origin.clone(),
+            vec![handler.clone() as Arc<dyn ZoneHandler>],
+        );
+    }
+    View { catalog, zones }
 }
 
 impl AuthServer {
@@ -166,6 +299,23 @@ impl AuthServer {
         self
     }
 
+    /// Serves `zone` instead of the zone of the same origin to queries
+    /// from `sources` (a per-source view): what lets an SSP give each
+    /// peer its own answer (RFC 6271 #4). Forgeries
+    /// ([`RunningAuth::tamper`]) apply to the common zones only.
+    pub fn view(mut self, sources: Vec<std::net::IpAddr>, zone: Zone) -> Self {
+        self.views.push((sources, zone));
+        self
+    }
+
+    /// Also serves DNS over TLS (RFC 7858) at `addr` (port 0 picks one)
+    /// with `config`: its certificate, and whether and whose client
+    /// certificates it requires.
+    pub fn tls(mut self, addr: SocketAddr, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some((addr, config));
+        self
+    }
+
     /// Signs the zones that asked for it and serves them on UDP and TCP
     /// sockets at `addr` (port 0 picks one free for both).
     pub async fn start(self, addr: SocketAddr) -> Result<RunningAuth, DnsError> {
@@ -175,47 +325,41 @@ impl AuthServer {
     /// Like [`AuthServer::start`], on `net`: loopback sockets, or the
     /// simulated network where a check can silence or impair a replica.
     pub async fn start_on(self, net: &Network, addr: SocketAddr) -> Result<RunningAuth, DnsError> {
-        let mut catalog = Catalog::new();
-        let mut served = Vec::new();
-        for zone in self.zones {
-            let dnskey_record = zone.dnskey_record();
-            let ds_record = zone.ds_record();
-            let label = zone.label().to_owned();
-            let Zone {
-                origin,
-                records,
-                key,
-                ..
-            } = zone;
-            let proof = key.as_ref().map(|_| NxProofKind::Nsec);
-            let mut handler = InMemoryZoneHandler::new(
-                origin.clone(),
-                records,
-                ZoneType::Primary,
-                AxfrPolicy::Deny,
-                proof,
-            )
-            .map_err(|e| DnsError::Zone(format!("{label}: {e}")))?;
-            if let Some(k) = &key {
-                let signer = k.signer(&origin, k.validity).map_err(DnsError::Sign)?;
-                handler
-                    .add_zone_signing_key_mut(signer)
-                    .map_err(|e| DnsError::Sign(format!("{label}: {e}")))?;
-                handler
-                    .secure_zone_mut()
-                    .map_err(|e| DnsError::Sign(format!("{label}: {e}")))?;
-            }
-            let handler = Arc::new(handler);
-            let lower = LowerName::new(&origin);
-            catalog.upsert(lower.clone(), vec![handler.clone() as Arc<dyn ZoneHandler>]);
-            served.push(Served {
-                origin: lower,
-                handler,
-                key,
-                dnskey_record,
-                ds_record,
-            });
+        let served = self
+            .zones
+            .into_iter()
+            .map(serve)
+            .collect::<Result<Vec<_>, _>>()?;
+        let common: ViewZones = served
+            .iter()
+            .map(|z| (z.origin.clone(), z.handler.clone()))
+            .collect();
+        // Each distinct source list gets a catalog: its own zones, and the
+        // common ones it does not replace (shared, so forgeries reach it).
+        let mut views: Vec<(Vec<std::net::IpAddr>, ViewZones)> = Vec::new();
+        for (sources, zone) in self.views {
+            let z = serve(zone)?;
+            let entry = match views.iter_mut().position(|(s, _)| *s == sources) {
+                Some(i) => &mut views[i].1,
+                None => {
+                    views.push((sources, Vec::new()));
+                    &mut views.last_mut().expect("just pushed").1
+                }
+            };
+            entry.retain(|(o, _)| *o != z.origin);
+            entry.push((z.origin, z.handler));
         }
+        let views = views
+            .into_iter()
+            .map(|(sources, mut own)| {
+                for (origin, handler) in &common {
+                    if !own.iter().any(|(o, _)| o == origin) {
+                        own.push((origin.clone(), handler.clone()));
+                    }
+                }
+                (sources, view_of(own))
+            })
+            .collect();
         let udp = net
             .bind_udp(addr)
             .await
@@ -227,21 +371,37 @@ impl AuthServer {
             .map_err(|e| DnsError::Io(format!("bind tcp {addr}: {e}")))?;
         let silent = Arc::new(AtomicBool::new(false));
         let queries = Arc::new(Mutex::new(VecDeque::new()));
-        let zones = served
-            .iter()
-            .map(|z| (z.origin.clone(), z.handler.clone()))
-            .collect();
         let handler = Arc::new(Switchable {
-            catalog,
-            zones,
+            default: view_of(common),
+            views,
             silent: silent.clone(),
             queries: queries.clone(),
         });
         let datagrams = Arc::new(Mutex::new(Datagrams::default()));
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(serve_udp(udp, handler.clone(), datagrams.clone())),
-            tokio::spawn(serve_tcp(tcp, handler)),
+            tokio::spawn(serve_tcp(tcp, handler.clone())),
         ];
+        let tls = match self.tls {
+            Some((at, config)) => {
+                let listener = net
+                    .listen_tcp(at)
+                    .await
+                    .map_err(|e| DnsError::Io(format!("bind tls {at}: {e}")))?;
+                let tls_addr = listener
+                    .local_addr()
+                    .map_err(|e| DnsError::Io(e.to_string()))?;
+                let state = Arc::new(TlsState {
+                    genuine: config.clone(),
+                    presented: Mutex::new(config),
+                    sessions: Mutex::new(VecDeque::new()),
+                    connections: Mutex::new(Vec::new()),
+                });
+                tasks.push(tokio::spawn(serve_tls(listener, handler, state.clone())));
+                Some((tls_addr, state))
+            }
+            None => None,
+        };
         Ok(RunningAuth {
             addr,
             zones: served,
@@ -249,6 +409,7 @@ impl AuthServer {
             silent,
             queries,
             datagrams,
+            tls,
             tasks,
         })
     }
@@ -301,11 +462,17 @@ async fn answer(
     handler: &Switchable,
     bytes: Vec<u8>,
     from: SocketAddr,
-    p: Protocol,
+    transport: Transport,
 ) -> Vec<Vec<u8>> {
+    // TLS carries the TCP framing and size rules (RFC 7858 §3.3).
+    let p = match transport {
+        Transport::Udp => Protocol::Udp,
+        _ => Protocol::Tcp,
+    };
     let Ok(request) = Request::from_bytes(bytes, from, p) else {
         return Vec::new();
     };
+    handler.log(&request, transport);
     let capture = Capture {
         protocol: Some(p),
         out: Arc::default(),
@@ -321,9 +488,10 @@ async fn answer(
             .map_or(512, |e| e.max_payload().max(512)),
         _ => u16::MAX,
     };
+    let zones = &handler.view(from.ip()).zones;
     let mut out = Vec::with_capacity(replies.len());
     for r in replies {
-        out.push(crate::nx_proof::complete(&handler.zones, r, max).await);
+        out.push(crate::nx_proof::complete(zones, r, max).await);
     }
     out
 }
@@ -355,11 +523,8 @@ impl DnsNode {
     }
 
     fn respond(&mut self, path: Path, query: Vec<u8>) {
-        let protocol = match path.transport {
-            Transport::Udp => Protocol::Udp,
-            _ => Protocol::Tcp,
-        };
-        let Some(replies) = answer(&self.handler, query, path.remote, protocol).now_or_never()
+        let Some(replies) =
+            answer(&self.handler, query, path.remote, path.transport).now_or_never()
         else {
             return;
         };
@@ -507,8 +672,13 @@ async fn serve_tcp(mut listener: Listener, handler: Arc<Switchable>) {
     }
 }
 
-/// One TCP connection: bytes into the node as read, its answers written.
-async fn serve_conn(mut stream: Stream, path: Path, mut node: DnsNode) {
+/// One stream connection (TCP, or TLS once the handshake is done): bytes
+/// into the node as read, its answers written.
+async fn serve_conn<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    path: Path,
+    mut node: DnsNode,
+) {
     let mut chunk = vec![0u8; 16 * 1024];
     loop {
         let (n, closed) = match tokio::time::timeout(TCP_IDLE, stream.read(&mut chunk)).await {
@@ -539,6 +709,180 @@ async fn serve_conn(mut stream: Stream, path: Path, mut node: DnsNode) {
     }
 }
 
+/// The TLS side of a server: the settings it presents now, the genuine
+/// ones to go back to, what each handshake came to, and the open
+/// connections (closed when the settings change, so that clients must
+/// handshake again).
+struct TlsState {
+    genuine: Arc<rustls::ServerConfig>,
+    presented: Mutex<Arc<rustls::ServerConfig>>,
+    sessions: Mutex<VecDeque<TlsSession>>,
+    connections: Mutex<Vec<tokio::task::AbortHandle>>,
+}
+
+impl TlsState {
+    fn record(&self, s: TlsSession) {
+        let mut log = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() == QUERY_LOG {
+            log.pop_front();
+        }
+        log.push_back(s);
+    }
+
+    /// Presents `config` from the next handshake on, and ends every open
+    /// connection.
+    fn present(&self, config: Arc<rustls::ServerConfig>) {
+        *self.presented.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        self.close_all();
+    }
+
+    fn close_all(&self) {
+        for c in self
+            .connections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            c.abort();
+        }
+    }
+}
+
+/// One TLS handshake at the server, and what it came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSession {
+    /// When the handshake ended (the network's clock).
+    pub at: tokio::time::Instant,
+    /// The client.
+    pub from: SocketAddr,
+    /// The session, or why there was none (a client without an acceptable
+    /// certificate, a client refusing the server's: a TLS alert).
+    pub outcome: Result<TlsPeer, String>,
+}
+
+/// An established DNS over TLS session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The subjectAltName dNSNames of the client's certificate; empty when
+    /// it presented none.
+    pub client_names: Vec<String>,
+    /// Whether it presented a certificate at all.
+    pub client_certificate: bool,
+    /// Protocol version and cipher suite.
+    pub session: String,
+}
+
+impl std::fmt::Display for TlsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.outcome {
+            Ok(p) if p.client_certificate => write!(
+                f,
+                "TLS from {}: {}, client certificate for {}",
+                self.from,
+                p.session,
+                if p.client_names.is_empty() {
+                    "no DNS name".to_owned()
+                } else {
+                    p.client_names.join(", ")
+                }
+            ),
+            Ok(p) => write!(
+                f,
+                "TLS from {}: {}, no client certificate",
+                self.from, p.session
+            ),
+            Err(e) => write!(f, "TLS from {} refused: {e}", self.from),
+        }
+    }
+}
+
+/// The subjectAltName dNSNames of a DER certificate.
+fn dns_names(der: &[u8]) -> Vec<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    X509Certificate::from_der(der)
+        .ok()
+        .and_then(|(_, c)| {
+            c.subject_alternative_name().ok().flatten().map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|g| match g {
+                        GeneralName::DNSName(n) => Some(n.to_ascii_lowercase()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
+/// DNS over TLS: each connection's handshake with the settings presented
+/// now, recorded, then the same framing as TCP (RFC 7858 §3.3).
+async fn serve_tls(mut listener: Listener, handler: Arc<Switchable>, state: Arc<TlsState>) {
+    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    loop {
+        let Ok((stream, from)) = listener.accept().await else {
+            continue;
+        };
+        if open.load(Ordering::Relaxed) >= TCP_CONNECTIONS {
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let config = state
+            .presented
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let (handler, open, st) = (handler.clone(), open.clone(), state.clone());
+        let path = Path {
+            local,
+            remote: from,
+            transport: Transport::Tls,
+        };
+        let task = tokio::spawn(async move {
+            let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
+            let outcome = match tokio::time::timeout(TCP_IDLE, accept).await {
+                Err(_) => Err("handshake timed out".to_owned()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Ok(Ok(tls)) => Ok(tls),
+            };
+            match outcome {
+                Err(e) => st.record(TlsSession {
+                    at: tokio::time::Instant::now(),
+                    from,
+                    outcome: Err(e),
+                }),
+                Ok(tls) => {
+                    let (_, conn) = tls.get_ref();
+                    let cert = conn.peer_certificates().and_then(|c| c.first());
+                    let session = match (conn.protocol_version(), conn.negotiated_cipher_suite()) {
+                        (Some(v), Some(c)) => format!("{v:?}, {:?}", c.suite()),
+                        _ => "unknown session".into(),
+                    };
+                    st.record(TlsSession {
+                        at: tokio::time::Instant::now(),
+                        from,
+                        outcome: Ok(TlsPeer {
+                            client_names: cert.map(|c| dns_names(c)).unwrap_or_default(),
+                            client_certificate: cert.is_some(),
+                            session,
+                        }),
+                    });
+                    let node = DnsNode::new(handler);
+                    let _ = tokio::time::timeout(TCP_IDLE * 6, serve_conn(tls, path, node)).await;
+                }
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+        let mut conns = state.connections.lock().unwrap_or_else(|e| e.into_inner());
+        conns.retain(|c| !c.is_finished());
+        conns.push(task.abort_handle());
+    }
+}
+
 /// A running server. Dropping it without [`RunningAuth::stop`] leaves the
 /// sockets open until the runtime ends.
 pub struct RunningAuth {
@@ -546,8 +890,9 @@ pub struct RunningAuth {
     zones: Vec<Served>,
     originals: Mutex<HashMap<RrKey, Arc<RecordSet>>>,
     silent: Arc<AtomicBool>,
-    queries: Arc<Mutex<VecDeque<String>>>,
+    queries: Arc<Mutex<VecDeque<Lookup>>>,
     datagrams: Arc<Mutex<Datagrams>>,
+    tls: Option<(SocketAddr, Arc<TlsState>)>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -606,6 +951,42 @@ impl RunningAuth {
     /// Where it listens (UDP and TCP).
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where it serves DNS over TLS, if it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|(a, _)| *a)
+    }
+
+    /// Presents `config` (another certificate, say) to TLS clients from
+    /// now until [`RunningAuth::restore`], and closes the open TLS
+    /// connections so the next query handshakes again. Without TLS it
+    /// does nothing.
+    pub fn present(&self, config: Arc<rustls::ServerConfig>) {
+        if let Some((_, state)) = &self.tls {
+            state.present(config);
+        }
+    }
+
+    /// Closes the open TLS connections: the next query handshakes again,
+    /// in view of whoever watches [`RunningAuth::take_tls_sessions`].
+    pub fn close_tls_connections(&self) {
+        if let Some((_, state)) = &self.tls {
+            state.close_all();
+        }
+    }
+
+    /// The TLS handshakes since the last call (at most the last 256),
+    /// oldest first.
+    pub fn take_tls_sessions(&self) -> Vec<TlsSession> {
+        self.tls.as_ref().map_or_else(Vec::new, |(_, state)| {
+            state
+                .sessions
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .drain(..)
+                .collect()
+        })
     }
 
     /// The DNSKEY records of every signed zone, in zone-file syntax: the
@@ -704,8 +1085,18 @@ impl RunningAuth {
         Ok(())
     }
 
-    /// Puts back every tampered RRSet.
+    /// Puts back every tampered RRSet, and the genuine TLS settings if
+    /// others were presented.
     pub async fn restore(&self) {
+        if let Some((_, state)) = &self.tls {
+            let swapped = !Arc::ptr_eq(
+                &state.presented.lock().unwrap_or_else(|e| e.into_inner()),
+                &state.genuine,
+            );
+            if swapped {
+                state.present(state.genuine.clone());
+            }
+        }
         let saved: Vec<(RrKey, Arc<RecordSet>)> = self
             .originals
             .lock()
@@ -726,8 +1117,17 @@ impl RunningAuth {
     }
 
     /// The queries received since the last call (at most the last 256),
-    /// oldest first, as `name class type from addr over protocol`.
+    /// oldest first, as `name IN type from addr over transport`.
     pub fn take_queries(&self) -> Vec<String> {
+        self.take_lookups()
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The queries received since the last call (at most the last 256),
+    /// oldest first.
+    pub fn take_lookups(&self) -> Vec<Lookup> {
         self.queries
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -141,6 +141,21 @@ pub enum Capability {
     /// It hides its inside's topology from peers: no inside address or
     /// host name in what leaves (RFC 6404 §4.10, RFC 5853 §3.1).
     TopologyHiding,
+    /// Its LUF/LRF must query the DNS role over DNS over TLS (RFC 7858)
+    /// with a client certificate, and authenticate the role by its
+    /// certificate (RFC 6271 #15, #16).
+    DnsTls,
+    /// Its SSP advertises a different ingress SBE to each peer, as the
+    /// profile lists (RFC 6271 #4).
+    PerPeerIngress,
+    /// Its SSP serves resource lists (RFC 4662) to its peers, so a list
+    /// subscription and its multipart NOTIFYs cross it (RFC 6271 #13).
+    /// Without it the requirement is declared, not checked.
+    ResourceLists,
+    /// It can be the SBEs of the multi-SSP topologies of the RFC 6405 use
+    /// cases, which the harness assembles with their DNS; the embedded
+    /// stack only, so far.
+    PeeringTopology,
 }
 
 impl Capability {
@@ -154,6 +169,10 @@ impl Capability {
         Capability::Identity,
         Capability::MutualTls,
         Capability::TopologyHiding,
+        Capability::DnsTls,
+        Capability::PerPeerIngress,
+        Capability::ResourceLists,
+        Capability::PeeringTopology,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -167,6 +186,10 @@ impl Capability {
             Capability::Identity => "identity",
             Capability::MutualTls => "mutual-tls",
             Capability::TopologyHiding => "topology-hiding",
+            Capability::DnsTls => "dns-tls",
+            Capability::PerPeerIngress => "per-peer-ingress",
+            Capability::ResourceLists => "rls",
+            Capability::PeeringTopology => "peering-topology",
         }
     }
 

@@ -36,6 +36,31 @@ pub struct MutualTlsLab {
     pub elsewhere: std::sync::Arc<rustls::ClientConfig>,
 }
 
+/// DNS over TLS between the IUT's LUF/LRF and the DNS role (RFC 7858,
+/// RFC 6271 #15, #16): what the IUT must see and show.
+#[derive(Debug, Clone)]
+pub struct DnsTlsLab {
+    /// The name the DNS role's certificate carries, which the IUT checks.
+    pub server_name: String,
+    /// The domain the IUT's client certificate must name.
+    pub client_domain: String,
+    /// Server settings with a valid certificate, from an issuer the IUT
+    /// trusts, for another name than `server_name`; `None` when the
+    /// harness holds no such issuer's key (an external IUT's roots).
+    pub wrong_name: Option<std::sync::Arc<rustls::ServerConfig>>,
+}
+
+/// The ingress SBE an SSP advertises to each peer (RFC 6271 #4).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerIngress {
+    /// The SBE the peer role is given.
+    pub peer: SocketAddr,
+    /// The SBE the second peer role is given.
+    pub second_peer: SocketAddr,
+    /// The roles whose SBE refuses the other peer's calls.
+    pub exclusive: Vec<RoleId>,
+}
+
 /// RFC 8224 material for a run: keys the peer signs with (one whose
 /// certificate names the peer's domain, one whose certificate names
 /// another), what verifies the IUT's own signatures, and the wall clock
@@ -114,6 +139,10 @@ pub struct Ctx {
     /// The addresses the IUT's SSP declares its calls leave from
     /// (RFC 6271 #2), when it declares them.
     pub egress: Option<Vec<std::net::IpAddr>>,
+    /// DNS over TLS with the DNS role, when the IUT must use it.
+    pub dns_tls: Option<DnsTlsLab>,
+    /// The ingress SBE advertised to each peer, when the SSP varies it.
+    pub peer_ingress: Option<PeerIngress>,
     /// Waits.
     pub timing: Timing,
     /// The evidence of the running check.
@@ -126,6 +155,10 @@ pub struct Ctx {
     pub net: Network,
     /// What the IUT offers (`None`: everything, the embedded stack).
     pub offers: Option<Vec<crate::check::Capability>>,
+    /// The embedded stack's misbehaviour switches, when the IUT is it:
+    /// checks that assemble reference elements of their own (the RFC 6405
+    /// topologies) give them the same.
+    pub reference_faults: Option<speermint_sbe::Faults>,
     seq: u64,
     /// The From tag of each request [`Ctx::request_as`] built, by Call-ID:
     /// an IUT that hides its topology gives a call a new Call-ID at the
@@ -146,6 +179,8 @@ impl Ctx {
             peer_rate: None,
             peer_sessions: None,
             egress: None,
+            dns_tls: None,
+            peer_ingress: None,
             identity: None,
             iut_tls: None,
             mutual_tls: None,
@@ -155,6 +190,7 @@ impl Ctx {
             tls_client: None,
             net,
             offers: None,
+            reference_faults: None,
             seq: 0,
             tags: std::collections::HashMap::new(),
         }

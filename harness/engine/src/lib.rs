@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod liveness;
 pub mod load;
 pub mod pcap;
+pub mod peering;
 pub mod pki;
 pub mod refs;
 pub mod report;

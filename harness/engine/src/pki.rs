@@ -94,6 +94,26 @@ impl TestPki {
         Ok(Arc::new(config))
     }
 
+    /// Like [`TestPki::client_config_as`], but taking any server
+    /// certificate at all, whoever issued it and whatever it names: the
+    /// `accept-any-dns-server-cert` fault (RFC 8310 §8.1 forbids it in
+    /// the strict profile). Signatures in the handshake are still checked,
+    /// so the session itself is sound; only the server is unknown.
+    pub fn client_config_as_trusting_any_server(
+        &self,
+        domains: &[&str],
+    ) -> Result<Arc<ClientConfig>, String> {
+        let (chain, key) = self.issue(domains)?;
+        let config = ClientConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider())))
+            .with_client_auth_cert(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(config))
+    }
+
     /// Server settings for `domains` that authenticate peers (RFC 6404
     /// §4.5, RFC 5922 §7.4 by analogy): a client certificate is required,
     /// issued by this CA, naming one of `peer_domains` in its
@@ -204,6 +224,56 @@ impl rustls::server::danger::ClientCertVerifier for PeerDomains {
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
         self.inner.supported_verify_schemes()
+    }
+}
+
+/// A server certificate verifier that verifies nothing but the handshake
+/// signatures: see [`TestPki::client_config_as_trusting_any_server`].
+#[derive(Debug)]
+struct AnyServer(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyServer {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
 }
 

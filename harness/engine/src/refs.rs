@@ -19,6 +19,12 @@ pub enum Ref {
     Rfc3261(&'static str),
     /// An RFC 6406 section.
     Rfc6406(&'static str),
+    /// An RFC 5344 use case, by its section: `2.1` is the simple
+    /// interdomain presence subscription.
+    Rfc5344(&'static str),
+    /// An RFC 6405 use case, by section: `5.2` (static direct) to `5.6`
+    /// (on-demand).
+    Rfc6405(&'static str),
 }
 
 impl fmt::Display for Ref {
@@ -30,16 +36,23 @@ impl fmt::Display for Ref {
             Ref::Rfc6404Threat(s) => write!(f, "RFC6404-T-{s}"),
             Ref::Rfc3261(s) => write!(f, "RFC3261-{s}"),
             Ref::Rfc6406(s) => write!(f, "RFC6406-{s}"),
+            Ref::Rfc5344(s) => write!(f, "RFC5344-{s}"),
+            Ref::Rfc6405(s) => write!(f, "RFC6405-{s}"),
         }
     }
 }
 
-/// Every RFC 6271 requirement and RFC 6404 countermeasure: the set the
-/// registry must account for, by a check or by a stated reason.
+/// The presence and IM peering use cases of RFC 5344 §2.
+pub const RFC5344_USE_CASES: [&str; 7] = ["2.1", "2.2", "2.3", "2.4", "2.5", "2.6", "2.7"];
+
+/// Every RFC 6271 requirement, RFC 6404 countermeasure and RFC 5344 use
+/// case: the set the registry must account for, by a check or by a
+/// stated reason.
 pub fn must_cover() -> Vec<Ref> {
     (1..=17)
         .map(Ref::Rfc6271)
         .chain((1..=13).map(Ref::Rfc6404))
+        .chain(RFC5344_USE_CASES.iter().map(|s| Ref::Rfc5344(s)))
         .collect()
 }
 
@@ -59,6 +72,8 @@ mod tests {
             Ref::Rfc6404Threat("SF-forged-response").to_string(),
             "RFC6404-T-SF-forged-response"
         );
-        assert_eq!(must_cover().len(), 30);
+        assert_eq!(Ref::Rfc5344("2.2").to_string(), "RFC5344-2.2");
+        assert_eq!(Ref::Rfc6405("5.6").to_string(), "RFC6405-5.6");
+        assert_eq!(must_cover().len(), 37);
     }
 }

@@ -124,6 +124,9 @@ pub struct Plan {
     /// What the IUT offers; `None` for the embedded stack, which offers
     /// everything. Checks needing something else are not applicable.
     pub offers: Option<Vec<Capability>>,
+    /// The ingress SBE the IUT's SSP advertises to each peer, when it
+    /// varies (RFC 6271 #4); the DNS role publishes it per querier.
+    pub peer_ingress: Option<crate::ctx::PeerIngress>,
 }
 
 /// Which network a run uses. An external IUT is only reachable over
@@ -170,6 +173,7 @@ impl Plan {
             timing: Timing::default(),
             network: NetworkKind::Simulated { seed: 0x5eed },
             offers: None,
+            peer_ingress: None,
         }
     }
 
@@ -221,6 +225,17 @@ struct ProfileFile {
     dns: Option<DnsSection>,
     tls: Option<TlsSection>,
     limits: Option<LimitsSection>,
+    ingress: Option<IngressSection>,
+}
+
+/// The ingress SBE the IUT's SSP advertises to each peer (RFC 6271 #4).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IngressSection {
+    peer: toml::Spanned<String>,
+    second_peer: toml::Spanned<String>,
+    /// Roles (`peer`, `second_peer`) whose SBE refuses the other peer.
+    exclusive: Option<toml::Spanned<Vec<String>>>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -271,7 +286,7 @@ struct TimingSection {
     timer_b_ms: Option<u64>,
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
@@ -379,6 +394,42 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
     if let Some(t) = cfg.tls {
         plan.tls_ca = Some(base.join(t.ca.get_ref()));
     }
+    if let Some(ing) = &cfg.ingress {
+        let addr = |key: &str, v: &toml::Spanned<String>| {
+            v.get_ref()
+                .parse::<SocketAddr>()
+                .map_err(|_| bad(key, v, format!("{:?} is not IP:PORT", v.get_ref())))
+        };
+        let mut exclusive = Vec::new();
+        if let Some(list) = &ing.exclusive {
+            for name in list.get_ref() {
+                exclusive.push(match name.as_str() {
+                    "peer" => crate::ctx::RoleId::Peer,
+                    "second_peer" => crate::ctx::RoleId::SecondPeer,
+                    other => {
+                        return Err(Error::Config {
+                            file: file.to_string(),
+                            line: line_of(text, list.span().start),
+                            key: "ingress.exclusive".into(),
+                            message: format!("{other:?}: expected \"peer\" or \"second_peer\""),
+                        });
+                    }
+                });
+            }
+        }
+        if plan.dns.is_none() {
+            return Err(bad(
+                "ingress.peer",
+                &ing.peer,
+                "needs [dns]: the DNS role publishes the IUT's domain to each peer".into(),
+            ));
+        }
+        plan.peer_ingress = Some(crate::ctx::PeerIngress {
+            peer: addr("ingress.peer", &ing.peer)?,
+            second_peer: addr("ingress.second_peer", &ing.second_peer)?,
+            exclusive,
+        });
+    }
     plan.peer_rate = None;
     plan.peer_sessions = None;
     if let Some(list) = &target.egress {
@@ -460,7 +511,18 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
                             .join(", ")
                     ),
                 })?;
-                if matches!(c, Capability::Identity | Capability::MutualTls) {
+                if c == Capability::PeeringTopology {
+                    return Err(Error::Config {
+                        file: file.to_string(),
+                        line: line_of(text, list.span().start),
+                        key: "target.offers".into(),
+                        message: "peering-topology: the harness assembles the RFC 6405 topologies from reference SBEs only, so far; the embedded stack runs those checks".into(),
+                    });
+                }
+                if matches!(
+                    c,
+                    Capability::Identity | Capability::MutualTls | Capability::DnsTls
+                ) {
                     return Err(Error::Config {
                         file: file.to_string(),
                         line: line_of(text, list.span().start),
@@ -492,6 +554,9 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             if plan.egress.is_some() {
                 v.push(Capability::Egress);
             }
+            if plan.peer_ingress.is_some() {
+                v.push(Capability::PerPeerIngress);
+            }
             v
         }
     };
@@ -517,6 +582,9 @@ pub struct Session {
     pub ctx: Ctx,
     /// The embedded SBE, when the target is the reference stack.
     pub sbe: Option<RunningSbe>,
+    /// The reference SSP's second ingress SBE, advertised to the second
+    /// peer (RFC 6271 #4).
+    pub second_sbe: Option<RunningSbe>,
     /// How the target is named in reports.
     pub label: String,
 }
@@ -609,6 +677,9 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut identity = None;
     let mut mutual_tls = None;
     let mut iut_tls = plan.tls_target.map(|a| (a, plan.iut_domain.clone()));
+    let mut dns_tls = None;
+    let mut peer_ingress = plan.peer_ingress.clone();
+    let mut second_sbe = None;
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
@@ -630,6 +701,29 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 .await
                 .map_err(|e| bind_err("sbe-tls", e))?;
             let tls_bind = tcp.local_addr().map_err(|e| bind_err("sbe-tls", e))?;
+            // The reference SSP's second ingress SBE, which it advertises
+            // to the second peer alone (RFC 6271 #4).
+            let second_bind: SocketAddr = "127.0.0.6:0".parse().expect("literal");
+            let udp_b = net
+                .bind_udp(second_bind)
+                .await
+                .map_err(|e| bind_err("sbe-b", e))?;
+            let sbe_b_addr = udp_b.local_addr().map_err(|e| bind_err("sbe-b", e))?;
+            let pki = TestPki::new().map_err(Error::Tls)?;
+            // RFC 6271 #15: the DNS role serves its zones over DNS over
+            // TLS only to a client whose certificate names the SSP's
+            // domain, and presents a certificate for its own name.
+            let dns_tls_server = pki
+                .server_config_for_peers(&[DNS_SERVER_NAME], vec![plan.iut_domain.clone()], true)
+                .map_err(Error::Tls)?;
+            let per_peer = if faults.contains(Fault::SameSbeForAllPeers) {
+                Vec::new()
+            } else {
+                vec![
+                    (peer.addr().ip(), sbe_addr),
+                    (second_peer.addr().ip(), sbe_b_addr),
+                ]
+            };
             let role = DnsRole::start(
                 &net,
                 sbe_addr.ip(),
@@ -640,11 +734,29 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     iut_tls: Some(tls_bind),
                     stale: faults.contains(Fault::StaleDns),
                     iut_domain: plan.iut_domain.clone(),
+                    iut_per_source: per_peer,
                 },
+                Some(dns_tls_server),
             )
             .await
             .map_err(|e| Error::Dns(e.to_string()))?;
-            let pki = TestPki::new().map_err(Error::Tls)?;
+            peer_ingress = Some(crate::ctx::PeerIngress {
+                peer: sbe_addr,
+                second_peer: sbe_b_addr,
+                exclusive: vec![crate::ctx::RoleId::SecondPeer],
+            });
+            dns_tls = Some(crate::ctx::DnsTlsLab {
+                server_name: DNS_SERVER_NAME.into(),
+                client_domain: role.facts.ssp_domain.clone(),
+                wrong_name: Some(
+                    pki.server_config_for_peers(
+                        &["dns.elsewhere.example"],
+                        vec![plan.iut_domain.clone()],
+                        true,
+                    )
+                    .map_err(Error::Tls)?,
+                ),
+            });
             // RFC 5922 §7: the certificate names the SIP domain.
             let names: &[&str] = if faults.contains(Fault::WrongCertificate) {
                 &["sbe.elsewhere.example"]
@@ -676,11 +788,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             iut_tls = Some((tls_bind, role.facts.ssp_domain.clone()));
             let (lab, policy) = identity_lab(&pki, &role.facts)?;
             identity = Some(lab);
-            let locator = role
-                .locator(
-                    !faults.contains(Fault::IgnoreDnssec),
-                    faults.contains(Fault::SingleDnsServer),
-                )
+            let locator = reference_locator(&role, &pki, faults)
                 .await
                 .map_err(|e| Error::Dns(e.to_string()))?;
             // The name the DNS role publishes for it (RFC 6271 #7).
@@ -708,6 +816,19 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 },
                 Some(locator),
             )?;
+            // It relays what the second peer sends it inwards; nobody else
+            // is its peer.
+            let only_second = vec![second_peer.addr().ip()];
+            second_sbe = Some(RunningSbe::start_bound(
+                udp_b,
+                None,
+                move |local| {
+                    let mut cfg = SbeConfig::new(local, only_second, next);
+                    cfg.faults = faults;
+                    cfg
+                },
+                None,
+            )?);
             let on: Vec<&str> = faults.iter().map(Fault::name).collect();
             let place = if net.is_simulated() {
                 "simulated network"
@@ -749,7 +870,18 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                         iut_tls: plan.tls_target,
                         stale: false,
                         iut_domain: plan.iut_domain.clone(),
+                        iut_per_source: plan
+                            .peer_ingress
+                            .as_ref()
+                            .map(|p| {
+                                vec![
+                                    (peer.addr().ip(), p.peer),
+                                    (second_peer.addr().ip(), p.second_peer),
+                                ]
+                            })
+                            .unwrap_or_default(),
                     },
+                    None,
                 )
                 .await
                 .map_err(|e| Error::Dns(e.to_string()))?;
@@ -766,13 +898,62 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.peer_rate = plan.peer_rate;
     ctx.peer_sessions = plan.peer_sessions;
     ctx.egress = egress;
+    ctx.dns_tls = dns_tls;
+    ctx.peer_ingress = peer_ingress;
     ctx.identity = identity;
     ctx.mutual_tls = mutual_tls;
     ctx.iut_tls = iut_tls;
     ctx.timing = plan.timing;
     ctx.dns = dns;
     ctx.tls_client = tls_client;
-    Ok(Session { ctx, sbe, label })
+    if let TargetKind::Embedded { faults } = &plan.target {
+        ctx.reference_faults = Some(*faults);
+    }
+    Ok(Session {
+        ctx,
+        sbe,
+        second_sbe,
+        label,
+    })
+}
+
+/// The name the DNS role's certificate carries in an embedded run, which
+/// the reference resolver authenticates it by (RFC 8310 §2: the
+/// authentication domain name).
+pub const DNS_SERVER_NAME: &str = "dns.sed.example";
+
+/// The reference stack's LUF/LRF: DNS over TLS to both replicas of the
+/// DNS role, presenting a certificate for its own domain (RFC 6271 #15,
+/// #16), validating DNSSEC (RFC 6404 §4.2). The resolver faults change
+/// how it is assembled, nothing else.
+async fn reference_locator(
+    role: &DnsRole,
+    pki: &TestPki,
+    faults: Faults,
+) -> Result<speermint_resolver::Locator, String> {
+    let validating = !faults.contains(Fault::IgnoreDnssec);
+    let single = faults.contains(Fault::SingleDnsServer);
+    if faults.contains(Fault::PlaintextDns) {
+        return role
+            .locator(validating, single)
+            .await
+            .map_err(|e| e.to_string());
+    }
+    let own = role.facts.ssp_domain.as_str();
+    let config = if faults.contains(Fault::DnsNoClientCert) {
+        pki.client_config()?
+    } else if faults.contains(Fault::AcceptAnyDnsServerCert) {
+        pki.client_config_as_trusting_any_server(&[own])?
+    } else {
+        pki.client_config_as(&[own])?
+    };
+    let tls = speermint_resolver::DnsTls {
+        server_name: DNS_SERVER_NAME.into(),
+        config,
+    };
+    role.locator_over_tls(validating, single, tls)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -865,6 +1046,28 @@ mod tests {
         let huge = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[limits]\npeer_sessions = 0\n";
         let e = parse_profile("iut.toml", huge).unwrap_err().to_string();
         assert!(e.starts_with("iut.toml:4: limits.peer_sessions:"), "{e}");
+    }
+
+    #[test]
+    fn profile_lists_the_ingress_sbe_of_each_peer() {
+        let text = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[dns]\nprimary = \"127.0.0.1:5353\"\nsecondary = \"127.0.0.1:5354\"\n[ingress]\npeer = \"127.0.0.9:5060\"\nsecond_peer = \"127.0.0.9:5062\"\nexclusive = [\"second_peer\"]\n";
+        let plan = parse_profile("p", text).unwrap();
+        let ing = plan.peer_ingress.unwrap();
+        assert_eq!(ing.second_peer, "127.0.0.9:5062".parse().unwrap());
+        assert_eq!(ing.exclusive, vec![crate::ctx::RoleId::SecondPeer]);
+        assert_eq!(
+            plan.offers,
+            Some(vec![Capability::DnsRole, Capability::PerPeerIngress])
+        );
+        let lonely = "[target]\naddress = \"udp:127.0.0.9:5060\"\n[ingress]\npeer = \"127.0.0.9:5060\"\nsecond_peer = \"127.0.0.9:5062\"\n";
+        let e = parse_profile("iut.toml", lonely).unwrap_err().to_string();
+        assert!(
+            e.starts_with("iut.toml:4: ingress.peer:") && e.contains("[dns]"),
+            "{e}"
+        );
+        let dot = "[target]\naddress = \"udp:127.0.0.9:5060\"\noffers = [\"dns-tls\"]\n";
+        let e = parse_profile("iut.toml", dot).unwrap_err().to_string();
+        assert!(e.contains("cannot share"), "{e}");
     }
 
     #[test]

@@ -17,6 +17,8 @@ const CORES: &[&str] = &[
     "speermint-enum",
     "speermint-route",
     "speermint-rtp",
+    "speermint-fault",
+    "speermint-dbe",
 ];
 
 /// Crates under `reference-impl/` that are not cores, and why.

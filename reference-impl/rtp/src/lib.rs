@@ -24,7 +24,7 @@ pub use rtcp::{RtcpError, RtcpPacket, compound, validate_compound};
 pub use rtp::{
     BuildError, Csrcs, ExtensionElement, ExtensionElements, ExtensionForm, FIXED_HEADER_LEN,
     HeaderExtension, ONE_BYTE_PROFILE, RtpError, RtpExtension, RtpHeader, RtpPacket,
-    TWO_BYTE_PROFILE,
+    TWO_BYTE_PROFILE, clear_header_len,
 };
 pub use srtp::{SrtpConfig, SrtpContext, SrtpError, SrtpProfile};
 

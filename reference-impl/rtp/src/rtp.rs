@@ -196,6 +196,15 @@ pub(crate) fn header_len(data: &[u8]) -> Result<(usize, Option<HeaderExtension<'
     Ok((len, ext))
 }
 
+/// Validates the header of an RTP packet whose payload is opaque, as in
+/// SRTP, where padding is encrypted (RFC 3711 §3.1): version 2, and the
+/// CSRC list and header extension within the input (RFC 3550 Appendix
+/// A.1, the checks a relay can make without the keys). Returns the header
+/// length (fixed header, CSRCs and extension).
+pub fn clear_header_len(data: &[u8]) -> Result<usize, RtpError> {
+    header_len(data).map(|(len, _)| len)
+}
+
 impl<'a> RtpPacket<'a> {
     /// Parses and validates `data` as one RTP packet (RFC 3550 §5.1; the
     /// checks of Appendix A.1 that need no session state).

@@ -1,7 +1,7 @@
 //! How a reference SBE is set up: addresses, peers, timers, bounds, faults.
 
-use crate::fault::Faults;
 use crate::limit::PeerLimits;
+use speermint_fault::Faults;
 use speermint_identity::Credentials;
 use speermint_node::Transport;
 use speermint_sip::Limits;
@@ -117,8 +117,14 @@ pub struct SbeConfig {
     /// Its TLS listener, when it has one: the Via of a request it sends
     /// over TLS names it.
     pub tls_local: Option<SocketAddr>,
-    /// Source addresses of authorised peers (any port).
+    /// Source addresses of authorised peers (any port): the SSPs this one
+    /// has a pre-association with (static peering, RFC 6405 §5.1).
     pub peers: Vec<IpAddr>,
+    /// Peer on demand as well (RFC 6405 §5.6): a request from any other
+    /// source is accepted once the domain name its sender goes by leads,
+    /// by DNS, to that source (see the `on_demand` module). Needs a
+    /// LUF/LRF in the driver.
+    pub on_demand: bool,
     /// Peers inside this element's trust domain for asserted identity
     /// (RFC 3325 Spec(T)): their P-Asserted-Identity is believed, and
     /// reaches them whatever Privacy says. Others' is not.
@@ -167,6 +173,7 @@ impl SbeConfig {
             hostname: None,
             tls_local: None,
             peers,
+            on_demand: false,
             trusted_peers: Vec::new(),
             next_hop,
             timers: Timers::default(),

@@ -1175,6 +1175,7 @@ impl SbeRun {
     /// Whether raw stream bytes held `text`.
     fn in_raw_streams(&self, text: &str) -> bool {
         !self.raw_stream_text.is_empty()
+            && !text.is_empty()
             && self
                 .raw_stream_text
                 .windows(text.len())
@@ -1693,7 +1694,9 @@ impl SbeRun {
         // so look for the Via's text): its responses then prove nothing.
         if self.raw_op {
             for (via, p) in &mut self.req_paths {
-                if p.is_some() && bytes.windows(via.len()).any(|w| w == via.as_bytes()) {
+                let carried =
+                    !via.is_empty() && bytes.windows(via.len()).any(|w| w == via.as_bytes());
+                if p.is_some() && carried {
                     *p = None;
                 }
             }
@@ -2615,7 +2618,10 @@ impl SbeRun {
             "the element's Via {} does not name it as {me} over {via}",
             m.via
         );
-        if matches!(m.method.as_str(), "INVITE" | "SUBSCRIBE" | "REFER") {
+        if matches!(
+            m.method.as_str(),
+            "INVITE" | "SUBSCRIBE" | "NOTIFY" | "REFER"
+        ) {
             let rr = match transport {
                 Transport::Udp => format!("<sip:{me};lr>"),
                 t => format!("<sip:{me};transport={};lr>", t.as_str()),

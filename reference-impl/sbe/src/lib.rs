@@ -37,6 +37,9 @@
 //!   Via, Record-Route, Contact, Call-ID and the SDP origin are the
 //!   element's own, mapped back on the way in (`topology.rs`, RFC 6404
 //!   §4.10, RFC 5853 §3.1).
+//! - subscriptions keep the element in their path: SUBSCRIBE and NOTIFY
+//!   are Record-Routed (RFC 6665 §4.3); PIDF, resource-list NOTIFYs and
+//!   MSRP offers cross as they came (`presence.rs`, RFC 6271 #10-#14).
 //!
 //! The [`Fault`] switches turn individual rules off, so that each
 //! conformance check can be shown to fail against a stack that breaks it.
@@ -44,11 +47,12 @@
 #![warn(missing_docs)]
 
 mod config;
-mod fault;
 pub mod fuzzing;
 mod limit;
 mod message;
+mod on_demand;
 mod policy;
+mod presence;
 mod privacy;
 mod resolve;
 mod shard;
@@ -58,11 +62,11 @@ mod topology;
 mod transaction;
 
 pub use config::{IdentityPolicy, SbeConfig, Timers};
-pub use fault::{Fault, Faults, Layer};
 pub use limit::{OverLimit, PeerLimits};
 pub use message::salvage_response;
 pub use resolve::{Hop, LookupFailure, Resolved, Unresolved};
 pub use shard::shard;
+pub use speermint_fault::{Fault, Faults, Layer};
 pub use speermint_identity::Credentials;
 pub use speermint_node::{Input, Node, Path, Transmit, Transport};
 
@@ -106,6 +110,8 @@ pub enum DropReason {
     /// A peer's request over its rate limit, with
     /// [`OverLimit::Drop`] configured (RFC 6404 §4.9).
     OverLimit,
+    /// A request the `drop-subscribe` or `drop-message` fault swallows.
+    MethodDropped,
 }
 
 /// Something the element did, reported for evidence and invariants.
@@ -194,6 +200,9 @@ pub struct Sbe {
     signer: Option<speermint_identity::SigningKey>,
     /// What the hidden dialogs' outside names stand for (RFC 6404 §4.10).
     pub(crate) dialogs: topology::Dialogs,
+    /// How many peers the configuration listed: those beyond were
+    /// admitted on demand (`on_demand.rs`).
+    pub(crate) configured_peers: usize,
 }
 
 impl Sbe {
@@ -208,6 +217,7 @@ impl Sbe {
             .and_then(|(key, info)| speermint_identity::SigningKey::from_pkcs8(key, info).ok());
         Self {
             signer,
+            configured_peers: cfg.peers.len(),
             cfg,
             server: HashMap::new(),
             client: HashMap::new(),
@@ -487,10 +497,14 @@ impl Sbe {
         bytes
     }
 
-    fn on_request(&mut self, now: Instant, from: Path, side: Side, req: &Message<'_>) {
+    pub(crate) fn on_request(&mut self, now: Instant, from: Path, side: Side, req: &Message<'_>) {
         let method = req.method();
         if side == Side::Stranger {
-            if method == "ACK" {
+            if self.cfg.on_demand && method != "ACK" {
+                // RFC 6405 §5.6: no pre-association needed, but the
+                // sender must be who its name says (`on_demand.rs`).
+                self.admit_on_demand(now, from, req);
+            } else if method == "ACK" {
                 self.drop_msg(from.remote, DropReason::Stranger);
             } else {
                 // RFC 6406 §6.2.2.
@@ -653,6 +667,10 @@ impl Sbe {
                 }
             }
         }
+        if presence::dropped_by_fault(method, self.cfg.faults) {
+            self.drop_msg(from.remote, DropReason::MethodDropped);
+            return;
+        }
         let dest = match self.route(side, req) {
             Ok(Dest::Now(d)) => {
                 // RFC 3323 §5: privacy asked for as critical that this
@@ -666,7 +684,7 @@ impl Sbe {
                 self.path_to(d)
             }
             Ok(Dest::Resolve(target)) => {
-                self.park(now, from, req, key, target);
+                self.park(now, from, req, key, target, None);
                 return;
             }
             Err(why) => {
@@ -781,7 +799,9 @@ impl Sbe {
             ed.start_line(&format!("{method} {uri} SIP/2.0"));
         }
         ed.prepend("Via", &format!("SIP/2.0/{via} {me};branch={branch};rport"));
-        if matches!(method, "INVITE" | "SUBSCRIBE" | "REFER") {
+        if presence::records_route(method, self.cfg.faults)
+            && !self.cfg.faults.contains(Fault::NoRecordRoute)
+        {
             let rr = match dest.transport {
                 Transport::Udp => format!("<sip:{me};lr>"),
                 t => format!("<sip:{me};transport={};lr>", t.as_str()),
@@ -805,6 +825,15 @@ impl Sbe {
             && req.core().content_type.is_some_and(|c| c.is_sdp())
         {
             body = Some(strip_unknown_attributes(req.body()));
+        }
+        if let Some(ct) = presence::content_type(req) {
+            let now_body = body.as_deref().unwrap_or(req.body());
+            if let Some(r) = presence::faulty_body(self.cfg.faults, ct, now_body) {
+                if let Some(ct) = &r.content_type {
+                    ed.set(HeaderName::ContentType, ct);
+                }
+                body = Some(r.body);
+            }
         }
         // RFC 6404 §4.10: what leaves for a peer names nothing inside.
         let mut hidden = None;

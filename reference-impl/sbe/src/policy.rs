@@ -1,10 +1,21 @@
 //! Peering policy: who may send what across the border, and where a
 //! request goes (RFC 6406 §6.2, RFC 6404 §4.6).
 
-use crate::fault::Fault;
 use crate::{Sbe, SbeConfig};
+use speermint_fault::Fault;
 use speermint_sip::{HeaderName, Message, Uri};
 use std::net::SocketAddr;
+
+/// The provisioned users of [`Fault::KnownUsersOnly`].
+pub(crate) const KNOWN_USERS: [&str; 7] = [
+    "alice",
+    "bob",
+    "carol",
+    "dave",
+    "erin",
+    "frank",
+    "+441632960083",
+];
 
 /// Which side a source is on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +111,7 @@ impl Sbe {
                     Some(Uri::Tel(t)) => t.number,
                     _ => "",
                 };
-                if by_name && !Fault::KNOWN_USERS.contains(&user) {
+                if by_name && !KNOWN_USERS.contains(&user) {
                     return Err("Not Found - unknown user");
                 }
             }

@@ -13,7 +13,7 @@
 //!   (RFC 3323 §5), instead of leaving with less privacy than asked.
 
 use crate::SbeConfig;
-use crate::fault::Fault;
+use speermint_fault::Fault;
 use speermint_sip::{Editor, HeaderName, Message};
 use std::net::IpAddr;
 

@@ -1,9 +1,9 @@
 //! Requests waiting for the LUF/LRF, what their answers mean on the wire,
 //! and failover to the next resolved hop (RFC 3263 §4.3, RFC 6404 §4.8).
 
-use crate::fault::Fault;
 use crate::transaction::{ServerKey, ServerTx, State};
 use crate::{Event, Sbe};
+use speermint_fault::Fault;
 use speermint_node::{Path, Transport};
 use speermint_sip::{HeaderName, Message, Transport as Framing, sanitize_phrase};
 use std::net::SocketAddr;
@@ -89,6 +89,10 @@ pub struct Unresolved {
 pub(crate) struct Parked {
     pub(crate) key: ServerKey,
     pub(crate) deadline: Instant,
+    /// Set when the lookup is not a route but an on-demand admission:
+    /// whether the name the sender gave leads to this source address
+    /// (`on_demand.rs`).
+    pub(crate) admit: Option<std::net::IpAddr>,
 }
 
 /// The `raw-enum-query` fault: the ENUM domain of the unfiltered `tel:`
@@ -111,6 +115,8 @@ impl Sbe {
     /// Holds a request while the LUF/LRF resolve its target. The server
     /// transaction exists at once, so retransmissions are absorbed (and an
     /// INVITE gets its 100, RFC 3261 §16.2) instead of asking again.
+    /// With `admit`, the lookup decides whether that source may peer on
+    /// demand, and nothing is sent to it before (no 100 to a stranger).
     pub(crate) fn park(
         &mut self,
         now: Instant,
@@ -118,6 +124,7 @@ impl Sbe {
         req: &Message<'_>,
         key: ServerKey,
         target: String,
+        admit: Option<std::net::IpAddr>,
     ) {
         if self.server.contains_key(&key) {
             // Only an ACK gets here with its key taken (it looks up its
@@ -133,7 +140,10 @@ impl Sbe {
             self.drop_msg(from.remote, crate::DropReason::RefusedAck);
             return;
         }
-        let trying = self.trying(from, req, false);
+        let trying = match admit {
+            Some(_) => None,
+            None => self.trying(from, req, false),
+        };
         self.server.insert(
             key.clone(),
             ServerTx {
@@ -144,7 +154,14 @@ impl Sbe {
         self.touch_server(&key);
         let id = self.next_id();
         let deadline = now + self.cfg.resolve_timeout;
-        self.parked.insert(id, Parked { key, deadline });
+        self.parked.insert(
+            id,
+            Parked {
+                key,
+                deadline,
+                admit,
+            },
+        );
         self.park_timer(id, deadline);
         let raw_enum_name = self
             .cfg
@@ -177,6 +194,10 @@ impl Sbe {
             return;
         };
         let (from, key) = (tx.source, parked.key);
+        if let Some(source) = parked.admit {
+            self.on_admission(now, from, &req, &key, source, result);
+            return;
+        }
         let mut alternates = Vec::new();
         let routed = result.and_then(|r| {
             // Outbound the element speaks UDP; TLS and TCP hops are for

@@ -30,8 +30,8 @@
 //! after a day without use once the table is full. A new dialog that does
 //! not fit is refused with 503, never sent out unhidden.
 
+use crate::Fault;
 use crate::Sbe;
-use crate::fault::Fault;
 use crate::policy::Side;
 use speermint_node::{Path, Transport};
 use speermint_sip::{Editor, HeaderName, Message};

@@ -652,3 +652,131 @@ fn a_reused_branch_neither_hides_a_call_nor_frees_another() {
     to_next(&tx);
     assert_eq!(sbe.session_count(), 2);
 }
+
+/// An INVITE from a source with no pre-association, whose sender names
+/// itself `sent_by` in its Via.
+fn unassociated(branch: &str, sent_by: &str) -> Vec<u8> {
+    MessageBuilder::request("INVITE", "sip:+19175550100@example.net")
+        .header(
+            "Via",
+            format!("SIP/2.0/UDP {sent_by};branch={branch};rport"),
+        )
+        .header("Max-Forwards", 70)
+        .header("From", "<sip:+14085550101@example.com>;tag=9")
+        .header("To", "<sip:+19175550100@example.net>")
+        .header("Call-ID", format!("{branch}@example.com"))
+        .header("CSeq", "1 INVITE")
+        .header("Contact", "<sip:alice@sbe.example.com:5070>")
+        .build()
+}
+
+fn on_demand_sbe(faults: speermint_sbe::Faults) -> Sbe {
+    let mut cfg = SbeConfig::new(a(SBE), vec![], a(NEXT));
+    cfg.on_demand = true;
+    cfg.faults = faults;
+    Sbe::new(cfg)
+}
+
+/// RFC 6405 §5.6: an element peering on demand admits a source once the
+/// name its sender goes by leads there, and refuses one it does not.
+#[test]
+fn on_demand_peers_are_admitted_by_the_name_they_go_by() {
+    let mut s = on_demand_sbe(speermint_sbe::Faults::NONE);
+    let now = Instant::now();
+    s.handle_datagram(
+        now,
+        a(STRANGER),
+        &unassociated("z9hG4bKod1", "sbe.example.com:5060"),
+    );
+    let (tx, res) = drain_resolving(&mut s);
+    assert!(
+        tx.is_empty(),
+        "nothing to an unverified source, not even 100"
+    );
+    assert_eq!(res.len(), 1);
+    assert_eq!(res[0].1, "sip:sbe.example.com:5060");
+    s.on_resolved(
+        now,
+        res[0].0,
+        Ok(Resolved {
+            target_uri: res[0].1.clone(),
+            hops: vec![Hop::udp(a(STRANGER))],
+        }),
+    );
+    let (tx, _) = drain_resolving(&mut s);
+    assert!(
+        tx.iter()
+            .any(|(to, b)| *to == a(STRANGER) && status(b) == 100)
+    );
+    assert!(
+        tx.iter()
+            .any(|(to, b)| *to == a(NEXT) && b.starts_with(b"INVITE ")),
+        "admitted: relayed to the inside"
+    );
+    // Now a peer: no second lookup.
+    s.handle_datagram(
+        now,
+        a(STRANGER),
+        &unassociated("z9hG4bKod2", "sbe.example.com:5060"),
+    );
+    let (tx, res) = drain_resolving(&mut s);
+    assert!(res.is_empty());
+    assert!(tx.iter().any(|(to, _)| *to == a(NEXT)));
+
+    // A name that leads elsewhere is refused, and so is a bare address.
+    let mut s = on_demand_sbe(speermint_sbe::Faults::NONE);
+    s.handle_datagram(
+        now,
+        a(STRANGER),
+        &unassociated("z9hG4bKod3", "sbe.example.com:5060"),
+    );
+    let (_, res) = drain_resolving(&mut s);
+    s.on_resolved(
+        now,
+        res[0].0,
+        Ok(Resolved {
+            target_uri: res[0].1.clone(),
+            hops: vec![Hop::udp(a(PEER))],
+        }),
+    );
+    let (tx, _) = drain_resolving(&mut s);
+    assert_eq!(tx.len(), 1);
+    assert_eq!((tx[0].0, status(&tx[0].1)), (a(STRANGER), 403));
+    s.handle_datagram(
+        now,
+        a(STRANGER),
+        &unassociated("z9hG4bKod4", "127.0.0.3:5060"),
+    );
+    let (tx, res) = drain_resolving(&mut s);
+    assert!(res.is_empty());
+    assert_eq!((tx[0].0, status(&tx[0].1)), (a(STRANGER), 403));
+}
+
+#[test]
+fn unverified_on_demand_fault_admits_anyone() {
+    let fault = speermint_sbe::Faults::only(speermint_sbe::Fault::UnverifiedOnDemand);
+    let mut s = on_demand_sbe(fault);
+    s.handle_datagram(
+        Instant::now(),
+        a(STRANGER),
+        &unassociated("z9hG4bKod5", "127.0.0.3:5060"),
+    );
+    let (tx, res) = drain_resolving(&mut s);
+    assert!(res.is_empty());
+    assert!(tx.iter().any(|(to, _)| *to == a(NEXT)));
+}
+
+#[test]
+fn no_record_route_fault_leaves_the_dialog_path() {
+    let mut cfg = SbeConfig::new(a(SBE), vec![a(PEER).ip()], a(NEXT));
+    cfg.faults = speermint_sbe::Faults::only(speermint_sbe::Fault::NoRecordRoute);
+    let mut s = Sbe::new(cfg);
+    let (tx, _) = feed(&mut s, Instant::now(), PEER, &invite("z9hG4bKnrr", b""));
+    let fwd = tx.iter().find(|(to, _)| *to == a(NEXT)).unwrap();
+    let m = Message::parse(&fwd.1).unwrap();
+    assert_eq!(m.values(speermint_sip::HeaderName::RecordRoute).count(), 0);
+    let (tx, _) = feed(&mut sbe(), Instant::now(), PEER, &invite("z9hG4bKrr", b""));
+    let fwd = tx.iter().find(|(to, _)| *to == a(NEXT)).unwrap();
+    let m = Message::parse(&fwd.1).unwrap();
+    assert_eq!(m.values(speermint_sip::HeaderName::RecordRoute).count(), 1);
+}

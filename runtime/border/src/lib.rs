@@ -65,6 +65,53 @@ pub struct RunningSbe {
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
     events: mpsc::Receiver<Event>,
+    recorder: Arc<Recorder>,
+}
+
+/// One UDP datagram the element read or wrote, handed to the function
+/// given to [`RunningSbe::on_datagram`] as it happens: what a harness
+/// shows of traffic between elements no role sees (a multi-SSP ladder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Datagram {
+    /// When the driver read or wrote it (the network's clock: virtual on
+    /// the simulated network).
+    pub at: tokio::time::Instant,
+    /// Sender.
+    pub from: SocketAddr,
+    /// Receiver.
+    pub to: SocketAddr,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Where datagrams go once someone asks; until then a relay under load
+/// pays one atomic load per datagram.
+type DatagramSink = Box<dyn Fn(Datagram) + Send + Sync>;
+
+#[derive(Default)]
+struct Recorder {
+    sink: std::sync::OnceLock<DatagramSink>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder")
+            .field("on", &self.sink.get().is_some())
+            .finish()
+    }
+}
+
+impl Recorder {
+    fn record(&self, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if let Some(sink) = self.sink.get() {
+            sink(Datagram {
+                at: tokio::time::Instant::now(),
+                from,
+                to,
+                bytes: bytes.to_vec(),
+            });
+        }
+    }
 }
 
 /// Events kept for [`RunningSbe::drain_events`]: beyond it, newer events
@@ -154,6 +201,7 @@ impl RunningSbe {
             .map_err(|source| Error::Bind { addr: bind, source })?;
         let cfg = config(addr);
         let (ev_tx, events) = mpsc::channel(EVENTS_KEPT);
+        let recorder = Arc::new(Recorder::default());
         let count = sockets.len();
         let (senders, inboxes): (Vec<_>, Vec<_>) =
             (0..count).map(|_| mpsc::channel(HANDOFF_QUEUE)).unzip();
@@ -171,9 +219,13 @@ impl RunningSbe {
             let (stop_tx, stop_rx) = oneshot::channel();
             let (_conn_tx, conn_rx) = mpsc::channel(1);
             let (events, locator) = (ev_tx.clone(), locator.clone());
+            let rec = recorder.clone();
             tasks.push(tokio::spawn(async move {
                 let sbe = Sbe::new(cfg);
-                drive(socket, None, sbe, stop_rx, events, locator, conn_rx, shard).await;
+                drive(
+                    socket, None, sbe, stop_rx, events, locator, conn_rx, shard, rec,
+                )
+                .await;
             }));
             stop.push(stop_tx);
         }
@@ -183,6 +235,7 @@ impl RunningSbe {
             stop,
             tasks,
             events,
+            recorder,
         })
     }
 
@@ -225,9 +278,11 @@ impl RunningSbe {
             peers: vec![handoff],
             inbox,
         };
+        let recorder = Arc::new(Recorder::default());
+        let rec = recorder.clone();
         let task = tokio::spawn(async move {
             drive(
-                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard,
+                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard, rec,
             )
             .await;
             if let Some(a) = acceptor {
@@ -240,6 +295,7 @@ impl RunningSbe {
             stop: vec![stop_tx],
             tasks: vec![task],
             events,
+            recorder,
         })
     }
 
@@ -260,6 +316,15 @@ impl RunningSbe {
             v.push(e);
         }
         v
+    }
+
+    /// Calls `sink` with every UDP datagram the element reads or writes
+    /// from now on, at the moment it does: a caller that logs from several
+    /// elements and roles into one place gets them in the order they
+    /// happened, even when the (virtual) clock shows one instant. Once per
+    /// element: false if a sink is set already.
+    pub fn on_datagram(&self, sink: impl Fn(Datagram) + Send + Sync + 'static) -> bool {
+        self.recorder.sink.set(Box::new(sink)).is_ok()
     }
 
     /// Stops the element and waits for its tasks.
@@ -294,6 +359,7 @@ async fn drive(
     locator: Option<Locator>,
     mut conns: mpsc::Receiver<ConnEvent>,
     mut shard: Shard,
+    recorder: Arc<Recorder>,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
@@ -313,6 +379,7 @@ async fn drive(
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
                     let bytes = &buf[..n];
+                    recorder.record(from, udp_local, bytes);
                     let owner = speermint_sbe::shard(bytes, shard.peers.len());
                     if let Some(o) = owner.filter(|&o| o != shard.index) {
                         // Another worker's call. A full queue loses the
@@ -368,6 +435,7 @@ async fn drive(
             match out {
                 Output::Transmit(t) => match t.path.transport {
                     Transport::Udp => {
+                        recorder.record(udp_local, t.path.remote, &t.bytes);
                         if let Err(e) = socket.send_to(&t.bytes, t.path.remote).await {
                             tracing::debug!("send to {}: {e}", t.path.remote);
                         }
@@ -586,6 +654,10 @@ mod tests {
         })
         .await
         .unwrap();
+        let kept = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let into = kept.clone();
+        assert!(sbe.on_datagram(move |d| into.lock().unwrap().push(d)));
+        assert!(!sbe.on_datagram(|_| {}), "one sink per element");
         let opt = MessageBuilder::request("OPTIONS", "sip:x@127.0.0.1")
             .header(
                 "Via",
@@ -610,6 +682,20 @@ mod tests {
         let fwd = Message::parse(&buf[..n]).unwrap();
         assert_eq!(fwd.method(), "OPTIONS");
         assert_eq!(fwd.vias().count(), 2);
+        // What it read and what it wrote, in order, with their ends.
+        let ends: Vec<_> = kept
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|d| (d.from, d.to))
+            .collect();
+        assert_eq!(
+            ends,
+            [
+                (peer.local_addr().unwrap(), sbe.addr()),
+                (sbe.addr(), next_addr)
+            ]
+        );
         sbe.stop().await;
     }
 }

@@ -12,7 +12,7 @@
 //! Trusting the RRset without that signature check would repeat
 //! RUSTSEC-2025-0006.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use hickory_proto::dnssec::Verifier;
@@ -22,6 +22,8 @@ use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use speermint_net::Network;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::client::{ClientConfig, DnsTls, DnsTransport};
+
 /// The keys of `zone` the validator may trust, given the anchor `anchor`
 /// (a key, or a DS to find the key by): every zone key of the DNSKEY
 /// RRset when a valid RRSIG by the anchored key covers it; otherwise the
@@ -29,15 +31,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// does not sign will fail validation with their own cause). Errors only
 /// when no key can be named: a DS matching nothing, or no answer.
 pub(crate) async fn zone_keys(
-    net: &Network,
-    servers: &[SocketAddr],
-    timeout: Duration,
+    config: &ClientConfig,
     zone: &Name,
     anchor: AnchorRef<'_>,
 ) -> Result<Vec<DNSKEY>, String> {
     let mut last = String::from("no server answered");
-    for &server in servers {
-        match dnskey_rrset(net, server, timeout, zone).await {
+    for &server in &config.servers {
+        match dnskey_rrset(config, server, zone).await {
             Ok((keys, sigs)) => return verify_rrset(zone, &keys, &sigs, anchor),
             Err(e) => last = format!("{server}: {e}"),
         }
@@ -123,28 +123,42 @@ fn rrset_signed_by(zone: &Name, keys: &[Record], sigs: &[RRSIG], key: &DNSKEY) -
 }
 
 /// Asks `server` for the DNSKEY RRset of `zone` with DO set (RFC 3225),
-/// over UDP and then TCP if truncated.
+/// over UDP and then TCP if truncated, or over TLS alone when the client
+/// is configured for it: the start-up fetch leaks no more than a lookup.
 async fn dnskey_rrset(
-    net: &Network,
+    config: &ClientConfig,
     server: SocketAddr,
-    timeout: Duration,
     zone: &Name,
 ) -> Result<(Vec<Record>, Vec<RRSIG>), String> {
+    let (net, timeout, bind) = (&config.network, config.timeout, config.bind);
     let mut msg = Message::new(rand_id(), MessageType::Query, OpCode::Query);
     msg.add_query(Query::query(zone.clone(), RecordType::DNSKEY));
     let mut edns = Edns::new();
     edns.set_dnssec_ok(true).set_max_payload(1232);
     msg.set_edns(edns);
     let query = msg.to_vec().map_err(|e| e.to_string())?;
-    let resp = tokio::time::timeout(timeout, udp(net, server, &query))
-        .await
-        .map_err(|_| "timed out over UDP".to_string())??;
-    let resp = if resp.metadata.truncation {
-        tokio::time::timeout(timeout, tcp(net, server, &query))
+    let resp = match (config.transport, &config.tls) {
+        (DnsTransport::Tls, Some(settings)) => {
+            tokio::time::timeout(timeout, tls(net, server, bind, settings, &query))
+                .await
+                .map_err(|_| "timed out over TLS".to_string())??
+        }
+        (DnsTransport::Tls, None) => return Err("DNS over TLS without TLS settings".into()),
+        (DnsTransport::Tcp, _) => tokio::time::timeout(timeout, tcp(net, server, bind, &query))
             .await
-            .map_err(|_| "timed out over TCP".to_string())??
-    } else {
-        resp
+            .map_err(|_| "timed out over TCP".to_string())??,
+        (DnsTransport::UdpThenTcp, _) => {
+            let resp = tokio::time::timeout(timeout, udp(net, server, bind, &query))
+                .await
+                .map_err(|_| "timed out over UDP".to_string())??;
+            if resp.metadata.truncation {
+                tokio::time::timeout(timeout, tcp(net, server, bind, &query))
+                    .await
+                    .map_err(|_| "timed out over TCP".to_string())??
+            } else {
+                resp
+            }
+        }
     };
     if resp.metadata.id != msg.metadata.id {
         return Err("answer with another id".into());
@@ -177,11 +191,16 @@ async fn dnskey_rrset(
     Ok((keys, sigs))
 }
 
-async fn udp(net: &Network, server: SocketAddr, query: &[u8]) -> Result<Message, String> {
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
+async fn udp(
+    net: &Network,
+    server: SocketAddr,
+    bind: Option<IpAddr>,
+    query: &[u8],
+) -> Result<Message, String> {
+    let bind: SocketAddr = match bind {
+        Some(ip) => SocketAddr::new(ip, 0),
+        None if server.is_ipv4() => "0.0.0.0:0".parse().expect("literal"),
+        None => "[::]:0".parse().expect("literal"),
     };
     let sock = net.bind_udp(bind).await.map_err(|e| e.to_string())?;
     sock.send_to(query, server)
@@ -198,16 +217,62 @@ async fn udp(net: &Network, server: SocketAddr, query: &[u8]) -> Result<Message,
     }
 }
 
-async fn tcp(net: &Network, server: SocketAddr, query: &[u8]) -> Result<Message, String> {
+async fn tcp(
+    net: &Network,
+    server: SocketAddr,
+    bind: Option<IpAddr>,
+    query: &[u8],
+) -> Result<Message, String> {
     let mut s = net
-        .connect_tcp(None, server, Duration::from_secs(5))
+        .connect_tcp(
+            bind.map(|ip| SocketAddr::new(ip, 0)),
+            server,
+            Duration::from_secs(5),
+        )
         .await
         .map_err(|e| e.to_string())?;
+    exchange(&mut s, query).await
+}
+
+/// One query over DNS over TLS (RFC 7858 §3.3: TCP framing inside TLS),
+/// the server authenticated as configured.
+async fn tls(
+    net: &Network,
+    server: SocketAddr,
+    bind: Option<IpAddr>,
+    settings: &DnsTls,
+    query: &[u8],
+) -> Result<Message, String> {
+    let name = rustls::pki_types::ServerName::try_from(settings.server_name.clone())
+        .map_err(|e| format!("{:?} is not a server name: {e}", settings.server_name))?;
+    let tcp = net
+        .connect_tcp(
+            bind.map(|ip| SocketAddr::new(ip, 0)),
+            server,
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut s = tokio_rustls::TlsConnector::from(settings.config.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS with {server} as {}: {e}", settings.server_name))?;
+    let answer = exchange(&mut s, query).await;
+    // A clean close (close_notify) so the server sees no truncation.
+    let _ = s.shutdown().await;
+    answer
+}
+
+/// Writes one length-prefixed query and reads one answer (RFC 1035
+/// §4.2.2).
+async fn exchange<S>(s: &mut S, query: &[u8]) -> Result<Message, String>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let len = u16::try_from(query.len()).map_err(|_| "query too long")?;
-    s.write_all(&len.to_be_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    s.write_all(query).await.map_err(|e| e.to_string())?;
+    let mut framed = len.to_be_bytes().to_vec();
+    framed.extend_from_slice(query);
+    s.write_all(&framed).await.map_err(|e| e.to_string())?;
     let mut len = [0u8; 2];
     s.read_exact(&mut len).await.map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; usize::from(u16::from_be_bytes(len))];

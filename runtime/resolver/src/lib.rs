@@ -18,7 +18,9 @@ mod locate;
 mod net_runtime;
 
 pub use anchor::{Anchor, TrustAnchor};
-pub use client::{Client, ClientConfig, ClientError, DnsTransport, Fetched, Found, QueryError};
+pub use client::{
+    Client, ClientConfig, ClientError, DnsTls, DnsTransport, Fetched, Found, QueryError,
+};
 pub use convert::Security;
 pub use file_error::ZoneError;
 pub use locate::{Hop, LocateError, Located, Locator, LocatorConfig, TraceStep, sip_target};

@@ -1,20 +1,29 @@
-//! The misbehaviour switches of the reference stack, declared once.
+//! `speermint-fault`: the misbehaviour switches of the reference stack,
+//! declared once.
 //!
 //! Each [`Fault`] breaks one rule a conformance check looks for; a check
 //! lists the faults it must fail under, and the suite runs it under each.
 //! Its CLI name, what it breaks and which part of the stack carries it out
 //! are all here; no other place spells a fault's name.
+//!
+//! The list has a crate of its own because two nodes carry faults out, the
+//! SBE (`speermint-sbe`) and the DBE (`speermint-dbe`), and neither should
+//! depend on the other for it; the suite still sees one list.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 use std::fmt;
 
 /// Which part of the embedded reference stack carries a fault out. Most
-/// live in the SBE core; a few are about how the stack is assembled (its
-/// resolver, its certificate, what it publishes in DNS), and the embedded
-/// target's set-up applies those.
+/// live in the SBE core; the media ones in the DBE core; a few are about
+/// how the stack is assembled (its resolver, its certificate, what it
+/// publishes in DNS), and the embedded target's set-up applies those.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {
-    /// The SBE node ([`crate::Sbe`]).
+    /// The SBE node (`speermint_sbe::Sbe`).
     Sbe,
+    /// The DBE node (`speermint_dbe::Dbe`), the Media Function.
+    Dbe,
     /// The reference stack's resolver configuration.
     Resolver,
     /// What the reference SSP publishes about itself in DNS.
@@ -132,6 +141,44 @@ faults! {
         "Hides its topology but keeps the inside's Call-ID, host part and all, towards peers (RFC 5853 §3.1.1, RFC 6404 §4.10).";
     LeakSdpOrigin = "leak-sdp-origin", Sbe,
         "Hides its topology but leaves the inside's username and address in the SDP o= line (RFC 4566 §5.2, RFC 6404 §4.10).";
+    PlaintextDns = "plaintext-dns", Resolver,
+        "Queries its LUF/LRF servers over UDP and TCP in the clear instead of DNS over TLS (RFC 6271 #16, RFC 7858).";
+    DnsNoClientCert = "dns-no-client-cert", Resolver,
+        "Opens DNS over TLS to its LUF/LRF servers without a client certificate, so they cannot authenticate it (RFC 6271 #15).";
+    AcceptAnyDnsServerCert = "accept-any-dns-server-cert", Resolver,
+        "Takes any certificate from its LUF/LRF servers over TLS, whatever its issuer or name (RFC 6271 #15, RFC 8310 §8.1).";
+    SameSbeForAllPeers = "same-sbe-for-all-peers", Publishing,
+        "Advertises the same ingress SBE to every peer although its SSP gives each peer its own (RFC 6271 #4).";
+    DropSubscribe = "drop-subscribe", Sbe,
+        "Drops every SUBSCRIBE, neither relaying nor answering it, so no presence subscription crosses the border (RFC 6271 #10, RFC 6665).";
+    NotifyOutsideDialog = "notify-outside-dialog", Sbe,
+        "Adds no Record-Route to SUBSCRIBE or NOTIFY, so the subscription's route set leaves the border out and its refreshes and NOTIFYs would bypass it (RFC 6665 §4.3).";
+    ManglePidf = "mangle-pidf", Sbe,
+        "Keeps only the first tuple of a PIDF body it relays, as a gateway that knows one status per presentity would (RFC 3863 §4, RFC 6271 #14, RFC 3261 §16.6 step 1).";
+    StripMsrpPath = "strip-msrp-path", Sbe,
+        "Removes a=path from relayed SDP, so the MSRP endpoints of an IM session cannot find each other (RFC 4975 §8, RFC 6271 #11).";
+    DropMessage = "drop-message", Sbe,
+        "Drops every MESSAGE, neither relaying nor answering it, so no page-mode IM crosses the border (RFC 3428, RFC 6271 #11).";
+    FlattenMultipart = "flatten-multipart", Sbe,
+        "Relays only the root part of a multipart body, so a resource list's NOTIFY loses its presence documents (RFC 4662, RFC 6271 #13, RFC 3261 §16.6 step 1).";
+    LatchAnySource = "latch-any-source", Dbe,
+        "Relays media from any source and latches each side to whoever sent last, so a stranger injects media and takes the reply stream (\"RTP Bleed\"; RFC 6404 §2.4.2, §4.13).";
+    RelayMalformedRtp = "relay-malformed-rtp", Dbe,
+        "Relays RTP and RTCP that fail the RFC 3550 Appendix A.1/A.2 validity checks instead of dropping them (RFC 6404 §2.4.3, §4.11).";
+    NoMediaRateLimit = "no-media-rate-limit", Dbe,
+        "Relays every packet of a stream however fast it comes: no per-stream rate limit (RFC 6404 §2.4.3, §4.9).";
+    DecryptSrtp = "decrypt-srtp", Dbe,
+        "Terminates SRTP instead of relaying it: packets go on without their authentication tag, so end-to-end authentication fails (RFC 3711 §3.1, RFC 6404 §4.13).";
+    AcceptUnauthenticatedRtcp = "accept-unauthenticated-rtcp", Dbe,
+        "Ends a stream on an RTCP BYE from anyone, unauthenticated (RFC 6404 §2.4.2 media session teardown, §4.13).";
+    MediaToThirdAddress = "media-to-third-address", Dbe,
+        "Sends a copy of every relayed packet to an address neither SDP named: eavesdropping (RFC 6404 §2.4.1, §4.13).";
+    NoRecordRoute = "no-record-route", Sbe,
+        "Does not record-route, so the dialog's later requests go around it (RFC 3261 §16.6 step 4; RFC 6405 §5.5.1: the I-SSP must stay in the signalling path).";
+    UnverifiedOnDemand = "unverified-on-demand", Sbe,
+        "Peering on demand, accepts any source without asking DNS whether the name its sender goes by leads there (RFC 6405 §5.6.2, RFC 6404 §4.6).";
+    IgnoreAssistingLuf = "ignore-assisting-luf", Resolver,
+        "Looks numbers up in its own SSP's ENUM tree instead of the assisting LUF/LRF provider's it is set up to use (RFC 6405 §5.3, §5.4).";
 }
 
 impl Fault {
@@ -139,17 +186,6 @@ impl Fault {
     pub fn from_name(name: &str) -> Option<Fault> {
         Fault::ALL.iter().copied().find(|f| f.name() == name)
     }
-
-    /// The provisioned users of [`Fault::KnownUsersOnly`].
-    pub const KNOWN_USERS: [&'static str; 7] = [
-        "alice",
-        "bob",
-        "carol",
-        "dave",
-        "erin",
-        "frank",
-        "+441632960083",
-    ];
 
     fn bit(self) -> u128 {
         1 << (self as u8)
