@@ -29,7 +29,7 @@ mod dns_cmd;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use speermint_harness::Capability;
-use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target};
+use speermint_harness::target::{self, Plan, TargetKind, parse_role_addr, parse_target_on};
 use speermint_harness::{Check, Report};
 use speermint_sbe::{Fault, Faults, SbeConfig};
 use speermint_sip::{Message, ParseError, StartLine};
@@ -71,7 +71,7 @@ enum Command {
         #[arg(long)]
         report: Option<PathBuf>,
     },
-    /// Run the reference SBE on a UDP socket until interrupted.
+    /// Run the reference SBE on UDP (and TCP or TLS if asked) until interrupted.
     Sbe(SbeArgs),
     /// Run a multi-SSP peering topology (RFC 6405 §3) from a TOML file on
     /// loopback until interrupted: a reference SBE per SSP and the signed
@@ -91,9 +91,15 @@ enum Command {
 
 #[derive(Args)]
 struct CertifyArgs {
-    /// The IUT, as udp:HOST:PORT. Without it, the embedded reference SBE is started.
+    /// The IUT, as udp:, tcp: or tls:HOST:PORT (tls: needs a --profile
+    /// naming the issuer of its certificate). Without it, the embedded
+    /// reference SBE is started.
     #[arg(long)]
     target: Option<String>,
+    /// What the roles reach the embedded reference SBE over: udp (the
+    /// default), tcp or tls. An external target says it in its address.
+    #[arg(long, value_name = "udp|tcp|tls")]
+    transport: Option<String>,
     /// An IUT profile (TOML) with the target and role addresses.
     #[arg(long)]
     profile: Option<PathBuf>,
@@ -192,6 +198,10 @@ struct SbeArgs {
     /// DNSSEC trust anchors (DNSKEY or DS records) for --dns.
     #[arg(long, value_name = "FILE")]
     trust_anchor: Option<PathBuf>,
+    /// Also accept TCP here (RFC 3261 §18); port 0 takes the UDP port
+    /// when it is free on TCP.
+    #[arg(long, value_name = "ADDR:PORT")]
+    tcp_listen: Option<SocketAddr>,
     /// Also accept TLS here.
     #[arg(long, value_name = "ADDR:PORT")]
     tls_listen: Option<SocketAddr>,
@@ -203,7 +213,7 @@ struct SbeArgs {
     tls_key: Option<PathBuf>,
     /// SBE cores, each on its own socket of the listen address
     /// (SO_REUSEPORT; a call's messages go to one core by Call-ID).
-    /// Default: one per CPU; one with --tls-listen.
+    /// Default: one per CPU; one with --tcp-listen or --tls-listen.
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
     /// New requests per second each peer may start (RFC 6404 §4.9); the
@@ -350,15 +360,24 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
         None => Plan::embedded(faults_from(&args.misbehave).map_err(usage)?),
     };
     if let Some(t) = &args.target {
-        plan.target = TargetKind::External {
-            addr: parse_target(t).map_err(usage)?,
-        };
+        let (transport, addr) = parse_target_on(t).map_err(usage)?;
+        plan.target = TargetKind::External { addr };
+        plan.transport = transport;
         if args.profile.is_none() {
             // The embedded stack's limits say nothing about another IUT.
             plan.peer_rate = None;
             plan.peer_sessions = None;
             plan.egress = None;
         }
+    }
+    if let Some(t) = &args.transport {
+        if !matches!(plan.target, TargetKind::Embedded { .. }) {
+            return Err(usage(
+                "--transport is for the embedded reference SBE; an external target names its transport in its address (tcp:HOST:PORT)".into(),
+            ));
+        }
+        plan.transport = speermint_sbe::Transport::parse(t)
+            .ok_or_else(|| usage(format!("--transport {t:?}: expected udp, tcp or tls")))?;
     }
     if !args.misbehave.is_empty() && !matches!(plan.target, TargetKind::Embedded { .. }) {
         return Err(usage(
@@ -847,14 +866,18 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         _ => return usage("--media-relay: once, or twice (towards the peers, then inside)"),
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = match (args.workers, &tls) {
+    // A connection would pin its calls to the worker that accepted it.
+    let streams = tls.is_some() || args.tcp_listen.is_some();
+    let workers = match (args.workers, streams) {
         (Some(n), _) if n > 1 && media.is_some() => {
             // A call's media state lives with its signalling, in one core.
             return usage("--workers above 1 cannot relay media: drop --media-relay or --workers");
         }
         (Some(0), _) => return usage("--workers: at least 1"),
-        (Some(n), Some(_)) if n > 1 => {
-            return usage("--workers above 1 is UDP only: drop --tls-listen or --workers");
+        (Some(n), true) if n > 1 => {
+            return usage(
+                "--workers above 1 is UDP only: drop --tcp-listen and --tls-listen, or --workers",
+            );
         }
         (Some(n), _) if n > 1 && args.hide_topology => {
             // Calls are spread over workers by Call-ID, and hiding gives a
@@ -865,9 +888,9 @@ async fn run_sbe(args: SbeArgs) -> u8 {
             );
         }
         (Some(n), _) => n,
-        (None, Some(_)) => 1,
-        (None, None) if args.hide_topology || media.is_some() => 1,
-        (None, None) => cpus,
+        (None, true) => 1,
+        (None, false) if args.hide_topology || media.is_some() => 1,
+        (None, false) => cpus,
     };
     let over_limit = match args.over_limit.as_str() {
         "reject" => speermint_sbe::OverLimit::Reject { retry_after: 5 },
@@ -914,11 +937,17 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         cfg
     };
     let started = if let Some(media) = &media {
-        start_with_media(args.listen, tls, media, config, locator).await
-    } else if tls.is_some() || workers == 1 {
-        speermint_border::RunningSbe::start(args.listen, tls, config, locator)
-            .await
-            .map_err(|e| e.to_string())
+        start_with_media(args.listen, args.tcp_listen, tls, media, config, locator).await
+    } else if streams || workers == 1 {
+        speermint_border::RunningSbe::start_streams(
+            args.listen,
+            args.tcp_listen,
+            tls,
+            config,
+            locator,
+        )
+        .await
+        .map_err(|e| e.to_string())
     } else {
         speermint_border::RunningSbe::start_workers(args.listen, workers, config, locator)
             .await
@@ -930,6 +959,9 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     };
     // One address per line, first: scripts read them.
     out!("listening on udp:{}", sbe.addr());
+    if let Some(t) = sbe.tcp_addr() {
+        out!("listening on tcp:{t}");
+    }
     if let Some(t) = sbe.tls_addr() {
         out!("listening on tls:{t}");
     }
@@ -953,6 +985,7 @@ async fn run_sbe(args: SbeArgs) -> u8 {
 /// The SBE on one core with its DBE's relay sockets bound.
 async fn start_with_media(
     listen: SocketAddr,
+    tcp_listen: Option<SocketAddr>,
     tls: Option<speermint_border::TlsListen>,
     media: &speermint_sbe::dbe::DbeConfig,
     config: impl FnOnce(SocketAddr) -> SbeConfig,
@@ -972,11 +1005,21 @@ async fn start_with_media(
         )),
         None => None,
     };
+    let tcp = match tcp_listen {
+        Some(a) => Some(
+            net.listen_tcp(a)
+                .await
+                .map_err(|e| format!("cannot bind {a}: {e}"))?,
+        ),
+        None => None,
+    };
     let sockets = speermint_border::bind_media(&net, media)
         .await
         .map_err(|e| e.to_string())?;
-    speermint_border::RunningSbe::start_bound_with_media(socket, listener, sockets, config, locator)
-        .map_err(|e| e.to_string())
+    speermint_border::RunningSbe::start_bound_with_media(
+        socket, tcp, listener, sockets, config, locator,
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// `speermint serve`: the topology on loopback sockets until interrupted.

@@ -387,6 +387,132 @@ fn certify_an_external_target() {
     );
 }
 
+/// `--target tcp:` and `tls:` against the reference SBE as a separate
+/// process: every role opens its own connection to it, and every check
+/// that does not need datagrams runs over the stream.
+#[test]
+fn certify_an_external_target_over_tcp_and_tls() {
+    use speermint_harness::pki::{TestPki, cert_pem, pkcs8_pem};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f);
+    let pki = TestPki::new().unwrap();
+    let (chain, key) = pki.issue(&["sbc.operator.example"]).unwrap();
+    std::fs::write(p("ca.pem"), cert_pem(&pki.ca_der())).unwrap();
+    std::fs::write(
+        p("sbe.pem"),
+        chain.iter().map(|c| cert_pem(c)).collect::<String>(),
+    )
+    .unwrap();
+    std::fs::write(p("sbe.key"), pkcs8_pem(&key)).unwrap();
+    let args: Vec<std::ffi::OsString> = [
+        "--tcp-listen".into(),
+        "127.0.0.1:0".into(),
+        "--tls-listen".into(),
+        "127.0.0.1:0".into(),
+        "--tls-cert".into(),
+        p("sbe.pem").into(),
+        "--tls-key".into(),
+        p("sbe.key").into(),
+    ]
+    .into();
+    let (next_hop, _child, listening) = spawn_sbe("127.0.0.10", &args, 3);
+    let tcp = listening[1]
+        .strip_prefix("listening on ")
+        .expect("prints its TCP address")
+        .to_string();
+    let tls = listening[2]
+        .strip_prefix("listening on tls:")
+        .expect("prints its TLS address")
+        .to_string();
+    assert!(tcp.starts_with("tcp:"), "{listening:?}");
+    let out = speermint()
+        .args(["certify", "--target", &tcp, "--peer", "127.0.0.5"])
+        .args(["--stranger", "127.0.0.7", "--next-hop"])
+        .arg(next_hop.to_string())
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // As over UDP, and the torture check, whose traffic is datagrams, is
+    // not applicable.
+    assert!(
+        table.contains(&format!("target: {tcp}"))
+            && table
+                .contains("39 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 30 not applicable"),
+        "{table}"
+    );
+    assert!(
+        table.lines().any(|l| l.starts_with("NOT-APPLICABLE")
+            && l.contains("torture-hardening")
+            && l.contains("reaches the IUT over tcp")),
+        "{table}"
+    );
+    // TLS: the profile names the issuer to trust and the domain to verify.
+    std::fs::write(
+        p("iut.toml"),
+        format!(
+            "[target]\naddress = \"tls:{tls}\"\ndomain = \"sbc.operator.example\"\n\n[roles]\npeer = \"127.0.0.5\"\nstranger = \"127.0.0.7\"\nterminating = \"{next_hop}\"\n\n[tls]\nca = \"ca.pem\"\n"
+        ),
+    )
+    .unwrap();
+    let json = p("tls.json");
+    let out = speermint()
+        .args(["certify", "--profile"])
+        .arg(p("iut.toml"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains(&format!("target: tls:{tls}"))
+            && table
+                .contains("39 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 30 not applicable"),
+        "{table}"
+    );
+    // The peer's requests crossed over TLS, naming it in their Via.
+    let r = read_json(&json);
+    let sent_over_tls = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|c| c["evidence"].as_array().unwrap())
+        .filter(|e| e["role"] == "peer" && e["direction"] == "sent" && e["transport"] == "tls")
+        .count();
+    assert!(sent_over_tls > 0, "{r:#}");
+    assert!(
+        r["checks"][0]["evidence"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["message"].as_str().unwrap().contains("Via: SIP/2.0/TLS ")),
+        "{:#}",
+        r["checks"][0]
+    );
+    // Without the issuer, a tls: target cannot be judged: usage, exit 2.
+    let out = speermint()
+        .args(["certify", "--target"])
+        .arg(format!("tls:{tls}"))
+        .args(["--peer", "127.0.0.5", "--next-hop"])
+        .arg(next_hop.to_string())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("[tls] ca"), "{err}");
+}
+
 const PEER_ZONE: &str = include_str!("../../corpora/dns/peer.example.zone");
 
 const ENUM_ZONE: &str = include_str!("../../corpora/dns/4.4.e164.arpa.zone");
@@ -889,6 +1015,33 @@ fn pcap_over_sockets_holds_the_dns_exchange() {
     let dir = tempfile::tempdir().unwrap();
     let out = pcap_run(&dir, &["--sockets", "--only", "ingress-sbe-discoverable"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
+
+/// Over TCP each message of a connection is a TCP segment, and still
+/// decodes as SIP.
+#[test]
+fn pcap_over_tcp_holds_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = pcap_run(
+        &dir,
+        &[
+            "--transport",
+            "tcp",
+            "--only",
+            "lrf-rfc3263-routing",
+            "--only",
+            "ingress-sbe-discoverable",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let segments = std::process::Command::new("tshark")
+        .arg("-r")
+        .arg(dir.path().join("run.pcapng"))
+        .args(["-Y", "tcp && sip"])
+        .output()
+        .unwrap();
+    let n = String::from_utf8_lossy(&segments.stdout).lines().count();
+    assert!(n >= 2, "{n} SIP-over-TCP segments");
 }
 
 /// Runs certify with `--pcap` and `--json`, then checks the capture

@@ -5,7 +5,7 @@ use speermint_corpora::torture as corpus;
 use speermint_harness::ctx::{mentions_call, sip_hostport};
 use speermint_harness::liveness;
 use speermint_harness::role::Received;
-use speermint_harness::{Check, Ctx, Level, Outcome, Ref, RoleId};
+use speermint_harness::{Capability, Check, Ctx, Level, Outcome, Ref, RoleId};
 use speermint_sbe::Fault;
 use speermint_sip::{Message, MessageBuilder};
 use std::net::SocketAddr;
@@ -210,7 +210,10 @@ pub(crate) const TORTURE_HARDENING: Check = Check {
     level: Level::Must,
     requirement: "A border element withstands malformed signaling: it must not relay it and must keep serving (RFC 6404 §4.11).",
     fails_under: &[Fault::ForwardMalformed, Fault::DieOnMalformed],
-    needs: &[],
+    // Each message alone in a datagram: over a stream, the first one
+    // without a usable Content-Length would take the framing of all that
+    // follow (RFC 3261 §18.3).
+    needs: &[Capability::Udp],
     scenario: |ctx| Box::pin(torture(ctx)),
 };
 

@@ -29,6 +29,11 @@ use speermint_sbe::Fault;
 use speermint_sip::{HeaderName, Message, MessageBuilder};
 use std::net::SocketAddr;
 
+/// What every use case needs: the topology is assembled by the harness,
+/// and its elements and roles talk UDP whatever transport the run gives
+/// the IUT, so over a stream the verdict would say nothing about it.
+const NEEDS: &[Capability] = &[Capability::PeeringTopology, Capability::Udp];
+
 const NUMBER: &str = "+19175550100";
 const CALLER: &str = "+14085550101";
 /// The O-SSP's own ENUM tree (its internal LUF).
@@ -43,7 +48,7 @@ pub(crate) const STATIC_DIRECT: Check = Check {
     level: Level::Must,
     requirement: "Two SSPs with a pre-association peer directly: the O-SSP finds the T-SSP's SBE through its LUF (ENUM) and LRF (RFC 3263), the call and its dialog cross the two SBEs, and the T-SSP accepts traffic from the trusted peer only (RFC 6405 §5.2).",
     fails_under: &[Fault::AcceptStrangers],
-    needs: &[Capability::PeeringTopology],
+    needs: NEEDS,
     scenario: |ctx| Box::pin(run(ctx, UseCase::StaticDirect)),
 };
 
@@ -54,7 +59,7 @@ pub(crate) const STATIC_DIRECT_ASSISTED: Check = Check {
     level: Level::Must,
     requirement: "An O-SSP using an assisting LUF/LRF provider gets the T-SSP's SED from the provider, and still reaches the T-SSP only over their pre-arranged peering (RFC 6405 §5.3).",
     fails_under: &[Fault::IgnoreAssistingLuf, Fault::AcceptStrangers],
-    needs: &[Capability::PeeringTopology],
+    needs: NEEDS,
     scenario: |ctx| Box::pin(run(ctx, UseCase::StaticDirectAssisted)),
 };
 
@@ -69,7 +74,7 @@ pub(crate) const STATIC_INDIRECT_ASSISTED: Check = Check {
         Fault::NoRecordRoute,
         Fault::AcceptStrangers,
     ],
-    needs: &[Capability::PeeringTopology],
+    needs: NEEDS,
     scenario: |ctx| Box::pin(run(ctx, UseCase::StaticIndirectAssisted)),
 };
 
@@ -80,7 +85,7 @@ pub(crate) const STATIC_INDIRECT: Check = Check {
     level: Level::Must,
     requirement: "The O-SSP's internal LUF/LRF sends the call to the I-SSP, which must record-route and stay in the signalling path; the T-SSP does not accept messages sent directly from the O-SSP (RFC 6405 §5.5.1).",
     fails_under: &[Fault::NoRecordRoute, Fault::AcceptStrangers],
-    needs: &[Capability::PeeringTopology],
+    needs: NEEDS,
     scenario: |ctx| Box::pin(run(ctx, UseCase::StaticIndirect)),
 };
 
@@ -91,7 +96,7 @@ pub(crate) const ON_DEMAND_DIRECT: Check = Check {
     level: Level::Must,
     requirement: "Without a pre-arranged agreement the T-SSP accepts a call whose SED the O-SSP found in public data, and protects itself from untrusted O-SSPs (RFC 6405 §5.6, §5.6.2): here by admitting only a sender whose name leads to its address.",
     fails_under: &[Fault::UnverifiedOnDemand],
-    needs: &[Capability::PeeringTopology],
+    needs: NEEDS,
     scenario: |ctx| Box::pin(run(ctx, UseCase::OnDemandDirect)),
 };
 
@@ -102,7 +107,7 @@ pub(crate) const ON_DEMAND_INDIRECT: Check = Check {
     level: Level::Must,
     requirement: "An I-SSP reaches a T-SSP on demand: the T-SSP accepts the I-SSP without a pre-arranged agreement once it can tell who it is, refuses an impostor, and the I-SSP stays in the path (RFC 6405 §5.6, §5.5.1).",
     fails_under: &[Fault::UnverifiedOnDemand, Fault::NoRecordRoute],
-    needs: &[Capability::PeeringTopology],
+    needs: NEEDS,
     scenario: |ctx| Box::pin(run(ctx, UseCase::OnDemandIndirect)),
 };
 

@@ -429,7 +429,9 @@ async fn ingress_discovery(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
     let to = std::net::SocketAddr::new(hop.address, hop.port);
     let probe = probe(ctx, &target, "UDP");
     let cid = call_id(&probe);
-    ctx.peer.send(to, &probe).await;
+    // The hop found is a UDP one: the probe goes as a datagram whatever
+    // the run's transport.
+    let _ = ctx.peer.send_datagram(to, &probe).await;
     match ctx.expect_final(RoleId::Peer, &cid, "OPTIONS").await {
         Some(r) if r.from == to => Outcome::pass(format!(
             "{target} leads to udp:{to} via NAPTR/SRV/A ({}), and the SBE there answered OPTIONS with {}",

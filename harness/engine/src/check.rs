@@ -160,6 +160,10 @@ pub enum Capability {
     /// cases, which the harness assembles with their DNS; the embedded
     /// stack only, so far.
     PeeringTopology,
+    /// The run reaches it over UDP: the check's traffic must be datagrams
+    /// (malformed messages each on its own, which a stream could not
+    /// frame). It follows from the target's transport and is not declared.
+    Udp,
 }
 
 impl Capability {
@@ -178,6 +182,7 @@ impl Capability {
         Capability::ResourceLists,
         Capability::MediaRelay,
         Capability::PeeringTopology,
+        Capability::Udp,
     ];
 
     /// The kebab-case name used in profiles and `--only`/`--skip`.
@@ -196,6 +201,7 @@ impl Capability {
             Capability::ResourceLists => "rls",
             Capability::MediaRelay => "media-relay",
             Capability::PeeringTopology => "peering-topology",
+            Capability::Udp => "udp",
         }
     }
 

@@ -162,6 +162,8 @@ pub struct Ctx {
     /// checks that assemble reference elements of their own (the RFC 6405
     /// topologies) give them the same.
     pub reference_faults: Option<speermint_sbe::Faults>,
+    /// What the roles reach the IUT over (RFC 3261 §18).
+    pub transport: speermint_net::Transport,
     seq: u64,
     /// The From tag of each request [`Ctx::request_as`] built, by Call-ID:
     /// an IUT that hides its topology gives a call a new Call-ID at the
@@ -195,6 +197,7 @@ impl Ctx {
             net,
             offers: None,
             reference_faults: None,
+            transport: speermint_net::Transport::Udp,
             seq: 0,
             tags: std::collections::HashMap::new(),
         }

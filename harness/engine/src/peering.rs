@@ -485,6 +485,7 @@ impl RunningTopology {
                 let wire = Wire {
                     from: d.from,
                     to: d.to,
+                    transport: speermint_net::Transport::Udp,
                     at: log.run_time(d.at),
                     bytes: d.bytes,
                 };
@@ -508,6 +509,7 @@ impl RunningTopology {
                 let wire = Wire {
                     from: d.from,
                     to: d.to,
+                    transport: speermint_net::Transport::Udp,
                     at: log.run_time(d.at),
                     bytes: d.bytes,
                 };

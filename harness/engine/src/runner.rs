@@ -1,7 +1,7 @@
 //! Runs checks one after the other against a prepared session. Durations
 //! are on the network's clock: virtual time on the simulated network.
 
-use crate::check::{Check, Outcome, Verdict};
+use crate::check::{Capability, Check, Outcome, Verdict};
 use crate::ctx::Ctx;
 use crate::report::CheckResult;
 use std::time::Duration;
@@ -25,13 +25,24 @@ pub async fn run_checks(
     let mut dead_since: Option<&str> = None;
     for check in checks {
         progress(check, None);
+        // The transport is the run's, whatever a profile declares.
+        let over_stream = ctx.transport != speermint_net::Transport::Udp;
         let missing: Vec<&str> = check
             .needs
             .iter()
+            .filter(|c| **c != Capability::Udp)
             .filter(|c| ctx.offers.as_ref().is_some_and(|o| !o.contains(c)))
             .map(|c| c.name())
             .collect();
-        let not_run = if !missing.is_empty() {
+        let not_run = if over_stream && check.needs.contains(&Capability::Udp) {
+            Some(Outcome {
+                verdict: Verdict::NotApplicable,
+                reason: format!(
+                    "the check's traffic is datagrams, and this run reaches the IUT over {}; run it over udp (a udp: target, or certify --transport udp)",
+                    ctx.transport.as_str()
+                ),
+            })
+        } else if !missing.is_empty() {
             Some(Outcome {
                 verdict: Verdict::NotApplicable,
                 reason: format!(
@@ -64,6 +75,7 @@ pub async fn run_checks(
         };
         let duration_ms = start.elapsed().as_millis() as u64;
         add_dns_datagrams(ctx);
+        let outcome = with_refusals(ctx, outcome);
         let mut result = CheckResult::of(check, outcome, ctx.log.take(), duration_ms);
         if result.verdict == Verdict::Warn && check.level == crate::check::Level::Must {
             // A MUST not followed is a failure, whatever the scenario said.
@@ -94,6 +106,29 @@ pub async fn run_checks(
     results
 }
 
+/// A verdict says so when the IUT refused a role's connections (a TLS
+/// handshake, say): what that role sent never reached SIP, so the check
+/// saw the refusal, not the IUT's SIP policy.
+fn with_refusals(ctx: &Ctx, mut outcome: Outcome) -> Outcome {
+    let roles = [&ctx.peer, &ctx.stranger, &ctx.terminating, &ctx.second_peer];
+    let mut said = Vec::new();
+    for role in roles {
+        let refused = role.refused_connections();
+        if let Some(first) = refused.first() {
+            said.push(format!(
+                "the IUT ended {} of the {} role's {} connections before answering on them ({first}), so what it sent there never reached SIP",
+                refused.len(),
+                role.name(),
+                ctx.transport.as_str()
+            ));
+        }
+    }
+    if !said.is_empty() {
+        outcome.reason = format!("{}; note: {}", outcome.reason, said.join("; "));
+    }
+    outcome
+}
+
 /// What the IUT asked the DNS role, as the role's UDP driver saw it (on
 /// either network), joins the evidence (and so the pcap) as the `dns`
 /// role's datagrams, in time order with the rest.
@@ -113,6 +148,7 @@ fn add_dns_datagrams(ctx: &Ctx) {
         let wire = crate::role::Wire {
             from: d.from,
             to: d.to,
+            transport: speermint_net::Transport::Udp,
             at: ctx.log.run_time(d.at),
             bytes: d.bytes,
         };

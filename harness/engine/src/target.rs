@@ -4,11 +4,11 @@
 use crate::check::Capability;
 use crate::ctx::{Ctx, Timing};
 use crate::pki::TestPki;
-use crate::role::{EvidenceLog, Role};
+use crate::role::{EvidenceLog, Role, StreamPlan};
 use serde::Deserialize;
 use speermint_border::RunningSbe;
 use speermint_dns_role::{DnsRole, Topology};
-use speermint_net::{Network, SimNet};
+use speermint_net::{Network, SimNet, Transport};
 use speermint_sbe::{Fault, Faults, OverLimit, PeerLimits, SbeConfig};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -140,6 +140,9 @@ pub struct Plan {
     pub iut_domain: String,
     /// Which network the run uses.
     pub network: NetworkKind,
+    /// What the roles reach the IUT over: UDP, or a TCP or TLS connection
+    /// each role opens (RFC 3261 §18).
+    pub transport: Transport,
     /// What the IUT offers; `None` for the embedded stack, which offers
     /// everything. Checks needing something else are not applicable.
     pub offers: Option<Vec<Capability>>,
@@ -192,6 +195,7 @@ impl Plan {
             media_relay: None,
             timing: Timing::default(),
             network: NetworkKind::Simulated { seed: 0x5eed },
+            transport: Transport::Udp,
             offers: None,
             peer_ingress: None,
         }
@@ -210,18 +214,28 @@ impl Plan {
     }
 }
 
-/// `udp:HOST:PORT` (IPv6 as `udp:[::1]:5060`).
-pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
+/// `udp:HOST:PORT`, `tcp:HOST:PORT` or `tls:HOST:PORT` (IPv6 as
+/// `udp:[::1]:5060`): the transport and the address.
+pub fn parse_target_on(s: &str) -> Result<(Transport, SocketAddr), String> {
     let (proto, rest) = s
         .split_once(':')
-        .ok_or_else(|| format!("target {s:?}: expected udp:HOST:PORT"))?;
-    match proto {
-        "udp" => rest
-            .parse()
-            .map_err(|_| format!("target {s:?}: HOST:PORT must be an IP address and port")),
-        "tcp" | "tls" => Err(format!("target {s:?}: only udp is supported so far")),
-        _ => Err(format!(
-            "target {s:?}: unknown transport {proto:?}, expected udp"
+        .ok_or_else(|| format!("target {s:?}: expected udp:, tcp: or tls:HOST:PORT"))?;
+    let transport = Transport::parse(proto).ok_or_else(|| {
+        format!("target {s:?}: unknown transport {proto:?}, expected udp, tcp or tls")
+    })?;
+    let addr = rest
+        .parse()
+        .map_err(|_| format!("target {s:?}: HOST:PORT must be an IP address and port"))?;
+    Ok((transport, addr))
+}
+
+/// `udp:HOST:PORT`, for what speaks UDP only (`speermint load`).
+pub fn parse_target(s: &str) -> Result<SocketAddr, String> {
+    match parse_target_on(s)? {
+        (Transport::Udp, addr) => Ok(addr),
+        (t, _) => Err(format!(
+            "target {s:?}: {} is not supported here, only udp",
+            t.as_str()
         )),
     }
 }
@@ -347,10 +361,11 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
         key: "target.address".into(),
         message: "missing: an external profile needs the IUT's address".into(),
     })?;
-    let addr = parse_target(target.address.get_ref())
+    let (transport, addr) = parse_target_on(target.address.get_ref())
         .map_err(|m| bad("target.address", &target.address, m))?;
     let mut plan = Plan::embedded(Faults::default());
     plan.target = TargetKind::External { addr };
+    plan.transport = transport;
     plan.network = NetworkKind::Sockets;
     plan.offers = Some(Vec::new());
     let roles = cfg.roles.unwrap_or_default();
@@ -380,6 +395,9 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
             .parse::<SocketAddr>()
             .map_err(|_| bad("target.tls", t, format!("{:?} is not IP:PORT", t.get_ref())))?;
         plan.tls_target = Some(a);
+    } else if transport == Transport::Tls {
+        // The IUT serves TLS where the roles reach it.
+        plan.tls_target = Some(addr);
     }
     if let Some(d) = &target.domain {
         let name = d.get_ref().trim_end_matches('.');
@@ -712,10 +730,13 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
         NetworkKind::Sockets => Network::Sockets,
     };
     let log = EvidenceLog::default();
-    let peer = bind(&net, "peer", plan.peer, &log).await?;
-    let stranger = bind(&net, "stranger", plan.stranger, &log).await?;
-    let terminating = bind(&net, "terminating", plan.terminating, &log).await?;
-    let second_peer = bind(&net, "second-peer", plan.second_peer, &log).await?;
+    let mut peer = bind(&net, "peer", plan.peer, &log).await?;
+    let mut stranger = bind(&net, "stranger", plan.stranger, &log).await?;
+    let mut terminating = bind(&net, "terminating", plan.terminating, &log).await?;
+    let mut second_peer = bind(&net, "second-peer", plan.second_peer, &log).await?;
+    // What each role presents over TLS, client side and server side; the
+    // same for every role when unset.
+    let mut role_tls: Option<RoleTls> = None;
     let mut dns = None;
     let mut tls_client = None;
     let mut egress = plan.egress.clone();
@@ -747,6 +768,15 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 .await
                 .map_err(|e| bind_err("sbe-tls", e))?;
             let tls_bind = tcp.local_addr().map_err(|e| bind_err("sbe-tls", e))?;
+            // Plain TCP on the UDP port, as SIP servers listen (RFC 3261
+            // §18.2.1), or any port when sockets have it taken.
+            let plain = match net.listen_tcp(sbe_addr).await {
+                Ok(l) => l,
+                Err(_) => net
+                    .listen_tcp(any)
+                    .await
+                    .map_err(|e| bind_err("sbe-tcp", e))?,
+            };
             // The reference SSP's second ingress SBE, which it advertises
             // to the second peer alone (RFC 6271 #4).
             let second_bind: SocketAddr = "127.0.0.6:0".parse().expect("literal");
@@ -812,10 +842,13 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             // RFC 6404 §4.5: peers authenticate with a certificate for
             // their domain.
             let peer_domain = role.facts.peer_domain.clone();
+            // Its inside (the terminating role) shares the listener and
+            // authenticates with the SSP's own domain.
+            let ssp_domain = role.facts.ssp_domain.clone();
             let tls_config = pki
                 .server_config_for_peers(
                     names,
-                    vec![peer_domain.clone()],
+                    vec![peer_domain.clone(), ssp_domain.clone()],
                     !faults.contains(Fault::AcceptAnyClientCert),
                 )
                 .map_err(Error::Tls)?;
@@ -823,6 +856,9 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 .client_config_as(&[peer_domain.as_str()])
                 .map_err(Error::Tls)?;
             tls_client = Some(as_peer.clone());
+            if plan.transport == Transport::Tls {
+                role_tls = Some(RoleTls::embedded(&pki, &peer_domain, &ssp_domain)?);
+            }
             mutual_tls = Some(crate::ctx::MutualTlsLab {
                 peer_domain,
                 as_peer,
@@ -850,12 +886,27 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 faults,
                 ..speermint_sbe::dbe::DbeConfig::default()
             };
-            let media_sockets = speermint_border::bind_media(&net, &dbe)
-                .await
-                .map_err(|e| bind_err("dbe", std::io::Error::other(e.to_string())))?;
+            // Over sockets another run may hold the range: the next free
+            // one of the same size, a bounded number of tries.
+            let mut dbe = dbe;
+            let span = EMBEDDED_DBE_PORTS.len() as u16;
+            let mut bound = Err(std::io::Error::other("no port range tried"));
+            for k in 0..32u16 {
+                let start = EMBEDDED_DBE_PORTS.start + k * span;
+                dbe.ports = start..start + span;
+                match speermint_border::bind_media(&net, &dbe).await {
+                    Ok(s) => {
+                        bound = Ok(s);
+                        break;
+                    }
+                    Err(e) => bound = Err(std::io::Error::other(e.to_string())),
+                }
+            }
+            let media_sockets = bound.map_err(|e| bind_err("dbe", e))?;
             media_relay = Some(vec![EMBEDDED_DBE[0]]);
             let sbe = RunningSbe::start_bound_with_media(
                 udp,
+                Some(plain),
                 Some((tcp, tls_config)),
                 media_sockets,
                 move |local| {
@@ -897,12 +948,19 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             } else {
                 "loopback sockets"
             };
+            // Where the roles reach it: its listener of the run's transport.
+            let at = match plan.transport {
+                Transport::Udp => Some(sbe.addr()),
+                Transport::Tcp => sbe.tcp_addr(),
+                Transport::Tls => sbe.tls_addr(),
+            }
+            .unwrap_or(sbe.addr());
+            let t = plan.transport.as_str();
             let label = if on.is_empty() {
-                format!("embedded reference SBE (udp:{}, {place})", sbe.addr())
+                format!("embedded reference SBE ({t}:{at}, {place})")
             } else {
                 format!(
-                    "embedded reference SBE (udp:{}, {place}) misbehaving: {}",
-                    sbe.addr(),
+                    "embedded reference SBE ({t}:{at}, {place}) misbehaving: {}",
                     on.join(", ")
                 )
             };
@@ -913,7 +971,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             } else {
                 sbe.addr().ip()
             }]);
-            (sbe.addr(), Some(sbe), label)
+            (at, Some(sbe), label)
         }
         TargetKind::External { addr } => {
             if let Some(d) = &plan.dns {
@@ -952,9 +1010,43 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             if let Some(ca) = &plan.tls_ca {
                 tls_client = Some(crate::pki::client_config_from_pem(ca).map_err(Error::Tls)?);
             }
-            (*addr, None, format!("udp:{addr}"))
+            if plan.transport == Transport::Tls && tls_client.is_none() {
+                return Err(Error::Usage(format!(
+                    "tls:{addr}: the harness needs the issuer of the IUT's certificate to trust: a profile with [tls] ca (and [target] domain, the name it verifies)"
+                )));
+            }
+            (*addr, None, format!("{}:{addr}", plan.transport.as_str()))
         }
     };
+    if plan.transport != Transport::Udp {
+        let tls = role_tls.unwrap_or_else(|| RoleTls::same(tls_client.clone()));
+        let server_name = iut_tls
+            .as_ref()
+            .map_or_else(|| plan.iut_domain.clone(), |(_, d)| d.clone());
+        for (role, (client, server)) in [
+            (&mut peer, tls.peer.clone()),
+            (&mut stranger, tls.stranger),
+            (&mut terminating, tls.terminating),
+            (&mut second_peer, tls.peer),
+        ] {
+            let stream = StreamPlan {
+                transport: plan.transport,
+                iut,
+                tls_client: client.map(|c| (c, server_name.clone())),
+                tls_server: server,
+                connect_timeout: plan.timing.response,
+            };
+            let addr = role.addr();
+            let name = role.name();
+            role.use_streams(&net, stream)
+                .await
+                .map_err(|source| Error::Bind {
+                    role: name,
+                    addr,
+                    source,
+                })?;
+        }
+    }
     let mut ctx = Ctx::new(net, iut, [peer, stranger, terminating, second_peer], log);
     ctx.offers = plan.offers.clone();
     ctx.peer_rate = plan.peer_rate;
@@ -972,6 +1064,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     if let TargetKind::Embedded { faults } = &plan.target {
         ctx.reference_faults = Some(*faults);
     }
+    ctx.transport = plan.transport;
     Ok(Session {
         ctx,
         sbe,
@@ -1017,6 +1110,52 @@ async fn reference_locator(
     role.locator_over_tls(validating, single, tls)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// TLS settings of one role: what it presents as a client, what its
+/// listener presents.
+type TlsPair = (
+    Option<std::sync::Arc<rustls::ClientConfig>>,
+    Option<std::sync::Arc<rustls::ServerConfig>>,
+);
+
+/// What each role presents over TLS.
+struct RoleTls {
+    /// The peer and the second peer: the peer SSP's certificate.
+    peer: TlsPair,
+    /// The stranger: a valid certificate for a domain that is no peer's
+    /// (a stranger holds no peer's credentials), so an IUT that
+    /// authenticates peers (RFC 6404 §4.5) refuses it at the handshake.
+    stranger: TlsPair,
+    /// The IUT's inside: the SSP's own domain.
+    terminating: TlsPair,
+}
+
+impl RoleTls {
+    /// Every role alike: the run's client settings, no listener
+    /// certificate (an external IUT's roles have none to present).
+    fn same(client: Option<std::sync::Arc<rustls::ClientConfig>>) -> Self {
+        Self {
+            peer: (client.clone(), None),
+            stranger: (client.clone(), None),
+            terminating: (client, None),
+        }
+    }
+
+    /// Certificates from the run's CA, which the embedded SBE trusts.
+    fn embedded(pki: &TestPki, peer_domain: &str, ssp_domain: &str) -> Result<Self, Error> {
+        let pair = |domain: &str| -> Result<TlsPair, Error> {
+            Ok((
+                Some(pki.client_config_as(&[domain]).map_err(Error::Tls)?),
+                Some(pki.server_config(&[domain]).map_err(Error::Tls)?),
+            ))
+        };
+        Ok(Self {
+            peer: pair(peer_domain)?,
+            stranger: pair("stranger.elsewhere.example")?,
+            terminating: pair(ssp_domain)?,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -1131,6 +1270,25 @@ mod tests {
         let dot = "[target]\naddress = \"udp:127.0.0.9:5060\"\noffers = [\"dns-tls\"]\n";
         let e = parse_profile("iut.toml", dot).unwrap_err().to_string();
         assert!(e.contains("cannot share"), "{e}");
+    }
+
+    #[test]
+    fn profile_targets_a_stream() {
+        let tcp = parse_profile("p", "[target]\naddress = \"tcp:127.0.0.9:5060\"\n").unwrap();
+        assert_eq!(tcp.transport, Transport::Tcp);
+        assert_eq!(tcp.tls_target, None);
+        let tls = "[target]\naddress = \"tls:127.0.0.9:5061\"\ndomain = \"sbc.example\"\n";
+        let plan = parse_profile("p", tls).unwrap();
+        assert_eq!(plan.transport, Transport::Tls);
+        // It serves TLS where the roles reach it.
+        assert_eq!(plan.tls_target, Some("127.0.0.9:5061".parse().unwrap()));
+        assert_eq!(plan.offers, Some(vec![Capability::Tls]));
+        assert_eq!(plan.iut_domain, "sbc.example");
+        // What speaks UDP only says so.
+        let e = parse_target("tcp:127.0.0.9:5060").unwrap_err();
+        assert!(e.contains("only udp"), "{e}");
+        let e = parse_target_on("sctp:127.0.0.9:5060").unwrap_err();
+        assert!(e.contains("udp, tcp or tls"), "{e}");
     }
 
     #[test]

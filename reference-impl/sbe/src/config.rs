@@ -117,6 +117,9 @@ pub struct SbeConfig {
     /// Its TLS listener, when it has one: the Via of a request it sends
     /// over TLS names it.
     pub tls_local: Option<SocketAddr>,
+    /// Its TCP listener, when it has one and it is not at `local`'s port:
+    /// a Route entry naming it is this element's own (RFC 3261 §16.4).
+    pub tcp_local: Option<SocketAddr>,
     /// Source addresses of authorised peers (any port): the SSPs this one
     /// has a pre-association with (static peering, RFC 6405 §5.1).
     pub peers: Vec<IpAddr>,
@@ -178,6 +181,7 @@ impl SbeConfig {
             local,
             hostname: None,
             tls_local: None,
+            tcp_local: None,
             peers,
             on_demand: false,
             trusted_peers: Vec::new(),

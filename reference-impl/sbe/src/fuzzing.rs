@@ -6,12 +6,13 @@
 //! [`arbitrary::Unstructured`]; work per input is bounded by fixed caps.
 
 use crate::{
-    DropReason, Event, Fault, Faults, Hop, Node, Output, OverLimit, PeerLimits, Resolved, Sbe,
-    SbeConfig, Timers, Unresolved,
+    DropReason, Event, Fault, Faults, Hop, Input, Node, Output, OverLimit, Path, PeerLimits,
+    Resolved, Sbe, SbeConfig, Timers, Transport, Unresolved,
 };
 use arbitrary::Unstructured;
 use speermint_sip::{HeaderName, Host, Message, MessageBuilder, Uri, Via, sanitize_phrase};
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -48,6 +49,24 @@ const IDENTITIES: [&[(&str, &str)]; 8] = [
     &[PAI, ("Privacy", "none")],
     &[PAI, ("Privacy", "header;id;critical")],
 ];
+/// What the inside writes about itself under topology hiding (its user
+/// agent's and its proxy's host names, a private address, and the next
+/// hop's own address): none of it may reach a peer (RFC 6404 §4.10).
+const INSIDE_UA: &str = "ua.core.inside.invalid";
+const INSIDE_PROXY: &str = "proxy.core.inside.invalid";
+const SECRETS: [&[u8]; 3] = [b"inside.invalid", b"10.20.30.40", b"203.0.113.5"];
+/// The inside's SDP, its origin a private address, and the same SDP as
+/// it must reach a peer: only `o=` names the element (RFC 4566 §5.2),
+/// every other line byte-identical (RFC 6271 #17).
+const INSIDE_OFFER: &[u8] = b"v=0\r\no=alice 2890844526 2890844526 IN IP4 10.20.30.40\r\ns=-\r\n\
+c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\na=x-keep:me\r\n";
+const HIDDEN_OFFER: &[u8] = b"v=0\r\no=- 2890844526 2890844526 IN IP4 192.0.2.1\r\ns=-\r\n\
+c=IN IP4 192.0.2.10\r\nt=0 0\r\nm=audio 49172 RTP/AVP 0\r\na=x-keep:me\r\n";
+/// A Request-URI naming a dialog token the element never gave out.
+const UNKNOWN_TOKEN_URI: &str = "sip:th0123456789abcdef@192.0.2.1:5060";
+/// The far port of stream connections that carry arbitrary bytes, apart
+/// from the connections whose messages the model follows one by one.
+const RAW_STREAM_PORT: u16 = 40000;
 /// Most operations per input.
 const SBE_OPS: usize = 64;
 /// Largest raw datagram an operation sends.
@@ -144,7 +163,7 @@ struct UaRequest {
     bytes: Vec<u8>,
     from: SocketAddr,
     method: &'static str,
-    ruri: &'static str,
+    ruri: String,
     via: String,
     branch: String,
     from_hdr: String,
@@ -157,7 +176,7 @@ impl UaRequest {
     /// The request with another method (and Via, To), as CANCEL and ACK
     /// are derived from an INVITE (RFC 3261 §9.1, §17.1.1.3).
     fn derive(&self, method: &'static str, via: String, branch: String, to_hdr: String) -> Self {
-        let bytes = MessageBuilder::request(method, self.ruri)
+        let bytes = MessageBuilder::request(method, &self.ruri)
             .header("Via", &via)
             .header("Max-Forwards", 70)
             .header("From", &self.from_hdr)
@@ -383,6 +402,8 @@ struct Msg {
     bytes: Vec<u8>,
     /// `None`: the bytes do not parse.
     facts: Option<Facts>,
+    /// Searched for the inside's names (when first sent to a peer).
+    searched: Cell<bool>,
 }
 
 /// A [`Msg`] in a set, found by its bytes.
@@ -411,6 +432,9 @@ impl Eq for ByBytes {}
 #[derive(Debug, Clone)]
 struct Tx {
     to: SocketAddr,
+    /// How it leaves: `to`, the transport, and for a stream the
+    /// connection.
+    path: Path,
     msg: Rc<Msg>,
 }
 
@@ -422,6 +446,27 @@ impl Tx {
     fn facts(&self) -> Option<&Facts> {
         self.msg.facts.as_ref()
     }
+}
+
+/// The start line of a message, for assertion messages.
+fn first_line(bytes: &[u8]) -> String {
+    let end = bytes
+        .windows(2)
+        .position(|w| w == b"\r\n")
+        .unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+/// The dialog token (`th` and 16 hex digits, lower-cased) of a URI that
+/// names the element, as the element reads a peer's Request-URI.
+fn dialog_token(u: &Uri<'_>, named: bool) -> Option<String> {
+    let s = u.as_sip()?;
+    if !is_me(&s.host, s.port.unwrap_or(5060), named) {
+        return None;
+    }
+    let hex = s.user?.strip_prefix("th")?;
+    (hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit()))
+        .then(|| format!("th{}", hex.to_ascii_lowercase()))
 }
 
 /// Whether `host:port` names the element: its address, or with `named`
@@ -456,14 +501,16 @@ fn request_target<'a>(m: &Message<'a>, named: bool) -> (Option<Uri<'a>>, bool) {
 }
 
 /// The privacy levels a request asks for as critical that a proxy cannot
-/// give (RFC 3323 §5: `header`, `session`, `user`), in order.
-fn unavailable_privacy(m: &Facts) -> Vec<&str> {
+/// give (RFC 3323 §5: `header`, `session`, `user`), in order; `header`
+/// is given when the element hides its topology (RFC 3323 §5.1).
+fn unavailable_privacy(m: &Facts, hiding: bool) -> Vec<&str> {
     if !m.privacy.iter().any(|v| v == "critical") {
         return Vec::new();
     }
     m.privacy
         .iter()
         .filter(|v| !matches!(v.as_str(), "id" | "none" | "critical"))
+        .filter(|v| !(hiding && *v == "header"))
         .map(String::as_str)
         .collect()
 }
@@ -550,6 +597,13 @@ struct Options {
     identities: bool,
     /// The peer is inside the trust domain (`trusted_peers`).
     trusted: bool,
+    /// Topology hiding, with this `max_hidden_dialogs` (1 to 4). Only
+    /// without resolution: the model ties a resolved request to its
+    /// forwards by the Via below the element's, which hiding removes.
+    hide: Option<usize>,
+    /// Each operation first reads how its message travels ([`Wire`]):
+    /// a datagram, or stream bytes over TCP in pieces.
+    tcp: bool,
     /// Any of the above: Route sets also name the element by
     /// [`HOSTNAME`] (a longer list would read earlier inputs differently).
     extended: bool,
@@ -559,7 +613,9 @@ impl Options {
     /// Bit 0: small limits, read from the next two bytes: requests per
     /// second 1 to 20 and burst 1 to 5 from the first; sessions 1 to 4,
     /// Drop or Reject, the session age limit and Retry-After from the
-    /// second. Bits 1 to 3: hostname, identity headers, trusted peer.
+    /// second. Bits 1 to 3: hostname, identity headers, trusted peer;
+    /// bit 4: topology hiding, with bits 6 and 7 its dialog bound less
+    /// one; bit 5: TCP.
     fn read(u: &mut Unstructured<'_>) -> Self {
         let mut byte = || u.arbitrary::<u8>().unwrap_or(0);
         let b = byte();
@@ -584,9 +640,110 @@ impl Options {
             hostname: b & 2 != 0,
             identities: b & 4 != 0,
             trusted: b & 8 != 0,
+            hide: (b & 16 != 0).then_some(1 + usize::from(b >> 6)),
+            tcp: b & 32 != 0,
             extended: b != 0,
         }
     }
+}
+
+/// How an operation's message reaches the element (one byte, read first
+/// when [`Options::tcp`]): bits 0 and 1, a datagram (0) or that many
+/// pieces of stream bytes over a TCP connection; bits 2 to 4, how far
+/// before the end the third piece starts; bit 5, an RFC 5626 keep-alive
+/// (CRLFCRLF) before the message; bit 6, the connection closes with the
+/// last piece. With two pieces or more, a second byte says where the
+/// first cut falls, in 256ths of the bytes.
+#[derive(Debug, Clone, Copy, Default)]
+struct Wire {
+    pieces: u8,
+    cut: u8,
+    tail: u8,
+    keepalive: bool,
+    close: bool,
+}
+
+impl Wire {
+    fn read(u: &mut Unstructured<'_>) -> Gen<Self> {
+        let b: u8 = u.arbitrary()?;
+        let pieces = b & 3;
+        Ok(Wire {
+            pieces,
+            cut: if pieces >= 2 { u.arbitrary()? } else { 0 },
+            tail: (b >> 2) & 7,
+            keepalive: b & 32 != 0,
+            close: b & 64 != 0,
+        })
+    }
+
+    fn stream(&self) -> bool {
+        self.pieces > 0
+    }
+
+    /// `bytes` (after the keep-alive, if any) cut into the pieces.
+    fn cut(&self, bytes: &[u8]) -> Vec<Vec<u8>> {
+        let mut all = Vec::with_capacity(bytes.len() + 4);
+        if self.keepalive {
+            all.extend_from_slice(b"\r\n\r\n");
+        }
+        all.extend_from_slice(bytes);
+        let len = all.len();
+        let mut cuts = vec![0, len];
+        if self.pieces >= 2 {
+            cuts.push(len * usize::from(self.cut) / 256);
+        }
+        if self.pieces >= 3 {
+            cuts.push(len.saturating_sub(1 + usize::from(self.tail)));
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut out: Vec<Vec<u8>> = cuts.windows(2).map(|w| all[w[0]..w[1]].to_vec()).collect();
+        if out.is_empty() {
+            out.push(Vec::new());
+        }
+        out
+    }
+}
+
+/// A TCP connection from `remote` to the element.
+fn tcp_path(remote: SocketAddr) -> Path {
+    Path {
+        local: SBE_LOCAL,
+        remote,
+        transport: Transport::Tcp,
+    }
+}
+
+/// Whether `bytes` name the inside (any case).
+fn names_inside(bytes: &[u8]) -> Option<&'static str> {
+    // One pass: the names start with distinct bytes.
+    (0..bytes.len()).find_map(|i| {
+        let s = match bytes[i] {
+            b'i' | b'I' => SECRETS[0],
+            b'1' => SECRETS[1],
+            b'2' => SECRETS[2],
+            _ => return None,
+        };
+        let w = bytes.get(i..i + s.len())?;
+        w.eq_ignore_ascii_case(s)
+            .then(|| std::str::from_utf8(s).unwrap_or_default())
+    })
+}
+
+/// The Contact URIs naming a dialog token (`sip:th` and 16 hex digits)
+/// in `bytes`.
+fn tokens_in(bytes: &[u8]) -> impl Iterator<Item = String> + '_ {
+    bytes
+        .windows(7)
+        .enumerate()
+        .filter(|(_, w)| *w == b"<sip:th")
+        .filter_map(move |(i, _)| {
+            let rest = &bytes[i + 1..];
+            let end = rest.iter().position(|&c| c == b'>' || c == b';')?;
+            let uri = std::str::from_utf8(&rest[..end]).ok()?;
+            let hex = uri.strip_prefix("sip:th")?.split('@').next()?;
+            (hex.len() == 16 && hex.bytes().all(|c| c.is_ascii_hexdigit())).then(|| uri.to_owned())
+        })
 }
 
 /// What the limits made of a request from the peer, as the model predicts.
@@ -693,11 +850,60 @@ struct SbeRun {
     refusals: usize,
     calls_started: usize,
     calls_ended: usize,
+    /// Topology hiding is on with this dialog bound. (The input chooses
+    /// no leak fault: hiding is always expected to be whole.)
+    hide: Option<usize>,
+    /// Raw bytes named the inside: the element may pass them on.
+    leak_exempt: bool,
+    /// Contact URIs with a dialog token the element gave a peer.
+    tokens_given: Vec<String>,
+    /// The peer named a token nobody was given, and was answered 481.
+    unknown_token_481s: usize,
+    /// Most hidden dialogs seen at once.
+    dialogs_high: usize,
+    /// Requests the inside (the next hop) sent, by top Via: the Via below
+    /// it, the number of Vias and the Call-ID its responses must carry.
+    inside_sent: HashMap<String, (Option<String>, usize, String)>,
+    /// Raw bytes from the next hop parsed as a request: they may reuse
+    /// an inside Via with other fields.
+    inside_mimicked: bool,
+    /// The operation delivers raw or mutated bytes.
+    raw_op: bool,
+    /// Raw bytes sent over streams, which the model does not frame: a
+    /// later request whose Via or branch they hold may meet a transaction
+    /// they started.
+    raw_stream_text: Vec<u8>,
+    /// Hidden dialogs before the datagram being handled.
+    dialogs_before: usize,
+    /// How the current operation's first message travels.
+    wire: Wire,
+    /// Stream connections the element holds, as the model follows them:
+    /// fed, and neither closed by their far end nor by the element.
+    open: HashSet<Path>,
+    /// The connection being fed, while its outputs are drained.
+    feeding: Option<Path>,
+    /// The path each request (by top Via) the peer or the inside sent
+    /// came in on; `None` once copies came on different paths.
+    req_paths: HashMap<String, Option<Path>>,
+    /// Messages sent over a reliable transport, by path and `Msg::id`.
+    reliable_sent: HashSet<(Path, usize)>,
+    /// Raw stream bytes from the peer were framed into messages the
+    /// model did not see: its token bucket and calls no longer follow
+    /// the element's.
+    limits_blind: bool,
+    /// Messages delivered over TCP, and connections the element closed.
+    stream_messages: usize,
+    closes: usize,
 }
 
 impl SbeRun {
     /// `resolve`: turn on `resolve_names`, with these faults and timeout.
-    fn new(max_transactions: usize, resolve: Option<(Faults, Duration)>, opts: Options) -> Self {
+    fn new(
+        max_transactions: usize,
+        resolve: Option<(Faults, Duration)>,
+        opts: Options,
+        extra: Faults,
+    ) -> Self {
         let mut cfg = SbeConfig::new(SBE_LOCAL, vec![PEER_IP], NEXT_HOP);
         cfg.max_transactions = max_transactions;
         cfg.peer_limits = opts.limits.unwrap_or_default();
@@ -711,7 +917,17 @@ impl SbeRun {
             cfg.faults = faults;
             cfg.resolve_timeout = timeout;
         }
+        let hide = opts.hide.filter(|_| resolve.is_none());
+        if let Some(max) = hide {
+            cfg.hide_topology = true;
+            cfg.max_hidden_dialogs = max;
+        }
+        // The model expects what the input chose; `extra` breaks the
+        // element behind its back.
         let (timers, faults) = (cfg.timers, cfg.faults);
+        for f in extra.iter() {
+            cfg.faults.insert(f);
+        }
         SbeRun {
             sbe: Sbe::new(cfg),
             now: Instant::now(),
@@ -751,6 +967,24 @@ impl SbeRun {
             refusals: 0,
             calls_started: 0,
             calls_ended: 0,
+            hide,
+            leak_exempt: false,
+            tokens_given: Vec::new(),
+            unknown_token_481s: 0,
+            dialogs_high: 0,
+            inside_sent: HashMap::new(),
+            inside_mimicked: false,
+            raw_op: false,
+            raw_stream_text: Vec::new(),
+            dialogs_before: 0,
+            wire: Wire::default(),
+            open: HashSet::new(),
+            feeding: None,
+            req_paths: HashMap::new(),
+            reliable_sent: HashSet::new(),
+            limits_blind: false,
+            stream_messages: 0,
+            closes: 0,
         }
     }
 
@@ -779,13 +1013,41 @@ impl SbeRun {
             "the timer queue lost or misplaced a deadline"
         );
         // One peer: at most its session limit, and exactly the model's calls.
-        assert_eq!(
-            self.sbe.session_count(),
-            self.calls.len(),
-            "sessions counted by the element, and calls in progress: {:?}",
-            self.calls
-        );
+        if !self.limits_blind {
+            assert_eq!(
+                self.sbe.session_count(),
+                self.calls.len(),
+                "sessions counted by the element, and calls in progress: {:?}",
+                self.calls
+            );
+        }
         assert!(self.calls.len() <= self.limits.sessions);
+        assert!(self.sbe.session_count() <= self.limits.sessions);
+        // RFC 6404 §4.10: the hidden-dialog table keeps its bound.
+        let dialogs = self.sbe.hidden_dialog_count();
+        assert!(
+            dialogs <= self.hide.unwrap_or(0),
+            "{dialogs} hidden dialogs, bound {:?}",
+            self.hide
+        );
+        assert_eq!(
+            self.sbe.reliable_retransmissions(),
+            0,
+            "a retransmission timer over a reliable transport"
+        );
+        // Stream framing holds exactly the connections open, each at
+        // most one message's worth of bytes (RFC 3261 §18.3).
+        let (connections, buffered) = self.sbe.stream_state();
+        assert_eq!(
+            connections,
+            self.open.len(),
+            "connections framed by the element, and open ones: {:?}",
+            self.open
+        );
+        assert!(
+            buffered <= self.sbe.config().limits.max_message_size,
+            "a connection buffers {buffered} bytes"
+        );
         if !self.lenient {
             assert_eq!(
                 p,
@@ -809,6 +1071,7 @@ impl SbeRun {
                     let (msg, first) = self.msg(t.bytes);
                     let tx = Tx {
                         to: t.path.remote,
+                        path: t.path,
                         msg,
                     };
                     if first {
@@ -817,17 +1080,198 @@ impl SbeRun {
                     // First: a failover makes its hop a destination.
                     self.attribute(&tx);
                     self.check_transmit(&tx, on_time);
+                    self.check_path(&tx);
+                    self.check_hidden(&tx);
                     out.push(tx);
                 }
                 Output::Event(Event::Resolve { id, target, .. }) => {
                     self.on_resolve_output(id, &target, input)
                 }
                 Output::Event(e) => self.events.push(e),
-                // Timers are polled directly (`poll_timeout`); a datagram
-                // element closes no stream.
-                Output::Timeout(_) | Output::Close(_) => {}
+                // Timers are polled directly (`poll_timeout`).
+                Output::Timeout(_) => {}
+                // Lost framing closes the connection being fed, and no
+                // other (RFC 3261 §18.3).
+                Output::Close(path) => {
+                    assert_eq!(
+                        self.feeding,
+                        Some(path),
+                        "the element closed a connection it was not fed"
+                    );
+                    self.open.remove(&path);
+                    self.closes += 1;
+                }
             }
         }
+        out
+    }
+
+    /// Transport rules of one transmission: a response goes back on the
+    /// path its request came in on (RFC 3261 §18.2.2), and no timer sends
+    /// a request again over a reliable transport, which retransmits by
+    /// itself (§17.1.1.2, §17.1.2.2). (Two transactions may send identical
+    /// responses, so for those `check_bounds` looks at the timers.)
+    fn check_path(&mut self, tx: &Tx) {
+        let request = tx.facts().is_some_and(Facts::is_request);
+        if tx.path.transport.is_reliable() && request {
+            let again = !self.reliable_sent.insert((tx.path, tx.msg.id));
+            assert!(
+                !(again && self.ctx == Ctx::Timer),
+                "a timer sent {} again over {:?}",
+                first_line(tx.bytes()),
+                tx.path
+            );
+        }
+        let Some(f) = tx.facts().filter(|f| !f.is_request()) else {
+            return;
+        };
+        if let Some(Some(p)) = self.req_paths.get(&f.via) {
+            assert_eq!(
+                tx.path,
+                *p,
+                "{} not on the path its request came in on",
+                first_line(tx.bytes())
+            );
+        }
+        // The inside gets back its own Via stack and Call-ID for what it
+        // sent, whatever the element wrote on the way out (RFC 5853
+        // §3.1.3); this holds for any proxy, hiding or not.
+        if tx.to.ip() == NEXT_HOP.ip() && !self.inside_mimicked {
+            if let Some((via2, vias, call_id)) = self.inside_sent.get(&f.via) {
+                assert_eq!(
+                    (&f.via2, f.vias, &f.call_id),
+                    (via2, *vias, call_id),
+                    "the Vias and Call-ID of a response to the inside: {}",
+                    String::from_utf8_lossy(tx.bytes()).escape_debug()
+                );
+            }
+        }
+    }
+
+    /// RFC 6404 §4.10 on one transmission to a peer: with hiding on and
+    /// no leak fault, no byte names the inside (unless raw bytes brought
+    /// the names in). Notes the dialog tokens the peer is given.
+    fn check_hidden(&mut self, tx: &Tx) {
+        // Each distinct message once: retransmissions are the same bytes.
+        if self.hide.is_none() || tx.to.ip() != PEER_IP || tx.msg.searched.replace(true) {
+            return;
+        }
+        if !self.leak_exempt {
+            if let Some(name) = names_inside(tx.bytes()) {
+                panic!(
+                    "{name} sent to the peer at {}: {}",
+                    tx.to,
+                    String::from_utf8_lossy(tx.bytes()).escape_debug()
+                );
+            }
+        }
+        for t in tokens_in(tx.bytes()) {
+            if !self.tokens_given.contains(&t) {
+                self.tokens_given.push(t);
+            }
+        }
+    }
+
+    /// Whether raw stream bytes held `text`.
+    fn in_raw_streams(&self, text: &str) -> bool {
+        !self.raw_stream_text.is_empty()
+            && !text.is_empty()
+            && self
+                .raw_stream_text
+                .windows(text.len())
+                .any(|w| w == text.as_bytes())
+    }
+
+    /// Where the element must send a new request to `to`: over the
+    /// connection the far end has open to it (RFC 5923 §4), else UDP.
+    fn path_to(&self, to: SocketAddr) -> Path {
+        let tcp = tcp_path(to);
+        if self.open.contains(&tcp) {
+            tcp
+        } else {
+            Path {
+                local: SBE_LOCAL,
+                remote: to,
+                transport: Transport::Udp,
+            }
+        }
+    }
+
+    /// Hands `bytes` from `from` to the element as the operation's wire
+    /// says (once per operation; later messages go as datagrams): a
+    /// datagram, or pieces of stream bytes on the TCP connection from
+    /// `from`, the last one closing it if asked. A connection from
+    /// [`RAW_STREAM_PORT`] carries arbitrary bytes; any other holds whole
+    /// well-formed messages only, so only the last piece may have effects
+    /// and framing is never lost there.
+    fn input(&mut self, from: SocketAddr, bytes: &[u8], m: Option<&Message<'_>>) -> Vec<Tx> {
+        let wire = std::mem::take(&mut self.wire);
+        if !wire.stream() {
+            self.sbe.handle_datagram(self.now, from, bytes);
+            return self.drain(false, m);
+        }
+        let path = tcp_path(from);
+        let whole = from.port() != RAW_STREAM_PORT;
+        self.stream_messages += 1;
+        let pieces = wire.cut(bytes);
+        let mut out = Vec::new();
+        self.feeding = Some(path);
+        for (i, piece) in pieces.iter().enumerate() {
+            let last = i + 1 == pieces.len();
+            let (closes, closed) = (self.closes, last && wire.close);
+            let input = Input::StreamData {
+                path,
+                bytes: piece,
+                closed,
+            };
+            self.sbe.handle_input(self.now, input);
+            let mut got = self.drain(false, m);
+            if self.closes > closes {
+                assert!(
+                    !whole,
+                    "a well-formed message lost its framing: {}",
+                    String::from_utf8_lossy(bytes).escape_debug()
+                );
+            } else if closed {
+                self.open.remove(&path);
+            } else {
+                self.open.insert(path);
+            }
+            if whole && !last {
+                assert!(
+                    got.is_empty() && self.events.is_empty(),
+                    "part of a message had effects: {:?}",
+                    self.events
+                );
+            }
+            // Raw stream bytes framed into requests the model never saw:
+            // from the peer, they drew on its limits; from the next hop,
+            // they may reuse the inside's Vias or a parked request's.
+            let handled = !got.is_empty()
+                || self.events.iter().any(|e| {
+                    !matches!(
+                        e,
+                        Event::StreamClosed { .. }
+                            | Event::Dropped {
+                                reason: DropReason::Unparseable
+                                    | DropReason::MalformedResponse
+                                    | DropReason::NoTransaction
+                                    | DropReason::WrongSource,
+                                ..
+                            }
+                    )
+                });
+            if !whole && handled {
+                if from.ip() == PEER_IP {
+                    self.limits_blind = true;
+                } else if from.ip() == NEXT_HOP.ip() {
+                    self.inside_mimicked = true;
+                    self.lenient |= self.resolve;
+                }
+            }
+            out.append(&mut got);
+        }
+        self.feeding = None;
         out
     }
 
@@ -838,7 +1282,12 @@ impl SbeRun {
         }
         let facts = Message::parse(&bytes).ok().map(|m| Facts::of(&m));
         let id = self.seen.len();
-        let m = Rc::new(Msg { id, bytes, facts });
+        let m = Rc::new(Msg {
+            id,
+            bytes,
+            facts,
+            searched: Cell::new(false),
+        });
         self.seen.insert(ByBytes(m.clone()));
         (m, true)
     }
@@ -1240,6 +1689,39 @@ impl SbeRun {
         self.datagram.extend_from_slice(bytes);
         let request = m.filter(|m| m.is_request());
         self.datagram_key = request.map(|m| tx_key(&m.core().via, m));
+        // The path a request came in on, for its responses. Raw bytes may
+        // reuse an earlier request's Via (a stream read is not parsed here,
+        // so look for the Via's text): its responses then prove nothing.
+        if self.raw_op {
+            for (via, p) in &mut self.req_paths {
+                let carried =
+                    !via.is_empty() && bytes.windows(via.len()).any(|w| w == via.as_bytes());
+                if p.is_some() && carried {
+                    *p = None;
+                }
+            }
+        } else if let Some(m) = request {
+            let via = m.core().via.raw;
+            let mimicked = self.in_raw_streams(via);
+            let path = if self.wire.stream() {
+                tcp_path(from)
+            } else {
+                Path {
+                    local: SBE_LOCAL,
+                    remote: from,
+                    transport: Transport::Udp,
+                }
+            };
+            let p = self.req_paths.entry(via.to_owned()).or_insert(Some(path));
+            if *p != Some(path) || mimicked {
+                *p = None;
+            }
+        }
+        if self.raw_op && self.wire.stream() {
+            self.raw_stream_text.extend_from_slice(bytes);
+            self.raw_stream_text.push(0);
+        }
+        self.dialogs_before = self.sbe.hidden_dialog_count();
         // A CANCEL from upstream for a forwarded INVITE.
         let cancels = request
             .filter(|m| m.method() == "CANCEL" && from.ip() == NEXT_HOP.ip())
@@ -1256,7 +1738,8 @@ impl SbeRun {
         let mut known = false;
         if let Some(m) = request.filter(|_| from.ip() != STRANGER_IP) {
             let branch = m.core().via.branch().unwrap_or_default().to_owned();
-            known = !self.keys.insert((branch, m.method().to_owned()));
+            known = self.in_raw_streams(&branch);
+            known |= !self.keys.insert((branch, m.method().to_owned()));
         }
         let room_before = self.sbe.transaction_count();
         self.trigger = self.final_for_attempt(from, m);
@@ -1271,11 +1754,28 @@ impl SbeRun {
                 && rec.upstream.is_empty()
                 && s + c < self.max_transactions
         });
-        self.sbe.handle_datagram(self.now, from, bytes);
-        let out = self.drain(false, m);
+        let seen = self.seen.len();
+        let out = self.input(from, bytes, m);
         assert!(self.new_parked.len() <= 1, "one datagram parked twice");
+        // RFC 6404 §4.10: a new dialog is refused for want of room only
+        // when the table is full (no dialog idles a day in a run). (A
+        // retransmission gets the 503 it got before, full or not now.)
+        for t in out.iter().filter(|t| t.msg.id >= seen) {
+            if t.bytes()
+                .starts_with(b"SIP/2.0 503 Service Unavailable - Too Many Dialogs")
+            {
+                assert!(
+                    self.hide.is_some_and(|max| self.dialogs_before >= max),
+                    "503 Too Many Dialogs with {} of {:?}",
+                    self.dialogs_before,
+                    self.hide
+                );
+            }
+        }
+        self.dialogs_high = self.dialogs_high.max(self.sbe.hidden_dialog_count());
+        // (Blind to the peer's bucket, nothing is predicted of it.)
         self.gate = request
-            .filter(|_| from.ip() == PEER_IP)
+            .filter(|_| from.ip() == PEER_IP && !self.limits_blind)
             .map(|m| self.check_limits(from, m, known, room_before, &out));
         if let Some(cancelled) = cancels {
             let accepted = out.iter().any(|t| {
@@ -1386,7 +1886,14 @@ impl SbeRun {
         let before = self.calls.len();
         if f.is_request() {
             if f.method == "BYE" && f.via_ours {
-                self.calls.retain(|c| c.call_id != f.call_id);
+                // The element ends the call by the Call-ID the BYE came
+                // with: under topology hiding the relayed one may differ.
+                let incoming = match (self.ctx, &self.datagram_key) {
+                    (Ctx::Datagram { .. }, Some(k)) if k.3 == "BYE" => &k.1,
+                    _ => &f.call_id,
+                };
+                let incoming = incoming.clone();
+                self.calls.retain(|c| c.call_id != incoming);
             }
         } else {
             let from_peer = matches!(self.ctx, Ctx::Datagram { from, .. } if from.ip() == PEER_IP);
@@ -1465,9 +1972,14 @@ impl SbeRun {
                 }
             )
         });
+        let too_many_dialogs = |t: &&Tx| {
+            t.bytes()
+                .starts_with(b"SIP/2.0 503 Service Unavailable - Too Many Dialogs")
+        };
         let limit_answers = out
             .iter()
             .filter(|t| t.bytes().starts_with(b"SIP/2.0 503 Service Unavailable - "))
+            .filter(|t| !too_many_dialogs(t))
             .count();
         let shown = || {
             String::from_utf8_lossy(m.as_bytes())
@@ -1525,6 +2037,49 @@ impl SbeRun {
                                 .is_some_and(|f| f.is_request() && f.method == method)
                     })
                     .count();
+                // RFC 6404 §4.10: past the limits, a request naming a
+                // dialog token the element does not hold gets 481, and a
+                // new dialog without room 503; neither is relayed. Which
+                // tokens the element still holds would take a second
+                // dialog table: for tokens it gave out, either is fine.
+                let ruri = m.request_uri().map(|u| u.raw()).unwrap_or_default();
+                let token = self.hide.and(
+                    m.request_uri()
+                        .and_then(|u| dialog_token(u, self.opts.hostname)),
+                );
+                let unknown_token = token.as_ref().is_some_and(|t| {
+                    !self
+                        .tokens_given
+                        .iter()
+                        .any(|g| g.to_ascii_lowercase().contains(t.as_str()))
+                });
+                let answered_481 = out
+                    .iter()
+                    .filter(|t| {
+                        t.to == from
+                            && t.facts()
+                                .is_some_and(|f| f.status == Some(481) && f.cseq_method == method)
+                    })
+                    .count();
+                let refused_full = out.iter().filter(too_many_dialogs).count();
+                if unknown_token || answered_481 > 0 {
+                    assert!(
+                        token.is_some() && answered_481 == 1 && relays == 0,
+                        "a request naming {ruri}: {answered_481} 481s, {relays} relays"
+                    );
+                    self.unknown_token_481s += usize::from(unknown_token);
+                    return gate;
+                }
+                if refused_full > 0 {
+                    let forming = matches!(method, "INVITE" | "SUBSCRIBE" | "REFER")
+                        && m.core().to.tag().is_none();
+                    assert!(
+                        forming && refused_full == 1 && relays == 0,
+                        "503 Too Many Dialogs for {}",
+                        shown()
+                    );
+                    return gate;
+                }
                 assert_eq!(relays, 1, "an admitted request relayed: {}", shown());
                 let call_id = m.core().call_id;
                 if new_call && !self.calls.iter().any(|c| c.call_id == call_id) {
@@ -1650,29 +2205,48 @@ impl SbeRun {
             *u.choose(&PEER_METHODS)?
         };
         let ruri = if from_next_hop && self.resolve {
-            *u.choose(&RESOLVING_RURIS)?
+            (*u.choose(&RESOLVING_RURIS)?).to_owned()
         } else if from_next_hop {
-            *u.choose(&[
+            (*u.choose(&[
                 "sip:carol@198.51.100.10:5060",
                 "sip:carol@198.51.100.10:5070;transport=udp",
                 "sip:carol@192.0.2.66",
                 "sip:carol@peer.example",
                 "tel:+15550001",
-            ])?
+            ])?)
+            .to_owned()
         } else {
-            *u.choose(&[
-                "sip:bob@biloxi.example.com",
-                "sips:bob@biloxi.example.com;transport=tcp",
-                "tel:+15551234567",
-                "sip:+15551234567@[2001:db8::5]:5062;user=phone",
-                "mailto:bob@example.com",
-                "sip:bob@203.0.113.5:5060",
-                "sip:192.0.2.1:5060;lr",
-            ])?
+            // Under topology hiding, also the element's Contact for a
+            // dialog: one it gave out, or one it never did.
+            let given = self.tokens_given.len();
+            let n = if self.hide.is_some() { 9 } else { 7 };
+            match u.choose_index(n)? {
+                7 if given > 0 => self.tokens_given[u.choose_index(given)?].clone(),
+                7 | 8 => UNKNOWN_TOKEN_URI.to_owned(),
+                i => [
+                    "sip:bob@biloxi.example.com",
+                    "sips:bob@biloxi.example.com;transport=tcp",
+                    "tel:+15551234567",
+                    "sip:+15551234567@[2001:db8::5]:5062;user=phone",
+                    "mailto:bob@example.com",
+                    "sip:bob@203.0.113.5:5060",
+                    "sip:192.0.2.1:5060;lr",
+                ][i]
+                    .to_owned(),
+            }
         };
+        // The inside under topology hiding: a proxy's Via, Record-Route
+        // and address above its user agent's names, a private address in
+        // the SDP origin; its From names only its domain.
+        let inside = from_next_hop && self.hide.is_some();
         let branch = format!("z9hG4bK{}{id}", if from_next_hop { "n" } else { "p" });
-        let via = format!("SIP/2.0/UDP {from};branch={branch};rport");
-        let from_hdr = format!("<sip:alice@{}>;tag=f{id}", from.ip());
+        let transport = if self.wire.stream() { "TCP" } else { "UDP" };
+        let via = format!("SIP/2.0/{transport} {from};branch={branch};rport");
+        let from_hdr = if inside {
+            format!("<sip:alice@ssp.example>;tag=f{id}")
+        } else {
+            format!("<sip:alice@{}>;tag=f{id}", from.ip())
+        };
         let to_hdr = if u.ratio(1u8, 4)? {
             format!("<sip:bob@biloxi.example.com>;tag=t{id}")
         } else {
@@ -1682,6 +2256,7 @@ impl SbeRun {
             n if n > 0 && u.ratio(1u8, 4)? => {
                 self.peer_requests[u.choose_index(n)?].call_id.clone()
             }
+            _ if inside => format!("c{id}@{INSIDE_UA}"),
             _ => format!("c{id}@{}", from.ip()),
         };
         let cseq = if u.arbitrary()? {
@@ -1689,7 +2264,15 @@ impl SbeRun {
         } else {
             u.int_in_range(1..=9)?
         };
-        let mut b = MessageBuilder::request(method, ruri).header("Via", &via);
+        let mut b = MessageBuilder::request(method, &ruri).header("Via", &via);
+        if inside {
+            b = b.header(
+                "Via",
+                format_args!(
+                    "SIP/2.0/UDP {INSIDE_UA}:5060;branch=z9hG4bKua{id};received=10.20.30.40"
+                ),
+            );
+        }
         if let Some(mf) = *u.choose(&[Some(70u8), Some(70), Some(1), Some(0), None])? {
             b = b.header("Max-Forwards", mf);
         }
@@ -1732,7 +2315,11 @@ impl SbeRun {
         if u.ratio(1u8, 8)? {
             b = b.header("Proxy-Require", "x-fuzz");
         }
-        if method == "INVITE" {
+        if inside && method == "INVITE" {
+            b = b
+                .header("Record-Route", format_args!("<sip:{INSIDE_PROXY};lr>"))
+                .header("Contact", format_args!("<sip:alice@{INSIDE_UA}:5060>"));
+        } else if method == "INVITE" {
             b = b.header("Contact", format_args!("<sip:alice@{from}>"));
         }
         if self.opts.identities {
@@ -1741,7 +2328,7 @@ impl SbeRun {
             }
         }
         if u.ratio(1u8, 3)? {
-            b = b.body("application/sdp", OFFER);
+            b = b.body("application/sdp", if inside { INSIDE_OFFER } else { OFFER });
         }
         Ok(UaRequest {
             bytes: b.build(),
@@ -1757,19 +2344,36 @@ impl SbeRun {
         })
     }
 
-    /// A response to `request`, a request as the element sent it.
+    /// A response to `request`, a request as the element sent it. From
+    /// the inside under topology hiding, a provisional or 2xx carries the
+    /// inside's Contact, a dialog's Record-Route also its proxy's entry,
+    /// and an INVITE's 183 or 200 its SDP.
     fn response(
         &mut self,
         u: &mut Unstructured<'_>,
         request: &[u8],
+        inside: bool,
     ) -> Gen<Option<(u16, Vec<u8>)>> {
         let code = *u.choose(&STATUS_CODES)?;
         let tag = format!("r{}", self.next_id());
         let Ok(req) = Message::parse(request) else {
             return Ok(None);
         };
-        let bytes = MessageBuilder::response_to(&req, code, "Fuzz", Some(&tag)).build();
-        Ok(Some((code, bytes)))
+        let mut b = MessageBuilder::response_to(&req, code, "Fuzz", Some(&tag));
+        if inside && self.hide.is_some() && (101..300).contains(&code) {
+            let method = req.method();
+            if matches!(method, "INVITE" | "SUBSCRIBE") {
+                b = b.header("Record-Route", format_args!("<sip:{INSIDE_PROXY};lr>"));
+                for rr in req.values(HeaderName::RecordRoute) {
+                    b = b.header("Record-Route", rr);
+                }
+            }
+            b = b.header("Contact", format_args!("<sip:bob@{INSIDE_UA}:5060>"));
+            if method == "INVITE" && matches!(code, 183 | 200) {
+                b = b.body("application/sdp", INSIDE_OFFER);
+            }
+        }
+        Ok(Some((code, b.build())))
     }
 
     /// Sorts one input's transmissions: relays go `away` from the sender,
@@ -1786,7 +2390,10 @@ impl SbeRun {
         let mut t = Tally::default();
         for tx in out {
             let to = &tx.to;
-            if *to == back {
+            // (A transaction raw stream bytes started, with the same
+            // branch, answers on their connection.)
+            let raw_twin = to.ip() == back.ip() && to.port() == RAW_STREAM_PORT;
+            if *to == back || raw_twin {
                 let other = |m: &Facts| method.is_some_and(|x| m.cseq_method != x);
                 match tx.facts().and_then(|m| m.status.map(|c| (c, other(m)))) {
                     Some((c, true)) if c >= 200 => t.other_finals += 1,
@@ -1809,7 +2416,8 @@ impl SbeRun {
     fn send_request(&mut self, req: UaRequest, away_ip: IpAddr) {
         let fresh = !self
             .keys
-            .contains(&(req.branch.clone(), req.method.to_owned()));
+            .contains(&(req.branch.clone(), req.method.to_owned()))
+            && !self.in_raw_streams(&req.branch);
         let from_next_hop = req.from.ip() == NEXT_HOP.ip();
         let original = Message::parse(&req.bytes).expect("generated request parses");
         if req.from.ip() == PEER_IP {
@@ -1817,6 +2425,14 @@ impl SbeRun {
         } else if from_next_hop && self.resolve {
             let key = tx_key(&original.core().via, &original);
             self.hop_requests.push((req.clone(), key));
+        }
+        if from_next_hop {
+            let mut vias = original.vias();
+            let top = vias.next().map(|v| v.raw.to_owned()).unwrap_or_default();
+            let second = vias.next().map(|v| v.raw.to_owned());
+            let n = 1 + usize::from(second.is_some()) + vias.count();
+            let call_id = original.core().call_id.to_owned();
+            self.inside_sent.insert(top, (second, n, call_id));
         }
         // A CANCEL for a parked INVITE: answered 200, the INVITE 487.
         let cancels_parked = (req.method == "CANCEL")
@@ -1907,7 +2523,17 @@ impl SbeRun {
             }
             _ if fresh => {
                 // Or neither, over a limit under Drop (as predicted).
-                let silent = matches!(self.gate, Some(Gate::Refused(_)))
+                let over = self.events.iter().any(|e| {
+                    matches!(
+                        e,
+                        Event::Dropped {
+                            reason: DropReason::OverLimit,
+                            ..
+                        }
+                    )
+                });
+                let silent = (matches!(self.gate, Some(Gate::Refused(_)))
+                    || (self.limits_blind && over))
                     && self.limits.over_limit == OverLimit::Drop;
                 assert_eq!(
                     t.relays + t.finals,
@@ -1933,6 +2559,9 @@ impl SbeRun {
         }
         // The identity fields as sent.
         let sent = Facts::routing(&original);
+        // Under topology hiding a request from the inside leaves with the
+        // element's Via alone and the SDP origin naming the element.
+        let hidden = from_next_hop && self.hide.is_some();
         for t in &out {
             if t.to.ip() != away_ip || t.to == req.from {
                 continue;
@@ -1942,9 +2571,20 @@ impl SbeRun {
             // CANCEL the element sends is its own, hop by hop, §9.1.)
             if m.method == req.method && req.method != "CANCEL" {
                 assert!(m.via_ours, "relayed with top Via {}", m.via);
-                assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
-                assert_eq!(m.body(t.bytes()), original.body(), "relayed body changed");
-                self.check_relayed_copy(&original, &sent, m, from_next_hop);
+                if hidden {
+                    assert_eq!(m.vias, 1, "the inside's Vias left: {}", m.vias);
+                } else {
+                    assert_eq!(m.via2.as_deref(), Some(req.via.as_str()));
+                }
+                let body = match original.body() {
+                    INSIDE_OFFER if hidden => HIDDEN_OFFER,
+                    b => b,
+                };
+                assert_eq!(m.body(t.bytes()), body, "relayed body changed");
+                // RFC 3261 §18.1.1, RFC 5923 §4: over the connection the
+                // far end has open, else UDP.
+                assert_eq!(t.path, self.path_to(t.to), "the path of a relayed request");
+                self.check_relayed_copy(&original, &sent, m, from_next_hop, t.path.transport);
             }
         }
         if from_next_hop {
@@ -1964,26 +2604,38 @@ impl SbeRun {
         sent: &Facts,
         m: &Facts,
         from_next_hop: bool,
+        transport: Transport,
     ) {
         let me = if self.opts.hostname {
             format!("{HOSTNAME}:5060")
         } else {
             SBE_LOCAL.to_string()
         };
+        // The Via names the transport the request leaves on (§18.1.1).
+        let via = transport.via_token();
         assert!(
-            m.via.starts_with(&format!("SIP/2.0/UDP {me};")),
-            "the element's Via {} does not name it as {me}",
+            m.via.starts_with(&format!("SIP/2.0/{via} {me};")),
+            "the element's Via {} does not name it as {me} over {via}",
             m.via
         );
         if matches!(
             m.method.as_str(),
             "INVITE" | "SUBSCRIBE" | "NOTIFY" | "REFER"
         ) {
+            let rr = match transport {
+                Transport::Udp => format!("<sip:{me};lr>"),
+                t => format!("<sip:{me};transport={};lr>", t.as_str()),
+            };
             assert_eq!(
                 m.record_route.as_deref(),
-                Some(format!("<sip:{me};lr>").as_str()),
+                Some(rr.as_str()),
                 "the element's Record-Route"
             );
+        }
+        // A peer's request inside a hidden dialog follows the inside's
+        // route set, which only a second dialog table could predict.
+        if self.hide.is_some() && !from_next_hop && original.core().to.tag().is_some() {
+            return self.check_relayed_identity(sent, m, from_next_hop);
         }
         let mut routes = original.name_addrs(HeaderName::Route).map(|na| na.uri);
         let first = routes.next();
@@ -1996,6 +2648,12 @@ impl SbeRun {
             route.map(|u| u.raw()),
             "the first Route of the relayed copy"
         );
+        self.check_relayed_identity(sent, m, from_next_hop);
+    }
+
+    /// RFC 3325 §5-7 and RFC 3323 §5 on a relayed copy `m` of a request
+    /// whose identity fields were `sent`.
+    fn check_relayed_identity(&self, sent: &Facts, m: &Facts, from_next_hop: bool) {
         // The next hop is inside the trust domain; the peer only when
         // configured so.
         let (from_trusted, to_trusted) = if from_next_hop {
@@ -2040,7 +2698,7 @@ impl SbeRun {
         let missing = if self.opts.trusted {
             Vec::new()
         } else {
-            unavailable_privacy(orig)
+            unavailable_privacy(orig, self.hide.is_some())
         };
         for t in out {
             let Some(f) = t.facts() else { continue };
@@ -2066,9 +2724,11 @@ impl SbeRun {
     /// Checks that a datagram from a stranger started nothing.
     fn stranger_datagram(&mut self, from: SocketAddr, bytes: &[u8]) {
         let before = self.sbe.transaction_count();
+        // A raw stream read may frame several requests: a 403 each.
+        let several = self.wire.stream() && from.port() == RAW_STREAM_PORT;
         let out = self.deliver(from, bytes);
         assert!(
-            out.len() <= 1,
+            out.len() <= 1 || several,
             "{} transmissions for one stranger datagram",
             out.len()
         );
@@ -2164,7 +2824,7 @@ impl SbeRun {
         // RFC 3323 §5: critical privacy a proxy cannot give, towards a hop
         // outside the trust domain: 500 naming it.
         let trusted = to == NEXT_HOP || (to.ip() == PEER_IP && self.opts.trusted);
-        let missing = unavailable_privacy(&rec.req);
+        let missing = unavailable_privacy(&rec.req, self.hide.is_some());
         if !trusted && !missing.is_empty() {
             return Expected::Answer {
                 status: 500,
@@ -2241,10 +2901,11 @@ impl SbeRun {
             );
             assert!(self.lenient || waiting.is_some(), "id {id} was not waiting");
         }
-        // The answer starts no timer that is already due.
+        // The answer starts no timer in the past. (One at `now` is fine:
+        // over a reliable transport Timer J is zero, RFC 3261 §17.2.2.)
         if let Some(t) = self.sbe.poll_timeout() {
             assert!(
-                t > self.now || due.is_some_and(|d| d <= t),
+                t >= self.now || due.is_some_and(|d| d <= t),
                 "on_resolved set a timer in the past"
             );
         }
@@ -2321,10 +2982,16 @@ impl SbeRun {
 
     /// One operation drawn from `u`.
     fn step(&mut self, u: &mut Unstructured<'_>) -> Gen<()> {
+        self.wire = if self.opts.tcp {
+            Wire::read(u)?
+        } else {
+            Wire::default()
+        };
         let peer = SocketAddr::new(PEER_IP, *u.choose(&[5060u16, 5060, 5070])?);
         let stranger = SocketAddr::new(STRANGER_IP, *u.choose(&[5060u16, 5061])?);
         // Inputs without resolution read as before resolution existed.
         let last = if self.resolve { 19 } else { 16 };
+        self.raw_op = false;
         match u.int_in_range(0..=last)? {
             // A new request from the peer.
             0..=2 => {
@@ -2385,6 +3052,15 @@ impl SbeRun {
                     }
                     b
                 };
+                self.raw_op = true;
+                self.leak_exempt |= names_inside(&bytes).is_some();
+                if self.wire.stream() {
+                    // A stream read may hold any number of messages: the
+                    // checks are those of every step (and framing's).
+                    let from = SocketAddr::new(PEER_IP, RAW_STREAM_PORT);
+                    self.deliver_parsed(from, &bytes, None, false);
+                    return Ok(());
+                }
                 let out = self.deliver(peer, &bytes);
                 let t = Self::tally(&out, peer, NEXT_HOP.ip(), None, None);
                 assert!(
@@ -2398,7 +3074,7 @@ impl SbeRun {
                     return Ok(());
                 }
                 let req = self.to_next_hop[u.choose_index(self.to_next_hop.len())?].clone();
-                let Some((code, bytes)) = self.response(u, &req.bytes)? else {
+                let Some((code, bytes)) = self.response(u, &req.bytes, true)? else {
                     return Ok(());
                 };
                 match u.int_in_range(0..=5u8)? {
@@ -2422,6 +3098,15 @@ impl SbeRun {
                                 "response to the peer with top Via {}",
                                 m.via
                             );
+                            // Hidden, the inside's SDP origin names the element.
+                            let sent = Message::parse(&bytes).map(|r| r.body() == INSIDE_OFFER);
+                            if self.hide.is_some() && sent == Ok(true) {
+                                assert_eq!(
+                                    m.body(t.bytes()),
+                                    HIDDEN_OFFER,
+                                    "the SDP of a response to the peer"
+                                );
+                            }
                         }
                     }
                 }
@@ -2435,7 +3120,18 @@ impl SbeRun {
             11 => {
                 let n = u.int_in_range(0..=SBE_RAW_MAX)?;
                 let bytes = u.bytes(n.min(u.len()))?.to_vec();
+                self.raw_op = true;
+                self.leak_exempt |= names_inside(&bytes).is_some();
+                // (With resolution, as a datagram: a parked request must
+                // be the one the model parsed.)
+                if self.wire.stream() && !self.resolve {
+                    let from = SocketAddr::new(NEXT_HOP.ip(), RAW_STREAM_PORT);
+                    self.deliver_parsed(from, &bytes, None, true);
+                    return Ok(());
+                }
+                self.wire = Wire::default();
                 let m = Message::parse(&bytes).ok();
+                self.inside_mimicked |= m.as_ref().is_some_and(Message::is_request);
                 self.deliver_parsed(NEXT_HOP, &bytes, m.as_ref(), true);
             }
             // A response from a peer to a request relayed to it.
@@ -2444,7 +3140,7 @@ impl SbeRun {
                     return Ok(());
                 }
                 let (dest, req) = self.to_peer[u.choose_index(self.to_peer.len())?].clone();
-                let Some((code, bytes)) = self.response(u, &req.bytes)? else {
+                let Some((code, bytes)) = self.response(u, &req.bytes, false)? else {
                     return Ok(());
                 };
                 if u.ratio(1u8, 4)? {
@@ -2466,7 +3162,13 @@ impl SbeRun {
             14 => {
                 let n = u.int_in_range(0..=SBE_RAW_MAX)?;
                 let bytes = u.bytes(n.min(u.len()))?.to_vec();
-                self.stranger_datagram(stranger, &bytes);
+                self.raw_op = true;
+                let from = if self.wire.stream() {
+                    SocketAddr::new(STRANGER_IP, RAW_STREAM_PORT)
+                } else {
+                    stranger
+                };
+                self.stranger_datagram(from, &bytes);
             }
             // Time: to the next deadline, by a step (every timer on time),
             // or by a jump (timers fire late).
@@ -2501,9 +3203,16 @@ impl SbeRun {
                     2 if r.method == "INVITE" => ("ACK", format!("{};tag=x", r.to_hdr)),
                     _ => {
                         let out = self.deliver(r.from, &r.bytes);
-                        let t = Self::tally(&out, r.from, PEER_IP, Some(&self.hop_dests), None);
+                        let hops = Some(&self.hop_dests);
+                        let t = Self::tally(&out, r.from, PEER_IP, hops, Some(r.method));
+                        // A CANCEL whose transaction has ended is a new one:
+                        // for an INVITE parked again, 200 and the INVITE's 487.
+                        let others = usize::from(r.method == "CANCEL");
                         assert!(
-                            t.relays <= 1 && t.finals <= 1 && t.provisionals <= 1,
+                            t.relays <= 1
+                                && t.finals <= 1
+                                && t.provisionals <= 1
+                                && t.other_finals <= others,
                             "{t:?} for a retransmission from the next hop"
                         );
                         return Ok(());
@@ -2555,14 +3264,24 @@ impl SbeRun {
 /// of 1 to 5, 1 to 4 calls, 503 or silence beyond; with room for four
 /// times the transactions, so that the limits and not `max_transactions`
 /// refuse), a hostname, identity headers (P-Asserted-Identity,
-/// P-Preferred-Identity, Privacy) on generated requests, a trusted peer.
+/// P-Preferred-Identity, Privacy) on generated requests, a trusted peer;
+/// and, in runs without resolution, topology hiding with room for 1 to 4
+/// hidden dialogs: the inside's requests then carry a proxy's Via and
+/// Record-Route above its user agent's, an inside Contact and Call-ID and
+/// an SDP origin with a private address, its answers an inside Contact,
+/// Record-Route and SDP, and the peer may send to a dialog token it was
+/// given or to one nobody was. The same byte may choose TCP: each
+/// operation then first reads how its message travels, as a datagram or
+/// as stream bytes on the sender's connection, cut in up to three pieces,
+/// after a keep-alive or not, the connection closing after it or not (raw
+/// bytes go on a connection of their own).
 ///
 /// Invariants:
 /// - no panic; live transactions (server + client) never exceed
 ///   `max_transactions`; each parked request holds a server transaction,
 ///   and the parked ones are exactly the resolutions neither answered nor
 ///   forwarded; after `handle_timeout(now)` no timer is due at or before
-///   `now`, and `on_resolved` sets none in the past; at the end nothing is
+///   `now`, and `on_resolved` sets none before `now`; at the end nothing is
 ///   parked;
 /// - nothing from a stranger is relayed: a stranger's datagram causes at
 ///   most one transmission, back to it, and creates no state; the only
@@ -2618,9 +3337,41 @@ impl SbeRun {
 ///   P-Preferred-Identity ever; an untrusted sender's assertion removed;
 ///   `Privacy: id` towards an untrusted peer removes the assertion and the
 ///   `id`), and critical privacy a proxy cannot give towards an untrusted
-///   peer gets 500 naming it, never a relay.
+///   peer gets 500 naming it, never a relay (with topology hiding the
+///   element gives `header` privacy itself, RFC 3323 §5.1);
+/// - RFC 6404 §4.10, with hiding on: no byte naming the inside (its host
+///   names, its private address, the next hop's address) ever goes to a
+///   peer, unless raw bytes brought it in; a request from the inside
+///   leaves with the element's Via alone and its SDP with only `o=`
+///   rewritten, to the element; every response the inside gets for a
+///   request it sent carries its own Via stack and Call-ID (checked with
+///   hiding off too); the hidden-dialog table never exceeds its bound,
+///   and refuses a new dialog with 503 only when full; a request naming
+///   a dialog token nobody was given gets 481, never a relay. Which
+///   dialogs the element still holds is not modelled (that would be a
+///   second `topology.rs`): for a token it gave out, the relay or a 481
+///   are both accepted, and the Route set of a peer's in-dialog request
+///   is not predicted;
+/// - RFC 3261 §18 over TCP: a part of a message has no effect and a whole
+///   one never loses its framing; the element closes only the connection
+///   it is fed, frames exactly the connections open, each holding at
+///   most a message's size; a response goes back on the path its request
+///   came in on; a new request goes over the connection its destination
+///   has open, else UDP, its Via and Record-Route naming the transport;
+///   no transaction over TCP has a retransmission timer, and no timer
+///   sends a request twice there. After raw stream bytes from the peer
+///   were framed into requests the model never saw, its token bucket and
+///   calls are no longer predicted.
 pub fn sbe_sequence(data: &[u8]) {
-    run(data);
+    run(data, Faults::default());
+}
+
+/// [`sbe_sequence`] with `faults` switched on in the element behind the
+/// model's back (it expects what the input chose): for tests that its
+/// invariants catch each of them.
+#[doc(hidden)]
+pub fn sbe_sequence_with(data: &[u8], faults: Faults) {
+    run(data, faults);
 }
 
 /// What one [`sbe_sequence`] run did, for the seed definitions to check
@@ -2651,12 +3402,23 @@ pub struct SbeSummary {
     pub calls: usize,
     /// Calls ended (by a failure, a BYE or old age).
     pub calls_ended: usize,
+    /// Topology hiding was on.
+    pub hidden: bool,
+    /// Most hidden dialogs at once.
+    pub hidden_dialogs: usize,
+    /// Dialog tokens the peer was given.
+    pub tokens_given: usize,
+    /// Requests naming a token nobody was given, answered 481.
+    pub unknown_token_481s: usize,
+    /// Messages delivered over TCP, and connections the element closed.
+    pub stream_messages: usize,
+    pub closes: usize,
 }
 
 /// [`sbe_sequence`] on `data`, with what the run did.
 #[doc(hidden)]
 pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
-    let Some((run, ops)) = run(data) else {
+    let Some((run, ops)) = run(data, Faults::default()) else {
         return SbeSummary::default();
     };
     SbeSummary {
@@ -2682,12 +3444,18 @@ pub fn sbe_sequence_summary(data: &[u8]) -> SbeSummary {
         limit_refusals: run.refusals,
         calls: run.calls_started,
         calls_ended: run.calls_ended,
+        hidden: run.hide.is_some(),
+        hidden_dialogs: run.dialogs_high,
+        tokens_given: run.tokens_given.len(),
+        unknown_token_481s: run.unknown_token_481s,
+        stream_messages: run.stream_messages,
+        closes: run.closes,
     }
 }
 
 /// The run with its checks, and how many operations it drew; `None` for
 /// empty input.
-fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
+fn run(data: &[u8], extra: Faults) -> Option<(SbeRun, usize)> {
     let mut u = Unstructured::new(data);
     // One byte: max_transactions as `int_in_range(2..=8)` reads it, as it
     // was read before resolution existed, and in its high part whether
@@ -2723,7 +3491,7 @@ fn run(data: &[u8]) -> Option<(SbeRun, usize)> {
     } else {
         None
     };
-    let mut run = SbeRun::new(max, resolve, opts);
+    let mut run = SbeRun::new(max, resolve, opts, extra);
     let mut ops = 0;
     while ops < SBE_OPS && !u.is_empty() {
         ops += 1;

@@ -57,7 +57,7 @@ impl SbeConfig {
                 }
                 _ => false,
             };
-            [Some(self.local), self.tls_local]
+            [Some(self.local), self.tls_local, self.tcp_local]
                 .into_iter()
                 .flatten()
                 .any(|l| (named_me || s.host.ip() == Some(l.ip())) && port == l.port())

@@ -35,6 +35,12 @@ impl Streams {
         self.buffers.keys().find(|p| p.remote == remote).copied()
     }
 
+    /// Connections being framed, and the most bytes one of them holds.
+    pub(crate) fn state(&self) -> (usize, usize) {
+        let most = self.buffers.values().map(|(b, _)| b.len()).max();
+        (self.buffers.len(), most.unwrap_or(0))
+    }
+
     /// Adds `bytes` read from `path` and returns the whole messages now
     /// framed, in order.
     pub(crate) fn feed(

@@ -3,12 +3,16 @@
 //! must do. They are small (the target runs with a small `-max_len`) and
 //! reach what random bytes rarely do: complete INVITE transactions,
 //! CANCEL, timers, and with resolution the driver's answers, failover on
-//! a 503 and on a timeout, parked requests timed out and cancelled.
+//! a 503 and on a timeout, parked requests timed out and cancelled; with
+//! topology hiding, calls both ways, a token nobody was given and a full
+//! dialog table; over TCP, messages in pieces, lost framing, a connection
+//! reused and a timeout answered on it.
 //! The files must match the definitions; after changing one, or the way
 //! the model reads its input, rewrite them with
 //! `cargo test -p speermint-sbe --test sbe_seeds -- --ignored write_seed_files`.
 
-use speermint_sbe::fuzzing::{SbeSummary, sbe_sequence_summary};
+use speermint_sbe::fuzzing::{SbeSummary, sbe_sequence_summary, sbe_sequence_with};
+use speermint_sbe::{Fault, Faults};
 
 /// An input, written choice by choice. `Unstructured` reads one byte for
 /// a choice among 2 to 256 options (the byte modulo their number) and
@@ -21,6 +25,8 @@ struct Script {
     peer_sent: bool,
     /// Operations written: the run must draw exactly these.
     ops: usize,
+    /// TCP runs: each operation first reads how its message travels.
+    wire: Option<&'static [u8]>,
 }
 
 // Indexes into the model's lists (reference-impl/sbe/src/fuzzing.rs).
@@ -28,6 +34,16 @@ const INVITE: u8 = 0;
 const OPTIONS: u8 = 2;
 const BYE: u8 = 3;
 const REGISTER: u8 = 4;
+/// The peer's Request-URIs under topology hiding: a token it was given
+/// (the first), one nobody was given.
+const GIVEN_TOKEN: u8 = 7;
+const UNKNOWN_TOKEN: u8 = 8;
+/// How a message travels in a TCP run (`Wire` in the model): a datagram,
+/// whole over the connection, or in three pieces after a keep-alive: cut
+/// at 100/256 of the bytes and 5 bytes before the end.
+const UDP: &[u8] = &[0];
+const TCP_WHOLE: &[u8] = &[1];
+const TCP_PIECES: &[u8] = &[3 | (4 << 2) | 32, 100];
 /// `new_request` from the next hop: its own method list.
 const HOP_INVITE: u8 = 0;
 const HOP_OPTIONS: u8 = 1;
@@ -72,6 +88,23 @@ impl Script {
         s
     }
 
+    /// No resolution, `max` transactions, topology hiding with room for
+    /// `dialogs` (1 to 4).
+    fn hidden(max: u8, dialogs: u8) -> Self {
+        let mut s = Self::plain(max);
+        s.bytes[1] = 16 | ((dialogs - 1) << 6);
+        s
+    }
+
+    /// No resolution, `max` transactions, each operation's message sent
+    /// as `wire` says unless the operation says otherwise.
+    fn tcp(max: u8) -> Self {
+        let mut s = Self::plain(max);
+        s.bytes[1] = 32;
+        s.wire = Some(TCP_WHOLE);
+        s
+    }
+
     /// The first byte, then the options byte: 0, the defaults.
     fn first(b: u8) -> Self {
         Script {
@@ -81,7 +114,14 @@ impl Script {
     }
 
     /// Operation `kind`, with the peer at 5060 and the stranger at 5060.
-    fn op(mut self, kind: u8) -> Self {
+    fn op(self, kind: u8) -> Self {
+        let wire = self.wire;
+        self.op_on(kind, wire)
+    }
+
+    /// Operation `kind`, its message travelling as `wire` says (TCP runs).
+    fn op_on(mut self, kind: u8, wire: Option<&[u8]>) -> Self {
+        self.bytes.extend(wire.unwrap_or_default());
         self.bytes.extend([0, 0, kind]);
         self.ops += 1;
         self
@@ -132,9 +172,28 @@ impl Script {
         s
     }
 
+    /// A new request from the peer inside the dialog whose Contact token
+    /// it was given first (a To tag, a fresh Call-ID, no body).
+    fn peer_in_dialog(mut self, method: u8) -> Self {
+        self = self.op(0);
+        self.bytes.extend([method, GIVEN_TOKEN, 0]);
+        if self.peer_sent {
+            self.bytes.push(1);
+        }
+        self.bytes.extend([0, 0, 0, 0, 1, 1]);
+        self.peer_sent = true;
+        self
+    }
+
     /// A new request from the next hop (operation 10).
     fn hop_request(self, method: u8, ruri: u8, route: u8) -> Self {
         self.op(10).request(method, ruri, 70, route, false)
+    }
+
+    /// Raw bytes from the peer (operation 6), over `wire`.
+    fn peer_raw(self, wire: &[u8], bytes: &[u8]) -> Self {
+        let n = u8::try_from(bytes.len()).expect("short");
+        self.op_on(6, Some(wire)).raw(&[1, 0, n]).raw(bytes)
     }
 
     /// The next hop answers request `i` of `n` it got (operation 8).
@@ -380,6 +439,82 @@ fn seeds() -> Vec<Seed> {
         |s| s.limit_refusals == 1 && s.calls == 2 && s.calls_ended == 2 && s.to_next_hop == 2,
     );
 
+    // RFC 6404 §4.10, topology hiding. The inside calls the peer (its
+    // Via, Record-Route, Contact, Call-ID and SDP origin name it); the
+    // peer answers, and sends a BYE to the Contact token it was given.
+    // Nothing that reaches the peer names the inside; the inside gets its
+    // own Vias and Call-ID back.
+    add(
+        "hidden-outbound-call.bin",
+        Script::hidden(8, 2)
+            .op(10)
+            .request(HOP_INVITE, 0, 70, 0, true)
+            .peer_answers(0, 1, S200)
+            .peer_in_dialog(BYE),
+        |s| s.hidden && s.tokens_given == 1 && s.to_peer == 1 && s.to_next_hop == 1,
+    );
+    // The peer calls in; the inside answers with its Contact, its proxy's
+    // Record-Route and its SDP, all hidden on the way out.
+    add(
+        "hidden-inbound-call.bin",
+        Script::hidden(8, 2)
+            .peer_request(INVITE, 0, 0)
+            .hop_answers(0, 1, S200),
+        |s| s.hidden && s.hidden_dialogs == 1 && s.tokens_given == 1,
+    );
+    // A Request-URI naming a dialog token nobody was given: 481, never
+    // relayed.
+    add(
+        "hidden-unknown-token.bin",
+        Script::hidden(8, 2).peer_request(OPTIONS, UNKNOWN_TOKEN, 0),
+        |s| s.unknown_token_481s == 1 && s.to_next_hop == 0,
+    );
+    // Room for one hidden dialog: the inside's second call gets 503.
+    add(
+        "hidden-dialogs-full.bin",
+        Script::hidden(8, 1)
+            .hop_request(HOP_INVITE, 0, 0)
+            .hop_request(HOP_INVITE, 0, 0),
+        |s| s.hidden_dialogs == 1 && s.to_peer == 1,
+    );
+    // TCP: the peer's INVITE in three pieces after a keep-alive, framed
+    // whole; the 200 goes back on its connection.
+    add(
+        "tcp-split-invite.bin",
+        Script::tcp(8)
+            .op_on(0, Some(TCP_PIECES))
+            .request(INVITE, 0, 0, 0, true)
+            .op_on(8, Some(UDP))
+            .raw(&[S200, 2]),
+        |s| s.stream_messages == 1 && s.to_next_hop == 1 && s.closes == 0,
+    );
+    // Bytes that lose the framing: the element closes that connection.
+    add(
+        "tcp-framing-lost.bin",
+        Script::tcp(8).peer_raw(TCP_WHOLE, b"X\r\nContent-Length: x\r\n\r\n"),
+        |s| s.closes == 1,
+    );
+    // The peer's connection is open: the next hop's request to the peer
+    // goes over it (RFC 5923 §4), and its answer comes back on it.
+    add(
+        "tcp-connection-reused.bin",
+        Script::tcp(8)
+            .peer_request(OPTIONS, 0, 0)
+            .hop_request(HOP_OPTIONS, 0, 0)
+            .peer_answers(0, 1, S200),
+        |s| s.stream_messages == 3 && s.to_peer == 1 && s.to_next_hop == 1,
+    );
+    // No answer to an OPTIONS that came over TCP: Timer F's 408 goes up on
+    // the connection, and its server transaction ends at once (Timer J is
+    // zero there), leaving no timer due.
+    add(
+        "tcp-timeout-answered.bin",
+        Script::tcp(8)
+            .peer_request(OPTIONS, 0, 0)
+            .wait(33_000, false),
+        |s| s.stream_messages == 1 && s.to_next_hop == 1,
+    );
+
     out
 }
 
@@ -402,6 +537,35 @@ fn check(seed: &Seed) {
 fn seeds_reach_their_scenarios() {
     for seed in seeds() {
         check(&seed);
+    }
+}
+
+/// The model's invariants have teeth: each topology-hiding leak, switched
+/// on in the element behind the model's back, fails the hidden call seeds
+/// (the inside's names reach the peer).
+#[test]
+fn each_leak_fault_fails_the_hidden_seeds() {
+    let seeds = seeds();
+    for fault in [
+        Fault::LeakVia,
+        Fault::LeakRecordRoute,
+        Fault::LeakContact,
+        Fault::LeakCallId,
+        Fault::LeakSdpOrigin,
+    ] {
+        let mut faults = Faults::default();
+        faults.insert(fault);
+        let caught = seeds
+            .iter()
+            .filter(|s| s.file.starts_with("hidden-"))
+            .any(|seed| {
+                let bytes = seed.script.bytes.clone();
+                let run = std::panic::catch_unwind(move || sbe_sequence_with(&bytes, faults));
+                run.err()
+                    .and_then(|e| e.downcast_ref::<String>().cloned())
+                    .is_some_and(|why| why.contains("sent to the peer"))
+            });
+        assert!(caught, "{fault:?} went unnoticed");
     }
 }
 

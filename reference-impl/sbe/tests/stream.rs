@@ -143,3 +143,51 @@ fn a_request_forwarded_over_a_connection_says_tls_in_its_via_and_is_not_retransm
     s.handle_input(t0 + Duration::from_secs(2), Input::Timeout);
     assert!(transmits(&mut s).0.is_empty());
 }
+
+/// Found by `sbe_sequence` with TCP: Timer F fired, the element answered
+/// 408 upstream over TCP, and that server transaction's Timer J (zero
+/// over a reliable transport) was left due at the very instant
+/// `handle_timeout` had just run for: a driver had to call it again.
+#[test]
+fn a_timeout_answered_over_a_connection_leaves_no_timer_due() {
+    let (udp, peer, next) = (
+        a("127.0.0.1:5060"),
+        a("127.0.0.2:40000"),
+        a("127.0.0.4:5060"),
+    );
+    let mut s = Sbe::new(SbeConfig::new(udp, vec![peer.ip()], next));
+    let conn = Path {
+        local: udp,
+        remote: peer,
+        transport: Transport::Tcp,
+    };
+    let t0 = Instant::now();
+    let req = options("z9hG4bKtcp408", "TCP 127.0.0.2:40000");
+    let input = Input::StreamData {
+        path: conn,
+        bytes: &req,
+        closed: false,
+    };
+    s.handle_input(t0, input);
+    let (tx, _) = transmits(&mut s);
+    assert_eq!(tx.len(), 1, "relayed to the next hop");
+    // Nobody answers: drive the element at each deadline until Timer F.
+    let mut answered = false;
+    for _ in 0..64 {
+        let Some(at) = s.poll_timeout() else { break };
+        s.handle_input(at, Input::Timeout);
+        let (tx, _) = transmits(&mut s);
+        if let Some(t) = tx.iter().find(|t| t.path == conn) {
+            assert!(t.bytes.starts_with(b"SIP/2.0 408 "));
+            answered = true;
+        }
+        if let Some(next) = s.poll_timeout() {
+            assert!(
+                next > at,
+                "a timer due at {next:?} after handle_timeout({at:?})"
+            );
+        }
+    }
+    assert!(answered, "Timer F answered 408 over the connection");
+    assert_eq!(s.transaction_count(), (0, 0));
+}

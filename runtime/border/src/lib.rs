@@ -4,12 +4,13 @@
 //! carries out what it asks, and runs the LUF/LRF when it asks for a
 //! route. It holds no policy: which transport a message takes, what a
 //! failed lookup means on the wire and every misbehaviour switch are the
-//! node's; bytes from a TLS connection go in as they are read (the node
-//! frames them, RFC 3261 §18.3).
+//! node's; bytes from a TCP or TLS connection go in as they are read (the
+//! node frames them, RFC 3261 §18.3), each connection named by its
+//! [`Path`] with the transport it came in on.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use speermint_net::{Listener, Network, Stream, UdpSock};
+use speermint_net::{Listener, Network, UdpSock};
 use speermint_resolver::{LocateError, Locator};
 use speermint_sbe::{
     Command, Event, Hop, Input, LookupFailure, Node, Output, Path, Resolved, Sbe, SbeConfig,
@@ -19,8 +20,9 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -57,10 +59,12 @@ impl std::fmt::Debug for TlsListen {
     }
 }
 
-/// A reference SBE running on a UDP socket, and optionally a TLS listener.
+/// A reference SBE running on a UDP socket, and optionally TCP and TLS
+/// listeners.
 #[derive(Debug)]
 pub struct RunningSbe {
     addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
     tls_addr: Option<SocketAddr>,
     stop: Vec<oneshot::Sender<()>>,
     tasks: Vec<JoinHandle<()>>,
@@ -160,6 +164,20 @@ impl RunningSbe {
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
+        Self::start_streams(bind, None, tls, config, locator).await
+    }
+
+    /// Like [`RunningSbe::start`], with a plain TCP listener at `tcp` too
+    /// (RFC 3261 §18: every element that serves UDP serves TCP). Port 0
+    /// in `tcp` takes the UDP port when it is free on TCP, as SIP servers
+    /// listen on both at one port, and an ephemeral one otherwise.
+    pub async fn start_streams(
+        bind: SocketAddr,
+        tcp: Option<SocketAddr>,
+        tls: Option<TlsListen>,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
         let net = Network::Sockets;
         // One socket of a shared address: its larger receive buffer rides
         // out bursts.
@@ -178,7 +196,16 @@ impl RunningSbe {
             )),
             None => None,
         };
-        Self::start_bound(socket, listener, config, locator)
+        let tcp = match tcp {
+            Some(addr) => {
+                let udp = socket
+                    .local_addr()
+                    .map_err(|source| Error::Bind { addr: bind, source })?;
+                Some(listen_beside(&net, addr, udp).await?)
+            }
+            None => None,
+        };
+        Self::start_bound_streams(socket, tcp, listener, config, locator)
     }
 
     /// The element on UDP at `bind` with `workers` cores, each on its own
@@ -224,7 +251,7 @@ impl RunningSbe {
                 let sbe = Sbe::new(cfg);
                 let media = MediaSockets::start(Vec::new());
                 drive(
-                    socket, None, sbe, stop_rx, events, locator, conn_rx, shard, rec, media,
+                    socket, sbe, stop_rx, events, locator, conn_rx, shard, rec, media,
                 )
                 .await;
             }));
@@ -232,6 +259,7 @@ impl RunningSbe {
         }
         Ok(Self {
             addr,
+            tcp_addr: None,
             tls_addr: None,
             stop,
             tasks,
@@ -250,15 +278,27 @@ impl RunningSbe {
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
-        Self::start_bound_with_media(socket, tls, Vec::new(), config, locator)
+        Self::start_bound_streams(socket, None, tls, config, locator)
     }
 
-    /// Like [`RunningSbe::start_bound`], with the sockets of its DBE's
-    /// relay ports ([`bind_media`]): what arrives on them goes to the
-    /// node's DBE, and its media leaves from them. The configuration
+    /// [`RunningSbe::start_bound`] with a plain TCP listener too.
+    pub fn start_bound_streams(
+        socket: UdpSock,
+        tcp: Option<Listener>,
+        tls: Option<(Listener, Arc<rustls::ServerConfig>)>,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
+        Self::start_bound_with_media(socket, tcp, tls, Vec::new(), config, locator)
+    }
+
+    /// Like [`RunningSbe::start_bound_streams`], with the sockets of its
+    /// DBE's relay ports ([`bind_media`]): what arrives on them goes to
+    /// the node's DBE, and its media leaves from them. The configuration
     /// should set [`SbeConfig::media`] to the addresses and ports bound.
     pub fn start_bound_with_media(
         socket: UdpSock,
+        tcp: Option<Listener>,
         tls: Option<(Listener, Arc<rustls::ServerConfig>)>,
         media: Vec<UdpSock>,
         config: impl FnOnce(SocketAddr) -> SbeConfig,
@@ -280,13 +320,44 @@ impl RunningSbe {
             None => None,
         };
         let tls_addr = listener.as_ref().map(|(_, a, _)| *a);
+        let tcp = match tcp {
+            Some(l) => {
+                let a = l.local_addr().map_err(|source| Error::Bind {
+                    addr: unknown,
+                    source,
+                })?;
+                Some((l, a))
+            }
+            None => None,
+        };
+        let tcp_addr = tcp.as_ref().map(|(_, a)| *a);
         let mut cfg = config(addr);
         cfg.tls_local = tls_addr.or(cfg.tls_local);
+        cfg.tcp_local = tcp_addr.or(cfg.tcp_local);
         let sbe = Sbe::new(cfg);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ev_tx, events) = mpsc::channel(EVENTS_KEPT);
         let (conn_tx, conn_rx) = mpsc::channel(1024);
-        let acceptor = listener.map(|(l, _, acc)| tokio::spawn(accept_tls(l, acc, conn_tx)));
+        // One bound for both listeners' connections.
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut acceptors = Vec::new();
+        if let Some((l, local, acc)) = listener {
+            let (to_core, open) = (conn_tx.clone(), open.clone());
+            let on = Accepted {
+                local,
+                transport: Transport::Tls,
+                tls: Some(acc),
+            };
+            acceptors.push(tokio::spawn(accept_streams(l, on, to_core, open)));
+        }
+        if let Some((l, local)) = tcp {
+            let on = Accepted {
+                local,
+                transport: Transport::Tcp,
+                tls: None,
+            };
+            acceptors.push(tokio::spawn(accept_streams(l, on, conn_tx, open)));
+        }
         let (handoff, inbox) = mpsc::channel(1);
         let shard = Shard {
             index: 0,
@@ -298,21 +369,27 @@ impl RunningSbe {
         let task = tokio::spawn(async move {
             let media = MediaSockets::start(media);
             drive(
-                socket, tls_addr, sbe, stop_rx, ev_tx, locator, conn_rx, shard, rec, media,
+                socket, sbe, stop_rx, ev_tx, locator, conn_rx, shard, rec, media,
             )
             .await;
-            if let Some(a) = acceptor {
+            for a in acceptors {
                 a.abort();
             }
         });
         Ok(Self {
             addr,
+            tcp_addr,
             tls_addr,
             stop: vec![stop_tx],
             tasks: vec![task],
             events,
             recorder,
         })
+    }
+
+    /// The TCP listener's address, when there is one.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// The TLS listener's address, when there is one.
@@ -368,7 +445,6 @@ impl Drop for RunningSbe {
 #[allow(clippy::too_many_arguments)]
 async fn drive(
     socket: UdpSock,
-    tls_addr: Option<SocketAddr>,
     mut sbe: Sbe,
     mut stop: oneshot::Receiver<()>,
     events: mpsc::Sender<Event>,
@@ -383,9 +459,9 @@ async fn drive(
     let udp_local = socket
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let tls_local = tls_addr.unwrap_or(udp_local);
-    // Open TLS connections by far end: how to write to them, how to end them.
-    let mut writers: HashMap<SocketAddr, Conn> = HashMap::new();
+    // Open connections by path (the far end and the transport): how to
+    // write to them, how to end them.
+    let mut writers: HashMap<Path, Conn> = HashMap::new();
     let (done_tx, mut done_rx) =
         mpsc::unbounded_channel::<(u64, Result<Resolved, LookupFailure>)>();
     let mut deadline: Option<Instant> = None;
@@ -421,32 +497,29 @@ async fn drive(
             Some((id, result)) = done_rx.recv() => {
                 sbe.handle_input(now(), Input::Command(Command::Resolved { id, result }));
             }
-            Some(ev) = conns.recv() => {
-                let path = |from| Path { local: tls_local, remote: from, transport: Transport::Tls };
-                match ev {
-                    ConnEvent::Open(from, conn) => {
-                        // Bounded like the core's state: beyond it, the
-                        // oldest connection is closed.
-                        if writers.len() >= MAX_CONNECTIONS {
-                            if let Some(k) = writers.keys().next().copied() {
-                                if let Some(c) = writers.remove(&k) {
-                                    c.task.abort();
-                                }
+            Some(ev) = conns.recv() => match ev {
+                ConnEvent::Open(path, conn) => {
+                    // Bounded like the core's state (the acceptors keep
+                    // to it too): beyond it, some connection is closed.
+                    if writers.len() >= MAX_CONNECTIONS {
+                        if let Some(k) = writers.keys().next().copied() {
+                            if let Some(c) = writers.remove(&k) {
+                                c.task.abort();
                             }
                         }
-                        writers.insert(from, conn);
                     }
-                    ConnEvent::Data(from, bytes) => {
-                        let input = Input::StreamData { path: path(from), bytes: &bytes, closed: false };
-                        sbe.handle_input(now(), input);
-                    }
-                    ConnEvent::Closed(from) => {
-                        writers.remove(&from);
-                        let input = Input::StreamData { path: path(from), bytes: &[], closed: true };
-                        sbe.handle_input(now(), input);
-                    }
+                    writers.insert(path, conn);
                 }
-            }
+                ConnEvent::Data(path, bytes) => {
+                    let input = Input::StreamData { path, bytes: &bytes, closed: false };
+                    sbe.handle_input(now(), input);
+                }
+                ConnEvent::Closed(path) => {
+                    writers.remove(&path);
+                    let input = Input::StreamData { path, bytes: &[], closed: true };
+                    sbe.handle_input(now(), input);
+                }
+            },
             _ = sleep_until(deadline) => {
                 deadline = None;
                 sbe.handle_input(now(), Input::Timeout);
@@ -472,13 +545,13 @@ async fn drive(
                     // A full or closed connection loses the message, as a
                     // lost datagram would; the transaction layer copes. No
                     // connection: this driver opens none outbound.
-                    _ => match writers.get(&t.path.remote) {
+                    _ => match writers.get(&t.path) {
                         Some(c) if c.writer.try_send(t.bytes).is_ok() => {}
                         _ => tracing::debug!("{}: no writable connection", t.path.remote),
                     },
                 },
                 Output::Close(path) => {
-                    if let Some(c) = writers.remove(&path.remote) {
+                    if let Some(c) = writers.remove(&path) {
                         c.task.abort();
                     }
                 }
@@ -629,64 +702,98 @@ fn failure(e: &LocateError) -> LookupFailure {
     }
 }
 
-/// An open TLS connection, as the event loop sees it.
+/// An open connection, as the event loop sees it.
 #[derive(Debug)]
 struct Conn {
     writer: mpsc::Sender<Vec<u8>>,
     task: tokio::task::AbortHandle,
 }
 
-/// Most TLS connections served at once.
+/// Most TCP and TLS connections served at once, both listeners together.
 const MAX_CONNECTIONS: usize = 256;
 
-/// What the TLS side tells the event loop.
+/// What the stream side tells the event loop.
 enum ConnEvent {
-    /// A connection from this far end, and how to write to and end it.
-    Open(SocketAddr, Conn),
+    /// A connection on this path, and how to write to and end it.
+    Open(Path, Conn),
     /// Bytes read from it, as read.
-    Data(SocketAddr, Vec<u8>),
+    Data(Path, Vec<u8>),
     /// It ended.
-    Closed(SocketAddr),
+    Closed(Path),
 }
 
-/// Accepts TLS connections; each gets a task that passes what it reads to
-/// the node and writes the node's output out.
-async fn accept_tls(
+/// What a listener's connections are: its address, their transport, and
+/// for TLS the handshake to run first.
+struct Accepted {
+    local: SocketAddr,
+    transport: Transport,
+    tls: Option<TlsAcceptor>,
+}
+
+/// A TCP listener at `want`; port 0 takes the UDP socket's port when TCP
+/// has it free, else any.
+async fn listen_beside(
+    net: &Network,
+    want: SocketAddr,
+    udp: SocketAddr,
+) -> Result<Listener, Error> {
+    if want.port() == 0 {
+        if let Ok(l) = net.listen_tcp(SocketAddr::new(want.ip(), udp.port())).await {
+            return Ok(l);
+        }
+    }
+    net.listen_tcp(want)
+        .await
+        .map_err(|source| Error::Bind { addr: want, source })
+}
+
+/// Accepts connections; each gets a task that passes what it reads to the
+/// node and writes the node's output out. `open` counts the connections
+/// of every listener, so that together they stay under the bound.
+async fn accept_streams(
     mut listener: Listener,
-    acceptor: TlsAcceptor,
+    on: Accepted,
     to_core: mpsc::Sender<ConnEvent>,
+    open: Arc<AtomicUsize>,
 ) {
-    let open = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     loop {
         let Ok((tcp, from)) = listener.accept().await else {
             continue;
         };
-        if open.load(std::sync::atomic::Ordering::Relaxed) >= MAX_CONNECTIONS {
+        if open.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
             continue; // dropped: closes the socket
         }
-        let (acceptor, to_core, open) = (acceptor.clone(), to_core.clone(), open.clone());
-        open.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        open.fetch_add(1, Ordering::Relaxed);
+        let path = Path {
+            local: on.local,
+            remote: from,
+            transport: on.transport,
+        };
         let (w_tx, w_rx) = mpsc::channel::<Vec<u8>>(64);
-        let closed = to_core.clone();
+        let (acceptor, core) = (on.tls.clone(), to_core.clone());
         let task = tokio::spawn(async move {
-            // A handshake that stalls must not hold a slot for ever.
-            let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
-            if let Ok(Ok(stream)) = hs {
-                serve_tls(stream, from, &to_core, w_rx).await;
+            match acceptor {
+                Some(acceptor) => {
+                    // A handshake that stalls must not hold a slot for ever.
+                    let hs = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    if let Ok(Ok(stream)) = hs {
+                        serve(stream, path, &core, w_rx).await;
+                    }
+                }
+                None => serve(tcp, path, &core, w_rx).await,
             }
         });
-        let abort = task.abort_handle();
         let conn = Conn {
             writer: w_tx,
-            task: abort,
+            task: task.abort_handle(),
         };
-        let _ = closed.send(ConnEvent::Open(from, conn)).await;
-        let open = open.clone();
+        let _ = to_core.send(ConnEvent::Open(path, conn)).await;
+        let (closed, open) = (to_core.clone(), open.clone());
         tokio::spawn(async move {
             // Aborted by the node's Close, or ended by the far end.
             let _ = task.await;
-            let _ = closed.send(ConnEvent::Closed(from)).await;
-            open.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            let _ = closed.send(ConnEvent::Closed(path)).await;
+            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
@@ -698,9 +805,10 @@ const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5)
 /// which count as traffic).
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-async fn serve_tls(
-    stream: tokio_rustls::server::TlsStream<Stream>,
-    from: SocketAddr,
+/// Moves bytes between one connection (plain or TLS) and the core.
+async fn serve<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    path: Path,
     to_core: &mpsc::Sender<ConnEvent>,
     mut w_rx: mpsc::Receiver<Vec<u8>>,
 ) {
@@ -720,7 +828,7 @@ async fn serve_tls(
                 Ok(Ok(n)) => n,
             };
             if to_core
-                .send(ConnEvent::Data(from, chunk[..n].to_vec()))
+                .send(ConnEvent::Data(path, chunk[..n].to_vec()))
                 .await
                 .is_err()
             {

@@ -57,6 +57,7 @@ fn media_crosses_the_relay_sockets() {
         let sbe = RunningSbe::start_bound_with_media(
             udp,
             None,
+            None,
             media,
             move |local| {
                 let mut cfg =
