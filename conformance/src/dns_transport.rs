@@ -89,23 +89,9 @@ impl Seen {
     fn refused_by_role(&self) -> Vec<&TlsSession> {
         self.refused()
             .into_iter()
-            .filter(|s| s.outcome.as_ref().is_err_and(|e| !client_went_away(e)))
+            .filter(|s| !s.client_left)
             .collect()
     }
-}
-
-/// Whether a failed handshake's error is the client's connection going
-/// away (reset, broken pipe, end of stream) rather than a TLS refusal.
-fn client_went_away(error: &str) -> bool {
-    let e = error.to_ascii_lowercase();
-    [
-        "connection reset",
-        "broken pipe",
-        "unexpected eof",
-        "early eof",
-    ]
-    .iter()
-    .any(|m| e.contains(m))
 }
 
 fn harness_ips(ctx: &Ctx) -> [IpAddr; 4] {
@@ -520,17 +506,7 @@ async fn ingress_per_peer(ctx: &mut Ctx, dns: &DnsRole) -> Outcome {
 
 #[cfg(test)]
 mod tests {
-    use super::{client_went_away, wire_name};
-
-    #[test]
-    fn a_client_walking_away_is_no_refusal() {
-        assert!(client_went_away("Connection reset by peer (os error 104)"));
-        assert!(client_went_away("Broken pipe (os error 32)"));
-        assert!(!client_went_away("peer sent no certificates"));
-        assert!(!client_went_away(
-            "invalid peer certificate: certificate not valid for name"
-        ));
-    }
+    use super::wire_name;
 
     #[test]
     fn names_in_wire_form() {

@@ -758,6 +758,11 @@ pub struct TlsSession {
     /// The session, or why there was none (a client without an acceptable
     /// certificate, a client refusing the server's: a TLS alert).
     pub outcome: Result<TlsPeer, String>,
+    /// The handshake failed because the client's connection ended (end of
+    /// stream, reset) rather than by a TLS error or alert: a resolver that
+    /// asks two servers at once drops the slower one mid-handshake, which
+    /// refuses nothing.
+    pub client_left: bool,
 }
 
 /// An established DNS over TLS session.
@@ -794,6 +799,18 @@ impl std::fmt::Display for TlsSession {
             Err(e) => write!(f, "TLS from {} refused: {e}", self.from),
         }
     }
+}
+
+/// Whether a failed handshake's I/O error is the connection ending under
+/// it. rustls reports its own errors and the peer's alerts as
+/// `InvalidData`; tokio-rustls reports a stream that ends mid-handshake as
+/// `UnexpectedEof` ("tls handshake eof"), and the socket reports resets.
+fn connection_ended(kind: std::io::ErrorKind) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        kind,
+        K::UnexpectedEof | K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe
+    )
 }
 
 /// The subjectAltName dNSNames of a DER certificate.
@@ -845,15 +862,16 @@ async fn serve_tls(mut listener: Listener, handler: Arc<Switchable>, state: Arc<
         let task = tokio::spawn(async move {
             let accept = tokio_rustls::TlsAcceptor::from(config).accept(stream);
             let outcome = match tokio::time::timeout(TCP_IDLE, accept).await {
-                Err(_) => Err("handshake timed out".to_owned()),
-                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(("handshake timed out".to_owned(), false)),
+                Ok(Err(e)) => Err((e.to_string(), connection_ended(e.kind()))),
                 Ok(Ok(tls)) => Ok(tls),
             };
             match outcome {
-                Err(e) => st.record(TlsSession {
+                Err((e, client_left)) => st.record(TlsSession {
                     at: tokio::time::Instant::now(),
                     from,
                     outcome: Err(e),
+                    client_left,
                 }),
                 Ok(tls) => {
                     let (_, conn) = tls.get_ref();
@@ -870,6 +888,7 @@ async fn serve_tls(mut listener: Listener, handler: Arc<Switchable>, state: Arc<
                             client_certificate: cert.is_some(),
                             session,
                         }),
+                        client_left: false,
                     });
                     let node = DnsNode::new(handler);
                     let _ = tokio::time::timeout(TCP_IDLE * 6, serve_conn(tls, path, node)).await;

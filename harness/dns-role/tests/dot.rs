@@ -174,7 +174,12 @@ fn mutual_authentication_over_tls_and_nothing_in_the_clear() {
         );
         let sessions = server.take_tls_sessions();
         assert!(!sessions.is_empty());
-        assert!(sessions.iter().all(|s| s.outcome.is_err()), "{sessions:?}");
+        assert!(
+            sessions
+                .iter()
+                .all(|s| s.outcome.is_err() && !s.client_left),
+            "{sessions:?}"
+        );
         assert!(server.take_lookups().is_empty());
 
         // A server that cannot prove the configured name: the client
@@ -192,13 +197,55 @@ fn mutual_authentication_over_tls_and_nothing_in_the_clear() {
                 .await
                 .is_err()
         );
-        assert!(
-            server
-                .take_tls_sessions()
-                .iter()
-                .all(|s| s.outcome.is_err())
-        );
+        // The client breaks off; whether its alert reaches the server
+        // before the connection closes is the client's affair, so the
+        // server records a failed handshake either way.
+        let sessions = server.take_tls_sessions();
+        assert!(!sessions.is_empty());
+        assert!(sessions.iter().all(|s| s.outcome.is_err()), "{sessions:?}");
         assert!(server.take_lookups().is_empty());
+    });
+}
+
+/// A resolver that asks two servers at once drops the slower connection
+/// mid-handshake: the server records that as the client leaving, which a
+/// check must not read as the server refusing it.
+#[test]
+fn a_client_leaving_mid_handshake_is_no_refusal() {
+    use tokio::io::AsyncWriteExt;
+    let rt = SimNet::runtime().unwrap();
+    rt.block_on(async {
+        let net = Network::Sim(SimNet::new(10));
+        let pki = Pki::new();
+        let server = AuthServer::new()
+            .zone(zone())
+            .tls("127.0.0.1:853".parse().unwrap(), pki.server(SERVER_NAME))
+            .start_on(&net, "127.0.0.1:53".parse().unwrap())
+            .await
+            .unwrap();
+        let tls = server.tls_addr().unwrap();
+        // A TLS record header announcing a ClientHello, then nothing.
+        let mut stream = net
+            .connect_tcp(None, tls, std::time::Duration::from_secs(2))
+            .await
+            .unwrap();
+        stream
+            .write_all(&[0x16, 0x03, 0x01, 0x00, 0x80, 0x01])
+            .await
+            .unwrap();
+        stream.shutdown().await.unwrap();
+        drop(stream);
+        let mut sessions = Vec::new();
+        for _ in 0..50 {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            sessions.extend(server.take_tls_sessions());
+            if !sessions.is_empty() {
+                break;
+            }
+        }
+        assert_eq!(sessions.len(), 1, "{sessions:?}");
+        assert!(sessions[0].outcome.is_err(), "{sessions:?}");
+        assert!(sessions[0].client_left, "{sessions:?}");
     });
 }
 
