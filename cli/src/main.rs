@@ -977,9 +977,51 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     }
     use std::io::Write as _;
     let _ = std::io::stdout().flush();
-    let _ = tokio::signal::ctrl_c().await;
+    let mut sbe = sbe;
+    if media.is_some() {
+        log_media_until_interrupted(&mut sbe).await;
+    } else {
+        let _ = tokio::signal::ctrl_c().await;
+    }
     sbe.stop().await;
     0
+}
+
+/// Prints a line for each media stream that ends (its packets relayed and
+/// dropped, per side) and each stream the DBE refused, until interrupted:
+/// the operator's view of the relay, as a media proxy logs final stats.
+/// Events beyond the driver's bound between two reads are lost, not
+/// queued: a log must not grow the process.
+async fn log_media_until_interrupted(sbe: &mut speermint_border::RunningSbe) {
+    use speermint_sbe::dbe::Event as Media;
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    let print = |sbe: &mut speermint_border::RunningSbe| {
+        for e in sbe.drain_events() {
+            match e {
+                speermint_sbe::Event::Media(Media::StreamEnded {
+                    call,
+                    stream,
+                    reason,
+                    counters,
+                }) => out!(
+                    "media: call {call} m={stream} ended ({reason}): from the peers' side {}; from the inside {}",
+                    counters.a,
+                    counters.b
+                ),
+                speermint_sbe::Event::Media(e @ Media::Refused { .. }) => out!("media: {e}"),
+                _ => {}
+            }
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = &mut interrupted => break,
+            _ = tick.tick() => print(sbe),
+        }
+    }
+    print(sbe);
 }
 
 /// The SBE on one core with its DBE's relay sockets bound.

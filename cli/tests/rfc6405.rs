@@ -6,45 +6,12 @@
 //! 180, 200, ACK and BYE through the recorded route); `.ci/test` installs
 //! SIPp (Debian package sip-tester).
 
+mod common;
+
+use common::{Killed, files_in, repo, sipp_errors, sipp_installed};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn sipp_installed() {
-    let found = Command::new("sipp")
-        .arg("-v")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    assert!(
-        found,
-        "SIPp is not installed: run .ci/test, or apt-get install sip-tester"
-    );
-}
-
-/// Every `*errors*` file SIPp left in `dir`.
-fn sipp_errors(dir: &Path) -> String {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains("error"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect()
-}
 
 #[test]
 fn sipp_calls_cross_the_rfc6405_topology() {
@@ -128,13 +95,9 @@ fn sipp_calls_cross_the_rfc6405_topology() {
     while Instant::now() < deadline && matches!(uas.0.try_wait(), Ok(None)) {
         std::thread::sleep(Duration::from_millis(100));
     }
-    let log: String = std::fs::read_dir(dir.path())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with("uas_"))
-        .filter(|e| e.file_name().to_string_lossy().ends_with("messages.log"))
-        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-        .collect();
+    let log = files_in(dir.path(), |n| {
+        n.starts_with("uas_") && n.ends_with("messages.log")
+    });
     for via in ["sbe.example.com", "sbe.example.org", "sbe.example.net"] {
         assert!(
             log.contains(&format!("Via: SIP/2.0/UDP {via}:")),

@@ -299,3 +299,85 @@ pub enum Event {
         counters: Sides<Counters>,
     },
 }
+
+impl std::fmt::Display for Counters {
+    /// One line for logs: what was relayed, then each kind of drop.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} relayed ({} bytes), dropped: {} from strangers, {} malformed, {} over rate, {} unrouted",
+            self.relayed,
+            self.relayed_bytes,
+            self.stranger,
+            self.malformed,
+            self.over_rate,
+            self.unrouted
+        )
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::NoPorts => "no free port pair",
+            Refusal::TooManyCalls => "too many calls with media",
+            Refusal::TooManyStreams => "too many streams in the call",
+            Refusal::CallKeyTooLong => "call key too long",
+            Refusal::UnknownStream => "no such stream",
+            Refusal::UnusableAddress => "unusable address",
+            Refusal::OwnAddress => "address is one of the relay's own ports",
+        })
+    }
+}
+
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            EndReason::Released => "released",
+            EndReason::Timeout => "timed out",
+            EndReason::RtcpBye => "RTCP BYE",
+        })
+    }
+}
+
+impl std::fmt::Display for Event {
+    /// One line per event, naming the call and the `m=` line; side A is
+    /// the one towards the peers when the SBE drives the DBE.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Allocated {
+                call,
+                stream,
+                ports,
+            } => write!(
+                f,
+                "call {call} m={stream}: relay ports {}/{} (side A), {}/{} (side B)",
+                ports.a.rtp, ports.a.rtcp, ports.b.rtp, ports.b.rtcp
+            ),
+            Event::Refused {
+                call,
+                stream,
+                reason,
+            } => write!(f, "call {call} m={stream}: refused: {reason}"),
+            Event::StreamEnded {
+                call,
+                stream,
+                reason,
+                counters,
+            } => write!(
+                f,
+                "call {call} m={stream} ended ({reason}): from side A {}; from side B {}",
+                counters.a, counters.b
+            ),
+            Event::Counters {
+                call,
+                stream,
+                counters,
+            } => write!(
+                f,
+                "call {call} m={stream}: from side A {}; from side B {}",
+                counters.a, counters.b
+            ),
+        }
+    }
+}
