@@ -10,6 +10,7 @@ pub mod check;
 pub mod ctx;
 pub mod liveness;
 pub mod load;
+pub mod media;
 pub mod pcap;
 pub mod peering;
 pub mod pki;

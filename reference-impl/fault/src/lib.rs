@@ -163,6 +163,8 @@ faults! {
         "Relays only the root part of a multipart body, so a resource list's NOTIFY loses its presence documents (RFC 4662, RFC 6271 #13, RFC 3261 §16.6 step 1).";
     MediaBypass = "media-bypass", Sbe,
         "Allocates a DBE relay for each stream but leaves the endpoints' c= and m= in the SDP it relays, so media goes around the border and each side sees the other's address (RFC 6271 #3, RFC 6406 §5.3).";
+    KeepIceCandidates = "keep-ice-candidates", Sbe,
+        "Rewrites c= and m= to the DBE but passes the endpoints' ICE candidates (a=candidate, RFC 8839 §5.1) through, so each side learns the other's addresses and ICE can route media around the border (RFC 6271 #3, RFC 6406 §5.3).";
     LatchAnySource = "latch-any-source", Dbe,
         "Relays media from any source and latches each side to whoever sent last, so a stranger injects media and takes the reply stream (\"RTP Bleed\"; RFC 6404 §2.4.2, §4.13).";
     RelayMalformedRtp = "relay-malformed-rtp", Dbe,

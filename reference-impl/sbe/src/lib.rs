@@ -1379,6 +1379,16 @@ impl Sbe {
                             MessageBuilder::response_to(&req, 408, "Request Timeout", Some(&tag))
                                 .build();
                         let to = self.server.get(&skey).map(|s| s.source.remote);
+                        if let (Some(up), true) = (to, self.media.is_some()) {
+                            // The call never was: its relay goes with it,
+                            // as with a failure from downstream. The 408
+                            // carries the Call-ID as the caller knows it.
+                            if let Ok(resp) =
+                                Message::parse_with(&bytes, &self.cfg.limits, Framing::Datagram)
+                            {
+                                self.media_call_over(now, up, &resp);
+                            }
+                        }
                         self.relay_response(now, to.unwrap_or(self.cfg.local), &skey, 408, bytes);
                     }
                 }

@@ -17,8 +17,10 @@
 //!   side. It is the one `a=` line that changes: it is a transport address
 //!   like `c=`/`m=` (RFC 3605 §2.1), and left alone it would send the far
 //!   side's RTCP straight to the endpoint, around the DBE, and leak the
-//!   endpoint's address. Every other `a=` line (crypto keys, codecs,
-//!   `a=rtcp-mux`, unknown ones) stays byte-identical (RFC 6271 #17);
+//!   endpoint's address. ICE candidates, transport addresses too, are
+//!   removed (below). Every other `a=` line (crypto keys, fingerprints,
+//!   codecs, `a=rtcp-mux`, unknown ones) stays byte-identical (RFC 6271
+//!   #17);
 //! - a stream the DBE refuses (no ports left, too many streams) goes out
 //!   with port 0, rejected (RFC 3264 §6), rather than with the endpoint's
 //!   address.
@@ -44,9 +46,12 @@
 //! `a=rtcp-mux` (RFC 5761): when the answer carries it, the answerer's
 //! side and then the offerer's are taken as multiplexed (§5.1.1).
 //!
-//! Not done here: ICE candidates (`a=candidate`) pass untouched and would
-//! name the endpoint; an SDP that does not parse crosses untouched (the
-//! DBE relays nothing for it).
+//! ICE (RFC 8839): a stream the DBE anchors goes out without the
+//! endpoint's candidates and ICE credentials, which would name the
+//! endpoint and let ICE route media around the relay; both ends then use
+//! the relay's `c=`/`m=`. The DBE is no ICE agent, so endpoints that
+//! require ICE (WebRTC) are not served. An SDP that does not parse crosses
+//! untouched (the DBE relays nothing for it).
 
 use crate::policy::Side;
 use crate::{Event, Fault, Sbe};
@@ -223,6 +228,7 @@ impl Sbe {
         let sdp = Sdp::parse(body).ok()?;
         let session_ip = sdp.session_connection().and_then(|c| c.ip);
         let bypass = self.cfg.faults.contains(Fault::MediaBypass);
+        let keep_ice = self.cfg.faults.contains(Fault::KeepIceCandidates);
         let mut ed = sdp.editor();
         let mut relay_ip: Option<IpAddr> = None;
         for m in sdp.media() {
@@ -294,6 +300,12 @@ impl Sbe {
             let _ = ed.set_media_port(m.index, to_side.rtp.port());
             let _ = ed.set_media_connection_address(m.index, to_side.rtp.ip());
             let _ = ed.set_media_rtcp(m.index, to_side.rtcp);
+            if !keep_ice {
+                let _ = ed.remove_media_attributes(m.index, is_ice_media_attribute);
+            }
+        }
+        if relay_ip.is_some() && !keep_ice {
+            ed.remove_session_attributes(is_ice_session_attribute);
         }
         // The session-level c= stands for every stream without its own:
         // it names the relay unless a stream the DBE does not carry (MSRP,
@@ -350,6 +362,35 @@ impl Sbe {
             self.feed_dbe(now, Input::Command(Command::Release { call }));
         }
     }
+}
+
+/// ICE attributes of a media description (RFC 8839 §5): candidates name
+/// the endpoint's own addresses and would let ICE route media around the
+/// relay, so a stream the DBE anchors goes out without them and both ends
+/// fall back to the `c=`/`m=` address, the relay: without candidates and
+/// credentials the far end does not use ICE. The DBE does not answer ICE
+/// connectivity checks itself (no ICE-lite), so WebRTC endpoints, which
+/// require ICE, are not served.
+fn is_ice_media_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "candidate"
+            | "remote-candidates"
+            | "ice-ufrag"
+            | "ice-pwd"
+            | "ice-options"
+            | "ice-mismatch"
+            | "end-of-candidates"
+    )
+}
+
+/// ICE attributes at session level (RFC 8839 §5): they mean nothing once
+/// no stream carries candidates.
+fn is_ice_session_attribute(name: &str) -> bool {
+    matches!(
+        name,
+        "ice-lite" | "ice-ufrag" | "ice-pwd" | "ice-options" | "ice-pacing"
+    )
 }
 
 /// RTP or SRTP, from the `m=` protocol and the first `a=crypto` suite

@@ -256,3 +256,46 @@ fn a_failed_invite_frees_its_relay() {
     relay(&mut s, now, NEXT, PEER, &busy);
     assert_eq!(s.dbe().unwrap().stream_count(), 0);
 }
+
+/// An INVITE the next hop never answers ends in the SBE's own 408
+/// (Timer B, RFC 3261 §16.8): the call never was, so its relay is freed
+/// then, not when the DBE's set-up timeout notices the silence.
+#[test]
+fn an_invite_that_times_out_frees_its_relay() {
+    let mut s = sbe(false);
+    let start = Instant::now();
+    let invite = MessageBuilder::request("INVITE", "sip:bob@127.0.0.1")
+        .header("Via", "SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKt1")
+        .header("Max-Forwards", 70)
+        .header("From", "<sip:alice@peer.example>;tag=a1")
+        .header("To", "<sip:bob@ssp.example>")
+        .header("Call-ID", "media-3@peer.example")
+        .header("CSeq", "1 INVITE")
+        .body("application/sdp", &sdp("127.0.0.2", 49170))
+        .build();
+    relay(&mut s, start, PEER, NEXT, &invite);
+    assert_eq!(s.dbe().unwrap().stream_count(), 1);
+    // Walk the clock through the SBE's own deadlines until the 408 goes
+    // to the peer: at most 64*T1 plus retransmissions, bounded here.
+    let mut now = start;
+    let mut answered = false;
+    for _ in 0..200 {
+        let Some(at) = s.poll_timeout() else { break };
+        now = at.max(now);
+        s.handle_timeout(now);
+        let (tx, _) = drain(&mut s);
+        if tx
+            .iter()
+            .any(|(_, to, b)| *to == a(PEER) && b.starts_with(b"SIP/2.0 408"))
+        {
+            answered = true;
+            break;
+        }
+    }
+    assert!(answered, "no 408 reached the peer");
+    assert!(
+        now.duration_since(start) < std::time::Duration::from_secs(60),
+        "the 408 came from Timer B, not the DBE's set-up timeout"
+    );
+    assert_eq!(s.dbe().unwrap().stream_count(), 0);
+}

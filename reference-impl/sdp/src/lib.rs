@@ -588,7 +588,9 @@ impl<'a> Sdp<'a> {
 /// mean different things, RFC 4566 §5.7), and the `<port>` of
 /// `m=` lines (its `/<number of ports>` suffix is kept). `o=` is never
 /// touched: incrementing `<sess-version>` (RFC 3264 §8) is up to the caller.
-/// Setting the same token twice keeps the last value.
+/// Setting the same token twice keeps the last value. Whole `a=` lines can
+/// also be removed, by attribute name: a relay drops the ICE candidates
+/// that would route media around it.
 #[derive(Debug, Clone)]
 pub struct SdpEditor<'s, 'a> {
     sdp: &'s Sdp<'a>,
@@ -733,6 +735,51 @@ impl<'s, 'a> SdpEditor<'s, 'a> {
             rewritten += 1;
         }
         Ok(rewritten)
+    }
+
+    /// Removes every `a=` line of the `index`-th media description whose
+    /// attribute name `drop` accepts, line ending included. Returns how many
+    /// lines go.
+    ///
+    /// # Errors
+    ///
+    /// [`NoSuchMedia`] if there is no `m=` line at `index`.
+    pub fn remove_media_attributes(
+        &mut self,
+        index: usize,
+        drop: impl Fn(&str) -> bool,
+    ) -> Result<usize, NoSuchMedia> {
+        let sdp = self.sdp;
+        let media = sdp.media_at(index).ok_or(NoSuchMedia {
+            index,
+            count: sdp.media_count(),
+        })?;
+        Ok(self.remove_lines(media.lines, drop))
+    }
+
+    /// Removes every session-level `a=` line whose attribute name `drop`
+    /// accepts, line ending included. Returns how many lines go.
+    pub fn remove_session_attributes(&mut self, drop: impl Fn(&str) -> bool) -> usize {
+        let sdp = self.sdp;
+        self.remove_lines(sdp.session_lines(), drop)
+    }
+
+    fn remove_lines(&mut self, lines: &[Line<'a>], drop: impl Fn(&str) -> bool) -> usize {
+        let mut removed = 0;
+        for line in lines.iter().filter(|l| l.kind == b'a') {
+            let Ok(attr) = parse_attribute(line) else {
+                continue;
+            };
+            if drop(attr.name) {
+                // An edit inside the line (a=rtcp) gives way to its removal.
+                let span = line.offset..line.offset + line.raw.len();
+                self.edits
+                    .retain(|e| e.range.end <= span.start || e.range.start >= span.end);
+                self.push(span, String::new());
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// Appends the edited body to `out`.

@@ -1220,3 +1220,51 @@ fn rewriting_rtcp_attribute_touches_only_its_value() {
     assert_eq!(sdp.editor().set_media_rtcp(1, relay), Ok(1));
     assert!(sdp.editor().set_media_rtcp(2, relay).is_err());
 }
+
+#[test]
+fn removing_attributes_drops_whole_lines_and_keeps_every_other_byte() {
+    let input = crlf(&[
+        "v=0",
+        "o=- 1 1 IN IP4 203.0.113.1",
+        "s=-",
+        "c=IN IP4 203.0.113.1",
+        "t=0 0",
+        "a=ice-ufrag:F7gI",
+        "a=ice-pwd:x9cml/YzichV2+XlhiMu8g",
+        "m=audio 49170 RTP/AVP 0",
+        "a=candidate:1 1 UDP 2130706431 203.0.113.1 49170 typ host",
+        "a=rtcp:49171",
+        "a=candidate:2 1 UDP 1694498815 198.51.100.7 61000 typ srflx raddr 203.0.113.1 rport 49170",
+        "a=sendrecv",
+        "m=video 49180 RTP/AVP 96",
+        "a=candidate:1 1 UDP 2130706431 203.0.113.1 49180 typ host",
+    ]);
+    let sdp = Sdp::parse(&input).expect("SDP with ICE");
+    let mut editor = sdp.editor();
+    let relay = "192.0.2.5:30001".parse().expect("address");
+    // An edit inside a line, then that line removed: the removal wins.
+    assert_eq!(editor.set_media_rtcp(0, relay), Ok(1));
+    assert_eq!(
+        editor.remove_media_attributes(0, |n| n == "candidate" || n == "rtcp"),
+        Ok(3)
+    );
+    assert_eq!(
+        editor.remove_session_attributes(|n| n.starts_with("ice-")),
+        2
+    );
+    assert!(editor.remove_media_attributes(2, |_| true).is_err());
+    let out = String::from_utf8(editor.to_bytes()).expect("ascii");
+    let expected = crlf(&[
+        "v=0",
+        "o=- 1 1 IN IP4 203.0.113.1",
+        "s=-",
+        "c=IN IP4 203.0.113.1",
+        "t=0 0",
+        "m=audio 49170 RTP/AVP 0",
+        "a=sendrecv",
+        "m=video 49180 RTP/AVP 96",
+        "a=candidate:1 1 UDP 2130706431 203.0.113.1 49180 typ host",
+    ]);
+    assert_eq!(out.as_bytes(), &expected[..]);
+    assert!(Sdp::parse(out.as_bytes()).is_ok());
+}
