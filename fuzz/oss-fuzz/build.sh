@@ -22,6 +22,7 @@ FUZZ_TARGETS=(
     rtp_parse
     rtcp_parse
     srtp_unprotect
+    sbe_media
     dbe_sequence
     enum_naptr
     lrf_answers
@@ -37,6 +38,7 @@ declare -A FUZZ_SEEDS=(
     [rtp_parse]=corpora/rtp
     [rtcp_parse]=corpora/rtp
     [srtp_unprotect]=corpora/rtp
+    [sbe_media]=corpora/sbe_media
     [dbe_sequence]=corpora/dbe
     [enum_naptr]=corpora/enum
     [lrf_answers]=corpora/lrf
@@ -52,6 +54,7 @@ declare -A FUZZ_DICTS=(
     [rtp_parse]=corpora/dict/rtp.dict
     [rtcp_parse]=corpora/dict/rtp.dict
     [srtp_unprotect]=corpora/dict/rtp.dict
+    [sbe_media]=corpora/dict/sdp.dict
     [dbe_sequence]=corpora/dict/rtp.dict
     [enum_naptr]=corpora/dict/enum.dict
     [lrf_answers]=corpora/dict/enum.dict
@@ -60,6 +63,7 @@ declare -A FUZZ_DICTS=(
 # libFuzzer -max_len per target, as in .ci/run: written to <target>.options.
 declare -A FUZZ_MAX_LEN=(
     [sbe_sequence]=64
+    [sbe_media]=256
     [dbe_sequence]=128
 )
 

@@ -48,6 +48,7 @@
 
 mod config;
 pub mod fuzzing;
+pub mod fuzzing_media;
 mod limit;
 mod media;
 mod message;
@@ -260,8 +261,18 @@ impl Sbe {
         self.parked.len()
     }
 
-    /// When [`Sbe::handle_timeout`] must next be called.
+    /// When [`Sbe::handle_timeout`] must next be called: the earliest of
+    /// its own timers and its DBE's.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let dbe = self.media.as_ref().and_then(media::Media::deadline);
+        match (self.sip_deadline(), dbe) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The earliest deadline of the transactions and parked requests.
+    fn sip_deadline(&self) -> Option<Instant> {
         // Exact: every public entry point ends with `settle_timers`.
         self.timers.peek().map(|e| e.at)
     }
@@ -285,7 +296,7 @@ impl Sbe {
             .chain(self.client.values().filter_map(|t| t.scheduled))
             .chain(self.parked.values().map(|p| p.deadline))
             .min();
-        scheduled_right && earliest == self.poll_timeout()
+        scheduled_right && earliest == self.sip_deadline()
     }
 
     /// Calls in progress that count against the peers' session limits.
@@ -1245,10 +1256,11 @@ impl Sbe {
         // bound is a guard.
         for _ in 0..4 {
             self.run_due_timers(now);
-            if self.poll_timeout().is_none_or(|at| at > now) {
+            if self.sip_deadline().is_none_or(|at| at > now) {
                 break;
             }
         }
+        self.media_timeout(now);
     }
 
     /// One pass over the deadlines due at `now`.
@@ -1441,10 +1453,7 @@ impl Node for Sbe {
                     self.emit(Event::StreamClosed { from: path.remote });
                 }
             }
-            Input::Timeout => {
-                self.handle_timeout(now);
-                self.media_timeout(now);
-            }
+            Input::Timeout => self.handle_timeout(now),
             Input::Command(Command::Resolved { id, result }) => {
                 self.on_resolved(now, id, result.map_err(|f| f.response()))
             }
@@ -1457,11 +1466,7 @@ impl Node for Sbe {
         }
         // Then, once, when to call back: the earliest timer, its own or
         // its DBE's, if it moved.
-        let dbe = self.media.as_ref().and_then(media::Media::deadline);
-        let next = match (self.poll_timeout(), dbe) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let next = self.poll_timeout();
         if next != self.reported_timeout {
             self.reported_timeout = next;
             return next.map(Output::Timeout);

@@ -41,7 +41,7 @@
 //! Only RTP media (`RTP/AVP`, `RTP/SAVP`, `UDP/TLS/RTP/SAVPF`, ...) is
 //! relayed; other `m=` lines (MSRP over TCP, RFC 4975) cross untouched,
 //! and so does a session-level `c=` they rely on: an RTP stream without a
-//! `c=` of its own in such a mixed SDP then keeps the endpoint's address.
+//! `c=` of its own in such a mixed SDP then gets one naming the relay.
 //!
 //! `a=rtcp-mux` (RFC 5761): when the answer carries it, the answerer's
 //! side and then the offerer's are taken as multiplexed (§5.1.1).
@@ -76,7 +76,17 @@ pub(crate) struct Media {
     calls: HashMap<String, CallMedia>,
     /// The DBE's next deadline, as it last reported it.
     deadline: Option<Instant>,
+    /// Calls signalling ended lately, oldest first, with when. A 2xx to
+    /// the INVITE may still come (retransmitted until the ACK, RFC 3261
+    /// §13.3.1.4; relayed for 64*T1, RFC 6026 §7.1): its SDP must not
+    /// take a relay for a call that is over. Bounded.
+    ended: std::collections::VecDeque<(Instant, String)>,
 }
+
+/// How many ended calls [`Media`] remembers, and for how long: the time a
+/// 2xx to the INVITE is still relayed (64*T1 at the default T1).
+const ENDED_KEPT: usize = 4096;
+const ENDED_FOR: std::time::Duration = std::time::Duration::from_secs(32);
 
 #[derive(Debug, Default)]
 struct CallMedia {
@@ -93,6 +103,7 @@ impl Media {
             dbe: Dbe::new(cfg),
             calls: HashMap::new(),
             deadline: None,
+            ended: std::collections::VecDeque::new(),
         }
     }
 
@@ -103,6 +114,27 @@ impl Media {
 
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.deadline
+    }
+
+    /// Notes that signalling ended `call` at `now`.
+    fn remember_ended(&mut self, now: Instant, call: String) {
+        if self.ended.len() >= ENDED_KEPT {
+            self.ended.pop_front();
+        }
+        self.ended.push_back((now, call));
+    }
+
+    /// Whether signalling ended `call` within [`ENDED_FOR`] of `now`;
+    /// forgets older entries.
+    fn ended_lately(&mut self, now: Instant, call: &str) -> bool {
+        while self
+            .ended
+            .front()
+            .is_some_and(|(at, _)| now.saturating_duration_since(*at) > ENDED_FOR)
+        {
+            self.ended.pop_front();
+        }
+        self.ended.iter().any(|(_, c)| c == call)
     }
 
     /// Whether a datagram to `local` is media: one of the DBE's addresses
@@ -225,10 +257,22 @@ impl Sbe {
         let (arrival, departure) = self.media_sides(from, to)?;
         let answer = !msg.is_request() || msg.method() == "ACK";
         let call = self.media_key(from, msg.core().call_id);
+        // A late 2xx (or anything) for a call that is over gets no relay:
+        // its streams go out rejected, never around the DBE.
+        let over = self
+            .media
+            .as_mut()
+            .is_some_and(|m| m.ended_lately(now, &call));
         let sdp = Sdp::parse(body).ok()?;
         let session_ip = sdp.session_connection().and_then(|c| c.ip);
         let bypass = self.cfg.faults.contains(Fault::MediaBypass);
         let keep_ice = self.cfg.faults.contains(Fault::KeepIceCandidates);
+        // The session-level c= stands for every stream without its own:
+        // it names the relay unless a stream the DBE does not carry (MSRP,
+        // say) relies on it.
+        let others_rely = sdp
+            .media()
+            .any(|m| m.port != 0 && !m.proto.contains("RTP") && m.connection().is_none());
         let mut ed = sdp.editor();
         let mut relay_ip: Option<IpAddr> = None;
         for m in sdp.media() {
@@ -247,6 +291,10 @@ impl Sbe {
             }
             if !m.proto.contains("RTP") {
                 // Not RTP (MSRP over TCP, say): not the DBE's to relay.
+                continue;
+            }
+            if over {
+                let _ = ed.set_media_port(m.index, 0);
                 continue;
             }
             let protection = protection_of(m.proto, m.attributes());
@@ -298,7 +346,13 @@ impl Sbe {
             let to_side = ports[departure];
             relay_ip = Some(to_side.rtp.ip());
             let _ = ed.set_media_port(m.index, to_side.rtp.port());
-            let _ = ed.set_media_connection_address(m.index, to_side.rtp.ip());
+            if others_rely {
+                // The session c= stays the endpoint's for the stream
+                // that relies on it: this one gets a c= of its own.
+                let _ = ed.ensure_media_connection_address(m.index, to_side.rtp.ip());
+            } else {
+                let _ = ed.set_media_connection_address(m.index, to_side.rtp.ip());
+            }
             let _ = ed.set_media_rtcp(m.index, to_side.rtcp);
             if !keep_ice {
                 let _ = ed.remove_media_attributes(m.index, is_ice_media_attribute);
@@ -307,12 +361,6 @@ impl Sbe {
         if relay_ip.is_some() && !keep_ice {
             ed.remove_session_attributes(is_ice_session_attribute);
         }
-        // The session-level c= stands for every stream without its own:
-        // it names the relay unless a stream the DBE does not carry (MSRP,
-        // say) relies on it.
-        let others_rely = sdp
-            .media()
-            .any(|m| m.port != 0 && !m.proto.contains("RTP") && m.connection().is_none());
         if let (Some(ip), false) = (relay_ip, others_rely) {
             ed.set_session_connection_address(ip);
         }
@@ -345,6 +393,15 @@ impl Sbe {
     /// re-INVITE leaves the call as it was, RFC 3261 §14.1).
     pub(crate) fn media_call_over(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>) {
         let call = self.media_key(from, msg.core().call_id);
+        if msg.is_request() && msg.method() == "BYE" {
+            // Remembered even when it holds no relay now: a late 2xx with
+            // SDP must not give it one.
+            if let Some(m) = self.media.as_mut() {
+                if !m.ended_lately(now, &call) {
+                    m.remember_ended(now, call.clone());
+                }
+            }
+        }
         let Some(state) = self.media.as_mut().and_then(|m| m.calls.get_mut(&call)) else {
             return;
         };
@@ -359,6 +416,9 @@ impl Sbe {
             invite_final && code >= 300 && !state.established
         };
         if over {
+            if let Some(m) = self.media.as_mut().filter(|_| !msg.is_request()) {
+                m.remember_ended(now, call.clone());
+            }
             self.feed_dbe(now, Input::Command(Command::Release { call }));
         }
     }

@@ -656,6 +656,60 @@ impl<'s, 'a> SdpEditor<'s, 'a> {
         Ok(self)
     }
 
+    /// Gives the `index`-th media description a `c=` line of its own
+    /// naming `addr`, where RFC 4566 §5 puts it (after `m=` and any `i=`),
+    /// ending as its `m=` line ends; a media-level `c=` it has already is
+    /// rewritten instead. A relay anchoring one stream of an SDP whose
+    /// other streams keep relying on the session-level `c=` needs this.
+    ///
+    /// # Errors
+    ///
+    /// [`NoSuchMedia`] if there is no `m=` line at `index`.
+    pub fn ensure_media_connection_address(
+        &mut self,
+        index: usize,
+        addr: IpAddr,
+    ) -> Result<&mut Self, NoSuchMedia> {
+        let sdp = self.sdp;
+        let media = sdp.media_at(index).ok_or(NoSuchMedia {
+            index,
+            count: sdp.media_count(),
+        })?;
+        if media.lines.iter().any(|l| l.kind == b'c') {
+            return self.set_media_connection_address(index, addr);
+        }
+        let after = media
+            .lines
+            .iter()
+            .take_while(|l| l.kind == b'm' || l.kind == b'i')
+            .last()
+            .ok_or(NoSuchMedia {
+                index,
+                count: sdp.media_count(),
+            })?;
+        let at = after.offset + after.raw.len();
+        let family = if addr.is_ipv4() { "IP4" } else { "IP6" };
+        // The m= line's ending; for a last line without one, the body's.
+        let ending = match media
+            .lines
+            .iter()
+            .chain(sdp.lines.iter())
+            .map(Line::ending)
+            .find(|e| *e != LineEnding::None)
+        {
+            Some(LineEnding::Lf) => "\n",
+            _ => "\r\n",
+        };
+        // A body whose last line has no ending gets one before the new line.
+        let lead = if after.ending() == LineEnding::None {
+            ending
+        } else {
+            ""
+        };
+        self.push(at..at, format!("{lead}c=IN {family} {addr}{ending}"));
+        Ok(self)
+    }
+
     /// Sets the `<username>` and `<unicast-address>` (with its
     /// `<addrtype>`) of the `o=` line, keeping `<sess-id>` and
     /// `<sess-version>`: a border element that hides its inside names
@@ -786,7 +840,9 @@ impl<'s, 'a> SdpEditor<'s, 'a> {
     pub fn write_to(&self, out: &mut Vec<u8>) {
         let raw = self.sdp.raw;
         let mut edits: Vec<&Edit> = self.edits.iter().collect();
-        edits.sort_by_key(|e| e.range.start);
+        // An insertion (an empty range) goes before an edit that starts
+        // where it does.
+        edits.sort_by_key(|e| (e.range.start, e.range.end));
         out.reserve(raw.len() + edits.iter().map(|e| e.text.len()).sum::<usize>());
         let mut cursor = 0;
         for edit in edits {

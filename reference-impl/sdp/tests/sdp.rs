@@ -1268,3 +1268,63 @@ fn removing_attributes_drops_whole_lines_and_keeps_every_other_byte() {
     assert_eq!(out.as_bytes(), &expected[..]);
     assert!(Sdp::parse(out.as_bytes()).is_ok());
 }
+
+#[test]
+fn a_media_description_gets_a_connection_line_of_its_own_where_rfc_4566_puts_it() {
+    let input = crlf(&[
+        "v=0",
+        "o=- 1 1 IN IP4 203.0.113.1",
+        "s=-",
+        "c=IN IP4 203.0.113.1",
+        "t=0 0",
+        "m=audio 49170 RTP/AVP 0",
+        "i=voice",
+        "a=sendrecv",
+        "m=message 7394 TCP/MSRP *",
+        "c=IN IP4 203.0.113.9",
+        "a=path:msrp://203.0.113.1:7394/x;tcp",
+    ]);
+    let sdp = Sdp::parse(&input).expect("mixed SDP");
+    let mut editor = sdp.editor();
+    let relay: std::net::IpAddr = "192.0.2.5".parse().expect("address");
+    editor
+        .ensure_media_connection_address(0, relay)
+        .expect("m=0");
+    editor
+        .ensure_media_connection_address(1, relay)
+        .expect("m=1");
+    assert!(editor.ensure_media_connection_address(2, relay).is_err());
+    let out = editor.to_bytes();
+    let expected = crlf(&[
+        "v=0",
+        "o=- 1 1 IN IP4 203.0.113.1",
+        "s=-",
+        "c=IN IP4 203.0.113.1",
+        "t=0 0",
+        "m=audio 49170 RTP/AVP 0",
+        "i=voice",
+        "c=IN IP4 192.0.2.5",
+        "a=sendrecv",
+        "m=message 7394 TCP/MSRP *",
+        "c=IN IP4 192.0.2.5",
+        "a=path:msrp://203.0.113.1:7394/x;tcp",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&out),
+        String::from_utf8_lossy(&expected)
+    );
+    let again = Sdp::parse(&out).expect("still SDP");
+    let m0 = again.media().next().expect("m=0");
+    assert_eq!(m0.connection().and_then(|c| c.ip), Some(relay));
+    // LF-only input, last line without an ending: the new line follows suit.
+    let lf = b"v=0\no=- 1 1 IN IP4 203.0.113.1\ns=-\nc=IN IP4 203.0.113.1\nt=0 0\nm=audio 49170 RTP/AVP 0";
+    let sdp = Sdp::parse(lf).expect("LF SDP");
+    let mut editor = sdp.editor();
+    editor
+        .ensure_media_connection_address(0, relay)
+        .expect("m=0");
+    assert_eq!(
+        editor.to_bytes(),
+        b"v=0\no=- 1 1 IN IP4 203.0.113.1\ns=-\nc=IN IP4 203.0.113.1\nt=0 0\nm=audio 49170 RTP/AVP 0\nc=IN IP4 192.0.2.5\n"
+    );
+}
