@@ -28,7 +28,7 @@ use crate::{Event, Input, Node, Output, Path, Sbe, SbeConfig, Transport};
 use arbitrary::Unstructured;
 use speermint_sdp::Sdp;
 use speermint_sip::{HeaderName, Message, MessageBuilder};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -106,8 +106,9 @@ struct Run {
     /// The streams the DBE holds, by call key, from its events.
     allocated: HashMap<String, HashSet<u16>>,
     /// Every media address some SDP of a call named, and the relay ports
-    /// the SBE put in SDP.
-    named: HashSet<SocketAddr>,
+    /// the SBE put in SDP. Ordered sets only where the model draws from
+    /// them: an input must replay the same way in every process.
+    named: BTreeSet<SocketAddr>,
     relay_ports: Vec<SocketAddr>,
     /// Media datagrams sent into the DBE in this step.
     media_in: Vec<Vec<u8>>,
@@ -224,7 +225,7 @@ impl Run {
             now: Instant::now(),
             calls: Vec::new(),
             allocated: HashMap::new(),
-            named: HashSet::new(),
+            named: BTreeSet::new(),
             relay_ports: Vec::new(),
             media_in: Vec::new(),
             next: 0,
