@@ -1,17 +1,18 @@
 //! A real third-party IUT: Kamailio from Debian, configured as a peering
 //! SBE by `iuts/kamailio/peering.cfg`, certified over loopback. Every
-//! verdict must match `iuts/kamailio/expected.toml`, where each is argued.
+//! verdict must match `iuts/kamailio/expected.toml`, where each is argued;
+//! with rtpengine (Debian's `rtpengine-daemon`) as its DBE, so must the
+//! media checks' verdicts.
 
+mod common;
+
+use common::{free_udp, free_udp_range, repo};
 use serde_json::Value;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// `kamailio` from the Debian package, or a failure saying what to install.
 fn kamailio() -> PathBuf {
@@ -45,59 +46,51 @@ struct Kamailio {
     _dir: tempfile::TempDir,
 }
 
+/// Stops `child` and every process of its group (it was started as the
+/// leader of a group of its own): SIGTERM, then SIGKILL after 3 s.
+fn stop_group(child: &mut Child) {
+    let group = format!("-{}", child.id());
+    let signal = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([sig, "--", &group])
+            .stderr(Stdio::null())
+            .status();
+    };
+    signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal("-KILL");
+    let _ = child.wait();
+}
+
 /// Kamailio forks helper processes (timers) even with `-D`; killing the
-/// main one alone leaves them running. It runs in a process group of its
-/// own, and the whole group is stopped: SIGTERM, then SIGKILL after 3 s.
+/// main one alone leaves them running, so the whole group is stopped.
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let signal = |sig: &str| {
-            let _ = Command::new("kill")
-                .args([sig, "--", &group])
-                .stderr(Stdio::null())
-                .status();
-        };
-        signal("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        signal("-KILL");
-        let _ = self.child.wait();
+        stop_group(&mut self.child);
     }
 }
 
 /// The calls at once peering.cfg lets the peer have in these tests.
 const KAMAILIO_PEER_SESSIONS: u32 = 10;
 
-/// A port free for UDP on `ip` right now.
-fn free_udp(ip: &str) -> SocketAddr {
-    UdpSocket::bind((ip, 0)).unwrap().local_addr().unwrap()
-}
-
 /// Starts Kamailio for a peer at `peer` forwarding to `next_hop`, and
 /// waits until it answers an OPTIONS (a 403: the prober is no peer).
+/// `sessions` turns on the dialog module's per-peer call limit (RFC 6404
+/// §4.9).
 fn start(peer: &str, inside: &str, next_hop: SocketAddr, sessions: Option<u32>) -> Kamailio {
-    start_with(peer, inside, next_hop, sessions, false)
+    let limit = sessions.map(|n| format!("PEER_SESSIONS={n}"));
+    start_with(peer, inside, next_hop, limit.as_slice())
 }
 
-/// [`start`], with topoh masking the topology when `hide` is set.
-fn start_with(
-    peer: &str,
-    inside: &str,
-    next_hop: SocketAddr,
-    sessions: Option<u32>,
-    hide: bool,
-) -> Kamailio {
-    let mut limit: Vec<String> = sessions
-        .map(|n| vec!["-A".to_owned(), format!("PEER_SESSIONS={n}")])
-        .unwrap_or_default();
-    if hide {
-        limit.extend(["-A".to_owned(), "TOPOLOGY_HIDING=\"127.0.0.1\"".to_owned()]);
-    }
+/// [`start`] with these optional defines of peering.cfg (each an `-A`).
+fn start_with(peer: &str, inside: &str, next_hop: SocketAddr, defines: &[String]) -> Kamailio {
+    let defines: Vec<&str> = defines.iter().flat_map(|d| ["-A", d.as_str()]).collect();
     for _ in 0..3 {
         let addr = free_udp("127.0.0.1");
         let dir = tempfile::tempdir().unwrap();
@@ -116,8 +109,7 @@ fn start_with(
             .arg(format!("INSIDE_IP=\"{inside}\""))
             .arg("-A")
             .arg(format!("NEXT_HOP=\"sip:{next_hop}\""))
-            // The dialog module's per-peer call limit (RFC 6404 §4.9).
-            .args(&limit)
+            .args(&defines)
             .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -160,11 +152,7 @@ fn answers(addr: SocketAddr) -> bool {
 
 #[test]
 fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
-    let expected: toml::Table = toml::from_str(
-        &std::fs::read_to_string(repo().join("iuts/kamailio/expected.toml")).unwrap(),
-    )
-    .unwrap();
-    let expected = expected["checks"].as_table().unwrap();
+    let expected = expected("checks");
     let (peer, stranger, inside) = ("127.0.0.12", "127.0.0.13", "127.0.0.14");
     let next_hop = free_udp(inside);
     let kam = start(peer, inside, next_hop, Some(KAMAILIO_PEER_SESSIONS));
@@ -189,8 +177,26 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
         .arg(&json)
         .output()
         .unwrap();
-    let table = String::from_utf8_lossy(&out.stdout);
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap())
+    assert_verdicts(&out.stdout, &json, &expected);
+    drop(kam);
+}
+
+/// The table of expected verdicts `name` of `iuts/kamailio/expected.toml`.
+fn expected(name: &str) -> toml::Table {
+    let file: toml::Table = toml::from_str(
+        &std::fs::read_to_string(repo().join("iuts/kamailio/expected.toml")).unwrap(),
+    )
+    .unwrap();
+    file[name].as_table().unwrap().clone()
+}
+
+/// Every check of the JSON report at `json` got the verdict `expected`
+/// gives it, with a reason naming each of its `reason_contains`, and every
+/// check `expected` lists ran. `table` is certify's output, for the
+/// failure message.
+fn assert_verdicts(table: &[u8], json: &Path, expected: &toml::Table) {
+    let table = String::from_utf8_lossy(table);
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(json).unwrap_or_default())
         .unwrap_or_else(|e| panic!("no report ({e}):\n{table}"));
     let checks = report["checks"].as_array().unwrap();
     let mut wrong = Vec::new();
@@ -226,7 +232,6 @@ fn kamailio_as_a_peering_sbe_gets_the_verdicts_argued_in_expected_toml() {
         "expected.toml lists checks that did not run\n{table}"
     );
     assert!(wrong.is_empty(), "{}\n\n{table}", wrong.join("\n"));
-    drop(kam);
 }
 
 /// `speermint load` against Kamailio: a short clean step, so the
@@ -260,7 +265,12 @@ fn kamailio_carries_a_short_load_step() {
 fn kamailio_with_topoh_hides_its_headers_but_not_the_sdp_origin() {
     let (peer, stranger, inside) = ("127.0.0.42", "127.0.0.43", "127.0.0.44");
     let next_hop = free_udp(inside);
-    let kam = start_with(peer, inside, next_hop, None, true);
+    let kam = start_with(
+        peer,
+        inside,
+        next_hop,
+        &["TOPOLOGY_HIDING=\"127.0.0.1\"".to_owned()],
+    );
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("topoh.json");
     let out = assert_cmd::Command::cargo_bin("speermint")
@@ -301,4 +311,151 @@ fn kamailio_with_topoh_hides_its_headers_but_not_the_sdp_origin() {
         assert!(!reason.contains(masked), "topoh masks these: {reason}");
     }
     drop(kam);
+}
+
+/// `rtpengine` from the Debian package `rtpengine-daemon`, or a failure
+/// saying what to install.
+fn rtpengine_bin() -> PathBuf {
+    ["/usr/bin/rtpengine", "/usr/sbin/rtpengine"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| {
+            panic!(
+                "rtpengine not found: this test needs the Debian package `rtpengine-daemon`; \
+                 `.ci/test` installs it"
+            )
+        })
+}
+
+/// The DBE address rtpengine gives peers (its logical interface `peers`)
+/// and the one it gives the inside (`inside`), as peering.cfg names them.
+const RTPENGINE_PEERS: &str = "127.0.0.30";
+const RTPENGINE_INSIDE: &str = "127.0.0.31";
+
+/// rtpengine in userspace, on its own loopback addresses, in a process
+/// group of its own (stopped like Kamailio's); nothing of the Debian
+/// package's service or configuration file is used.
+struct Rtpengine {
+    child: Child,
+    /// Its ng control socket (UDP, bencode).
+    ng: SocketAddr,
+}
+
+impl Drop for Rtpengine {
+    fn drop(&mut self) {
+        stop_group(&mut self.child);
+    }
+}
+
+impl Rtpengine {
+    /// Starts rtpengine and waits until its ng control answers `ping`.
+    fn start() -> Rtpengine {
+        for _ in 0..3 {
+            let ng = free_udp(RTPENGINE_PEERS);
+            // RTP and RTCP of a stream on each interface: a few calls'
+            // worth, free on both addresses a moment ago (rtpengine skips a
+            // port it cannot bind).
+            let first = free_udp_range(&[RTPENGINE_PEERS, RTPENGINE_INSIDE], 64);
+            let child = Command::new(rtpengine_bin())
+                .args(rtpengine_args(ng, first))
+                .process_group(0)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("rtpengine starts");
+            let r = Rtpengine { child, ng };
+            if pongs(ng) {
+                return r;
+            }
+        }
+        panic!("rtpengine did not answer ng ping on three ports in a row");
+    }
+}
+
+/// The command line: no configuration file (not the package's), no kernel
+/// forwarding (`--table=-1`: userspace, no kernel module needed), in the
+/// foreground, the two interfaces peering.cfg's `direction=` flags name,
+/// ports `first..first+63`, ng control at `ng`, logs to stderr. Every
+/// media-handling setting is rtpengine's default.
+fn rtpengine_args(ng: SocketAddr, first: u16) -> Vec<String> {
+    vec![
+        "--config-file=none".into(),
+        "--table=-1".into(),
+        "--foreground".into(),
+        "--log-stderr".into(),
+        format!("--interface=peers/{RTPENGINE_PEERS}"),
+        format!("--interface=inside/{RTPENGINE_INSIDE}"),
+        format!("--listen-ng={ng}"),
+        format!("--port-min={first}"),
+        format!("--port-max={}", first + 63),
+    ]
+}
+
+/// Whether rtpengine at `ng` answers the ng protocol's `ping` with `pong`
+/// within 5 s: a cookie, a space, then a bencoded dictionary each way.
+fn pongs(ng: SocketAddr) -> bool {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 512];
+    while Instant::now() < deadline {
+        let _ = s.send_to(b"speermint d7:command4:pinge", ng);
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            if buf[..n] == *b"speermint d6:result4:ponge" {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// Kamailio with `MEDIA_RELAY`, rtpengine its DBE, certified with the
+/// media-relay capability and rtpengine's peer-facing address as the
+/// declared DBE: the media checks' verdicts must be those of the
+/// `rtpengine` table of expected.toml, where each is argued.
+#[test]
+fn kamailio_with_rtpengine_gets_the_media_verdicts_argued_in_expected_toml() {
+    let expected = expected("rtpengine");
+    let rtpe = Rtpengine::start();
+    let (peer, stranger, inside) = ("127.0.0.52", "127.0.0.53", "127.0.0.54");
+    let next_hop = free_udp(inside);
+    let kam = start_with(
+        peer,
+        inside,
+        next_hop,
+        &[format!("MEDIA_RELAY=\"udp:{}\"", rtpe.ng)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The declared DBE is a profile's (target.media_relay). rtpengine
+    // relays within a millisecond on loopback, so 100 ms of silence says
+    // a packet is not coming; the default 300 ms would triple the time.
+    let profile = dir.path().join("kamailio-rtpengine.toml");
+    std::fs::write(
+        &profile,
+        format!(
+            "[target]\naddress = \"udp:{}\"\nmedia_relay = [\"{RTPENGINE_PEERS}\"]\n\n\
+             [timing]\nsilence_ms = 100\n",
+            kam.addr
+        ),
+    )
+    .unwrap();
+    let json = dir.path().join("rtpengine.json");
+    let out = assert_cmd::Command::cargo_bin("speermint")
+        .unwrap()
+        .arg("certify")
+        .arg("--profile")
+        .arg(&profile)
+        .args(["--only", "media-relay"])
+        .args(["--peer", peer, "--stranger", stranger, "--next-hop"])
+        .arg(next_hop.to_string())
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_verdicts(&out.stdout, &json, &expected);
+    drop(kam);
+    drop(rtpe);
 }

@@ -57,6 +57,11 @@ pub struct Arrival {
     pub from: SocketAddr,
     /// The RTP sequence number, if the header has one.
     pub seq: Option<u16>,
+    /// The SSRC, when the packet has a full RTP version 2 header (RFC 3550
+    /// §5.1); `None` for anything else, such as the STUN checks an
+    /// ICE-speaking DBE sends (RFC 8445 §7.2.4), whose first two bits are
+    /// zero (RFC 5389 §6).
+    pub ssrc: Option<u32>,
     /// Whether it authenticated under the far side's SRTP key; `None` for
     /// an endpoint receiving plain RTP.
     pub authentic: Option<bool>,
@@ -278,6 +283,10 @@ impl Node for Endpoint {
             Input::Command(Command::Raw { to, bytes }) => self.transmit(to, bytes),
             Input::Datagram { path, bytes } => {
                 let seq = bytes.get(2..4).map(|s| u16::from_be_bytes([s[0], s[1]]));
+                let ssrc = bytes
+                    .get(8..12)
+                    .filter(|_| bytes[0] >> 6 == 2)
+                    .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]));
                 let authentic = self.key.map(|_| {
                     self.rx
                         .as_mut()
@@ -286,6 +295,7 @@ impl Node for Endpoint {
                 self.out.push_back(Output::Event(Arrival {
                     from: path.remote,
                     seq,
+                    ssrc,
                     authentic,
                     len: bytes.len(),
                 }));
@@ -426,6 +436,37 @@ mod tests {
             })
             .collect();
         assert_eq!(verdicts, [Some(true), Some(true), Some(true), Some(false)]);
+    }
+
+    #[test]
+    fn an_arrival_has_an_ssrc_only_when_it_is_rtp() {
+        let mut bob = Endpoint::new(
+            at("192.0.2.2:5000"),
+            0x2222,
+            Offer {
+                srtp: false,
+                ice: false,
+            },
+        );
+        let path = Path {
+            local: bob.addr(),
+            remote: at("192.0.2.30:4000"),
+            transport: Transport::Udp,
+        };
+        // A STUN Binding Request (RFC 5389 §6): type 0x0001, magic cookie.
+        let mut stun = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        stun.extend_from_slice(&[7; 12]);
+        let now = Instant::now();
+        for bytes in [&rtp_packet(1, 0x1111)[..], &stun[..], &[0x80, 0, 0, 1][..]] {
+            bob.handle_input(now, Input::Datagram { path, bytes });
+        }
+        let ssrcs: Vec<Option<u32>> = std::iter::from_fn(|| bob.poll_output())
+            .filter_map(|o| match o {
+                Output::Event(a) => Some(a.ssrc),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(ssrcs, [Some(0x1111), None, None]);
     }
 
     #[test]
