@@ -64,6 +64,7 @@ pub fn registry() -> &'static [Check] {
         media::MEDIA_VIA_DECLARED_DBE,
         media::SRTP_INTACT,
         media::MEDIA_FLOODS_AND_MALFORMED,
+        media::MEDIA_VALIDATED_AND_POLICED,
         rfc6405::STATIC_DIRECT,
         rfc6405::STATIC_DIRECT_ASSISTED,
         rfc6405::STATIC_INDIRECT_ASSISTED,
