@@ -436,6 +436,11 @@ fn plan_from(args: &CertifyArgs) -> Result<Plan, target::Error> {
                 "limits.peer_sessions",
             ),
             (Capability::Egress, plan.egress.is_some(), "target.egress"),
+            (
+                Capability::MediaRelay,
+                plan.media_relay.is_some(),
+                "target.media_relay",
+            ),
             (Capability::Identity, false, "identity"),
             (Capability::MutualTls, false, "mutual-tls"),
             (Capability::DnsTls, false, "dns-tls"),

@@ -841,6 +841,22 @@ fn bad_configuration_is_refused_before_the_run() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("/nonexistent-dir/r.xml"), "{err}");
     assert!(out.stdout.is_empty(), "the run started anyway");
+    // A media relay offered without its addresses: the media checks could
+    // only be inconclusive, so the run does not start.
+    let out = speermint()
+        .args([
+            "certify",
+            "--target",
+            "udp:127.0.0.1:9",
+            "--offers",
+            "media-relay",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("target.media_relay"), "{err}");
+    assert!(out.stdout.is_empty(), "the run started anyway");
 }
 
 /// `speermint matrix | head -1` and `certify --json -`: a closed pipe is no
