@@ -211,6 +211,10 @@ struct SbeArgs {
     /// Private key (PEM) for --tls-listen.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Take requests from peers over TLS only (RFC 6404 §4.5): one over
+    /// UDP or plain TCP gets 403 and is not relayed. Needs --tls-listen.
+    #[arg(long)]
+    require_tls: bool,
     /// SBE cores, each on its own socket of the listen address
     /// (SO_REUSEPORT; a call's messages go to one core by Call-ID).
     /// Default: one per CPU; one with --tcp-listen or --tls-listen.
@@ -840,6 +844,9 @@ async fn run_sbe(args: SbeArgs) -> u8 {
         }
         _ => return usage("--tls-listen, --tls-cert and --tls-key go together"),
     };
+    if args.require_tls && tls.is_none() {
+        return usage("--require-tls: peers need somewhere to reach it over TLS, --tls-listen");
+    }
     let locator = if args.dns.is_empty() {
         None
     } else {
@@ -921,11 +928,17 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let trusted = args.trusted_peers.clone();
     let hostname = args.hostname.clone();
     let hide_topology = args.hide_topology;
+    let tls_required = if args.require_tls {
+        args.peers.clone()
+    } else {
+        Vec::new()
+    };
     let dbe = media.clone();
     let config = move |local| {
         let mut cfg = SbeConfig::new(local, peers, next_hop);
         cfg.hide_topology = hide_topology;
         cfg.trusted_peers = trusted.clone();
+        cfg.tls_required = tls_required;
         cfg.hostname = hostname.clone();
         cfg.faults = faults;
         cfg.resolve_names = resolve;

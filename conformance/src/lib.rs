@@ -54,6 +54,7 @@ pub fn registry() -> &'static [Check] {
         egress::EGRESS_FROM_DECLARED_SBE,
         identity::IDENTITY_VERIFIED_AND_SIGNED,
         mutual_tls::MUTUAL_TLS_PEERS,
+        mutual_tls::TLS_REQUIRED_FROM_PEERS,
         topology::TOPOLOGY_HIDDEN,
         presence::PRESENCE_SUBSCRIPTION,
         presence::INSTANT_MESSAGES,

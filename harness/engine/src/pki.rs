@@ -392,7 +392,6 @@ pub async fn tls_exchange(
     request: &[u8],
     wait: std::time::Duration,
 ) -> Result<TlsExchange, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
         .map_err(|e| format!("{server_name:?} is not a server name: {e}"))?;
     let tcp = net
@@ -403,7 +402,7 @@ pub async fn tls_exchange(
             _ => format!("TCP connection to {addr}: {e}"),
         })?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    let mut tls = tokio::time::timeout(wait, connector.connect(name, tcp))
+    let tls = tokio::time::timeout(wait, connector.connect(name, tcp))
         .await
         .map_err(|_| format!("TLS handshake with {addr} timed out"))?
         .map_err(|e| format!("TLS handshake with {addr} as {server_name}: {e}"))?;
@@ -412,7 +411,35 @@ pub async fn tls_exchange(
         (Some(v), Some(c)) => format!("{v:?}, {:?}", c.suite()),
         _ => "unknown session".into(),
     };
-    tls.write_all(request)
+    exchange_on(tls, session, addr, request, wait).await
+}
+
+/// [`tls_exchange`] over plain TCP: what a request sent in the clear over
+/// a connection from `local` to `addr` came to.
+pub async fn tcp_exchange(
+    net: &speermint_net::Network,
+    local: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    wait: std::time::Duration,
+) -> Result<TlsExchange, String> {
+    let tcp = net
+        .connect_tcp(Some(std::net::SocketAddr::new(local, 0)), addr, wait)
+        .await
+        .map_err(|e| format!("TCP connection to {addr}: {e}"))?;
+    exchange_on(tcp, "plain TCP".into(), addr, request, wait).await
+}
+
+/// Writes `request` and waits up to `wait` for one framed SIP message.
+async fn exchange_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut io: S,
+    session: String,
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    wait: std::time::Duration,
+) -> Result<TlsExchange, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    io.write_all(request)
         .await
         .map_err(|e| format!("writing to {addr}: {e}"))?;
     let limits = speermint_sip::Limits::default();
@@ -434,7 +461,7 @@ pub async fn tls_exchange(
             Ok(speermint_sip::Framing::Incomplete { .. }) => {}
             Err(e) => return Err(format!("unframeable bytes from {addr}: {e}")),
         }
-        let ended = match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
+        let ended = match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => {
                 buf.extend_from_slice(&chunk[..n]);
                 continue;

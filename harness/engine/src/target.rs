@@ -93,6 +93,11 @@ pub const EMBEDDED_DBE: [IpAddr; 2] = [
     IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 21)),
 ];
 
+/// A third peer of the embedded SBE, one it requires TLS from (RFC 6404
+/// §4.5). The other peers keep UDP, which most checks speak; the
+/// `tls-required-from-peers` check plays this one.
+pub const EMBEDDED_TLS_PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 7));
+
 /// The embedded DBE's relay ports: ten streams at once.
 pub const EMBEDDED_DBE_PORTS: std::ops::Range<u16> = 30_000..30_040;
 
@@ -581,7 +586,11 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
                 }
                 if matches!(
                     c,
-                    Capability::Identity | Capability::MutualTls | Capability::DnsTls
+                    Capability::Identity
+                        | Capability::MutualTls
+                        | Capability::DnsTls
+                        | Capability::TlsRequired
+                        | Capability::TlsEgress
                 ) {
                     return Err(Error::Config {
                         file: file.to_string(),
@@ -742,6 +751,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut egress = plan.egress.clone();
     let mut identity = None;
     let mut mutual_tls = None;
+    let mut tls_required = None;
     let mut iut_tls = plan.tls_target.map(|a| (a, plan.iut_domain.clone()));
     let mut dns_tls = None;
     let mut peer_ingress = plan.peer_ingress.clone();
@@ -750,7 +760,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
-            let peers = vec![peer.addr().ip(), second_peer.addr().ip()];
+            let peers = vec![peer.addr().ip(), second_peer.addr().ip(), EMBEDDED_TLS_PEER];
             let next = terminating.addr();
             // The SBE's own domain must name its ports before it starts,
             // and its resolver needs the DNS role: bind first, publish,
@@ -912,6 +922,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 move |local| {
                     let mut cfg = SbeConfig::new(local, peers, next);
                     cfg.faults = faults;
+                    cfg.tls_required = vec![EMBEDDED_TLS_PEER];
                     cfg.hostname = Some(hostname.clone());
                     cfg.identity = Some(policy.clone());
                     let rate = f64::from(EMBEDDED_PEER_RATE);
@@ -929,6 +940,11 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 },
                 Some(locator),
             )?;
+            tls_required = Some(crate::ctx::TlsRequiredLab {
+                peer: EMBEDDED_TLS_PEER,
+                udp: sbe.addr(),
+                tcp: sbe.tcp_addr(),
+            });
             // It relays what the second peer sends it inwards; nobody else
             // is its peer.
             let only_second = vec![second_peer.addr().ip()];
@@ -1057,6 +1073,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.peer_ingress = peer_ingress;
     ctx.identity = identity;
     ctx.mutual_tls = mutual_tls;
+    ctx.tls_required = tls_required;
     ctx.iut_tls = iut_tls;
     ctx.timing = plan.timing;
     ctx.dns = dns;

@@ -183,6 +183,8 @@ faults! {
         "Peering on demand, accepts any source without asking DNS whether the name its sender goes by leads there (RFC 6405 §5.6.2, RFC 6404 §4.6).";
     IgnoreAssistingLuf = "ignore-assisting-luf", Resolver,
         "Looks numbers up in its own SSP's ENUM tree instead of the assisting LUF/LRF provider's it is set up to use (RFC 6405 §5.3, §5.4).";
+    AllowPlaintext = "allow-plaintext", Sbe,
+        "Relays requests that a peer it requires TLS from sends over UDP or plain TCP (RFC 6404 §4.5).";
 }
 
 impl Fault {

@@ -128,6 +128,11 @@ pub struct SbeConfig {
     /// by DNS, to that source (see the `on_demand` module). Needs a
     /// LUF/LRF in the driver.
     pub on_demand: bool,
+    /// Peers whose requests must come over TLS (RFC 6404 §4.5: SIP
+    /// between SSPs over TLS with mutual authentication, the client
+    /// certificate checked by the TLS listener's settings). From them a
+    /// request over UDP or plain TCP is refused with 403, never relayed.
+    pub tls_required: Vec<IpAddr>,
     /// Peers inside this element's trust domain for asserted identity
     /// (RFC 3325 Spec(T)): their P-Asserted-Identity is believed, and
     /// reaches them whatever Privacy says. Others' is not.
@@ -184,6 +189,7 @@ impl SbeConfig {
             tcp_local: None,
             peers,
             on_demand: false,
+            tls_required: Vec::new(),
             trusted_peers: Vec::new(),
             next_hop,
             timers: Timers::default(),

@@ -580,6 +580,19 @@ impl Sbe {
             );
             return;
         }
+        // RFC 6404 §4.5: a peer this element requires TLS from is only
+        // heard over TLS, where the listener has checked its certificate.
+        // 403, as for any request policy refuses (RFC 3261 §21.4.4): no
+        // credential sent over this transport would help. CANCEL and the
+        // ACK for a 2xx are refused alike (an ACK is dropped, §17.1.1.3).
+        if side == Side::Peer
+            && from.transport != Transport::Tls
+            && self.cfg.tls_required.contains(&from.remote.ip())
+            && !self.cfg.faults.contains(Fault::AllowPlaintext)
+        {
+            self.reject(now, from, req, &key, 403, "Forbidden - TLS Required", &[]);
+            return;
+        }
         if method == "CANCEL" {
             self.on_cancel(now, from, req, &key);
             return;
