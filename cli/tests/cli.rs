@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("39 checks: 39 pass, 0 fail"), "{table}");
+    assert!(table.contains("41 checks: 41 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 39, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 41, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"39\"")
+            && xml.contains("tests=\"41\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -337,7 +337,7 @@ fn certify_an_external_target() {
     assert!(
         table.contains(&format!("target: {target}"))
             && table
-                .contains("39 checks: 9 pass, 1 warn, 0 fail, 0 inconclusive, 29 not applicable"),
+                .contains("41 checks: 9 pass, 1 warn, 0 fail, 0 inconclusive, 31 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
@@ -443,7 +443,7 @@ fn certify_an_external_target_over_tcp_and_tls() {
     assert!(
         table.contains(&format!("target: {tcp}"))
             && table
-                .contains("39 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 30 not applicable"),
+                .contains("41 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 32 not applicable"),
         "{table}"
     );
     assert!(
@@ -478,7 +478,7 @@ fn certify_an_external_target_over_tcp_and_tls() {
     assert!(
         table.contains(&format!("target: tls:{tls}"))
             && table
-                .contains("39 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 30 not applicable"),
+                .contains("41 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 32 not applicable"),
         "{table}"
     );
     // The peer's requests crossed over TLS, naming it in their Via.
@@ -756,7 +756,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        table.contains("39 checks: 24 pass, 0 fail, 0 inconclusive, 15 not applicable"),
+        table.contains("41 checks: 24 pass, 0 fail, 0 inconclusive, 17 not applicable"),
         "{table}"
     );
     assert!(

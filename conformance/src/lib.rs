@@ -24,6 +24,7 @@ mod rfc6404;
 mod rfc6405;
 mod sdp_fixtures;
 mod sed;
+mod tls_egress;
 mod topology;
 
 use speermint_harness::{Check, Ref, Uncovered};
@@ -55,6 +56,7 @@ pub fn registry() -> &'static [Check] {
         identity::IDENTITY_VERIFIED_AND_SIGNED,
         mutual_tls::MUTUAL_TLS_PEERS,
         mutual_tls::TLS_REQUIRED_FROM_PEERS,
+        tls_egress::SIPS_EGRESS_OVER_TLS,
         topology::TOPOLOGY_HIDDEN,
         presence::PRESENCE_SUBSCRIPTION,
         presence::INSTANT_MESSAGES,

@@ -117,6 +117,12 @@ pub struct SbeConfig {
     /// Its TLS listener, when it has one: the Via of a request it sends
     /// over TLS names it.
     pub tls_local: Option<SocketAddr>,
+    /// Its driver can open TLS connections (it holds a client certificate
+    /// and trust roots): a request for a `sips:` target, or one whose
+    /// RFC 3263 resolution ranks a TLS hop first, goes over TLS
+    /// ([`crate::Event::Connect`]). Without it such a `sips:` request gets
+    /// 502, never a plaintext hop (RFC 3261 §26.2.2).
+    pub outbound_tls: bool,
     /// Its TCP listener, when it has one and it is not at `local`'s port:
     /// a Route entry naming it is this element's own (RFC 3261 §16.4).
     pub tcp_local: Option<SocketAddr>,
@@ -186,6 +192,7 @@ impl SbeConfig {
             local,
             hostname: None,
             tls_local: None,
+            outbound_tls: false,
             tcp_local: None,
             peers,
             on_demand: false,
