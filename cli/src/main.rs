@@ -211,10 +211,12 @@ struct SbeArgs {
     /// Private key (PEM) for --tls-listen.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
-    /// Trust roots (PEM) for the TLS connections this SBE opens: with it,
-    /// a sips: target (or one whose NAPTR ranks TLS first) is sent over
-    /// TLS, presenting --tls-cert, to a server whose certificate names
-    /// the target's domain (RFC 5922 §7.2). Needs --tls-listen.
+    /// Trust roots (PEM) for TLS: with them, a sips: target (or one whose
+    /// NAPTR ranks TLS first) is sent over a TLS connection it opens,
+    /// presenting --tls-cert, to a server whose certificate names the
+    /// target's domain (RFC 5922 §7.2); and its listener asks every
+    /// client for a certificate from these roots (mutual TLS, RFC 6404
+    /// §4.5). Needs --tls-listen.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     /// Take requests from peers over TLS only (RFC 6404 §4.5): one over
@@ -849,7 +851,12 @@ async fn run_sbe(args: SbeArgs) -> u8 {
                 }
                 None => None,
             };
-            match speermint_harness::pki::server_config_from_pem(cert, key) {
+            // With roots, peers authenticate too (RFC 6404 §4.5).
+            let server = match &args.tls_ca {
+                Some(ca) => speermint_harness::pki::server_config_from_pem_verifying(cert, key, ca),
+                None => speermint_harness::pki::server_config_from_pem(cert, key),
+            };
+            match server {
                 Ok(config) => Some(speermint_border::TlsListen {
                     bind: *bind,
                     config,
