@@ -263,6 +263,7 @@ pub(crate) fn dns_key(args: DnsKeyArgs) -> u8 {
 pub(crate) async fn sbe_locator(
     servers: &[SocketAddr],
     anchors: Option<&std::path::Path>,
+    tls: bool,
 ) -> Result<Locator, String> {
     let anchor = match anchors {
         Some(path) => Some(TrustAnchor::from_file(path).map_err(|e| e.to_string())?),
@@ -272,7 +273,15 @@ pub(crate) async fn sbe_locator(
         &speermint_net::Network::Sockets,
         servers.to_vec(),
         anchor,
-        vec![speermint_resolver::Transport::Udp],
+        // With TLS it speaks both, and the NAPTR order picks (RFC 3263 §4.1).
+        if tls {
+            vec![
+                speermint_resolver::Transport::Udp,
+                speermint_resolver::Transport::Tls,
+            ]
+        } else {
+            vec![speermint_resolver::Transport::Udp]
+        },
     )
     .await
     .map_err(|e| e.to_string())

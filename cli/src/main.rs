@@ -211,6 +211,18 @@ struct SbeArgs {
     /// Private key (PEM) for --tls-listen.
     #[arg(long, value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Trust roots (PEM) for TLS: with them, a sips: target (or one whose
+    /// NAPTR ranks TLS first) is sent over a TLS connection it opens,
+    /// presenting --tls-cert, to a server whose certificate names the
+    /// target's domain (RFC 5922 §7.2); and its listener asks every
+    /// client for a certificate from these roots (mutual TLS, RFC 6404
+    /// §4.5). Needs --tls-listen.
+    #[arg(long, value_name = "FILE")]
+    tls_ca: Option<PathBuf>,
+    /// Take requests from peers over TLS only (RFC 6404 §4.5): one over
+    /// UDP or plain TCP gets 403 and is not relayed. Needs --tls-listen.
+    #[arg(long)]
+    require_tls: bool,
     /// SBE cores, each on its own socket of the listen address
     /// (SO_REUSEPORT; a call's messages go to one core by Call-ID).
     /// Default: one per CPU; one with --tcp-listen or --tls-listen.
@@ -835,20 +847,49 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let tls = match (&args.tls_listen, &args.tls_cert, &args.tls_key) {
         (None, None, None) => None,
         (Some(bind), Some(cert), Some(key)) => {
-            match speermint_harness::pki::server_config_from_pem(cert, key) {
+            let client = match &args.tls_ca {
+                Some(ca) => {
+                    match speermint_harness::pki::client_config_as_from_pem(ca, cert, key) {
+                        Ok(c) => Some(c),
+                        Err(e) => return usage(e),
+                    }
+                }
+                None => None,
+            };
+            // With roots, peers authenticate too (RFC 6404 §4.5).
+            let server = match &args.tls_ca {
+                Some(ca) => speermint_harness::pki::server_config_from_pem_verifying(cert, key, ca),
+                None => speermint_harness::pki::server_config_from_pem(cert, key),
+            };
+            match server {
                 Ok(config) => Some(speermint_border::TlsListen {
                     bind: *bind,
                     config,
+                    client,
                 }),
                 Err(e) => return usage(e),
             }
         }
         _ => return usage("--tls-listen, --tls-cert and --tls-key go together"),
     };
+    if args.tls_ca.is_some() && tls.is_none() {
+        return usage(
+            "--tls-ca: it presents --tls-cert when it connects, so --tls-listen, --tls-cert and --tls-key too",
+        );
+    }
+    if args.require_tls && tls.is_none() {
+        return usage("--require-tls: peers need somewhere to reach it over TLS, --tls-listen");
+    }
     let locator = if args.dns.is_empty() {
         None
     } else {
-        match dns_cmd::sbe_locator(&args.dns, args.trust_anchor.as_deref()).await {
+        match dns_cmd::sbe_locator(
+            &args.dns,
+            args.trust_anchor.as_deref(),
+            args.tls_ca.is_some(),
+        )
+        .await
+        {
             Ok(l) => Some(l),
             Err(e) => return usage(e),
         }
@@ -926,11 +967,17 @@ async fn run_sbe(args: SbeArgs) -> u8 {
     let trusted = args.trusted_peers.clone();
     let hostname = args.hostname.clone();
     let hide_topology = args.hide_topology;
+    let tls_required = if args.require_tls {
+        args.peers.clone()
+    } else {
+        Vec::new()
+    };
     let dbe = media.clone();
     let config = move |local| {
         let mut cfg = SbeConfig::new(local, peers, next_hop);
         cfg.hide_topology = hide_topology;
         cfg.trusted_peers = trusted.clone();
+        cfg.tls_required = tls_required;
         cfg.hostname = hostname.clone();
         cfg.faults = faults;
         cfg.resolve_names = resolve;
@@ -1043,6 +1090,13 @@ async fn start_with_media(
         .bind_udp(listen)
         .await
         .map_err(|e| format!("cannot bind {listen}: {e}"))?;
+    let outbound =
+        tls.as_ref()
+            .and_then(|t| t.client.clone())
+            .map(|tls| speermint_border::Outbound {
+                net: net.clone(),
+                tls,
+            });
     let listener = match tls {
         Some(t) => Some((
             net.listen_tcp(t.bind)
@@ -1063,8 +1117,8 @@ async fn start_with_media(
     let sockets = speermint_border::bind_media(&net, media)
         .await
         .map_err(|e| e.to_string())?;
-    speermint_border::RunningSbe::start_bound_with_media(
-        socket, tcp, listener, sockets, config, locator,
+    speermint_border::RunningSbe::start_bound_full(
+        socket, tcp, listener, sockets, outbound, config, locator,
     )
     .map_err(|e| e.to_string())
 }

@@ -27,7 +27,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{table}");
-    assert!(table.contains("40 checks: 40 pass, 0 fail"), "{table}");
+    assert!(table.contains("42 checks: 42 pass, 0 fail"), "{table}");
     let r = read_json(&json);
     assert!(
         r["target"]
@@ -37,7 +37,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     );
     assert_eq!(
         r["summary"],
-        serde_json::json!({"pass": 40, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
+        serde_json::json!({"pass": 42, "fail": 0, "warn": 0, "inconclusive": 0, "not_applicable": 0})
     );
     for c in r["checks"].as_array().unwrap() {
         for key in [
@@ -55,7 +55,7 @@ fn certify_against_the_embedded_stack_passes_and_writes_reports() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(
         xml.contains("<testsuites")
-            && xml.contains("tests=\"40\"")
+            && xml.contains("tests=\"42\"")
             && xml.contains("failures=\"0\"")
             // The check id is the class; the suite name has no ephemeral port.
             && xml.contains("classname=\"ingress-filtering\"")
@@ -337,7 +337,7 @@ fn certify_an_external_target() {
     assert!(
         table.contains(&format!("target: {target}"))
             && table
-                .contains("40 checks: 9 pass, 1 warn, 0 fail, 0 inconclusive, 30 not applicable"),
+                .contains("42 checks: 9 pass, 1 warn, 0 fail, 0 inconclusive, 32 not applicable"),
         "{table}"
     );
     assert!(table.contains("the IUT does not offer dns-role"), "{table}");
@@ -443,7 +443,7 @@ fn certify_an_external_target_over_tcp_and_tls() {
     assert!(
         table.contains(&format!("target: {tcp}"))
             && table
-                .contains("40 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 31 not applicable"),
+                .contains("42 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 33 not applicable"),
         "{table}"
     );
     assert!(
@@ -478,7 +478,7 @@ fn certify_an_external_target_over_tcp_and_tls() {
     assert!(
         table.contains(&format!("target: tls:{tls}"))
             && table
-                .contains("40 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 31 not applicable"),
+                .contains("42 checks: 8 pass, 1 warn, 0 fail, 0 inconclusive, 33 not applicable"),
         "{table}"
     );
     // The peer's requests crossed over TLS, naming it in their Via.
@@ -756,7 +756,7 @@ fn certify_an_external_target_with_dns_and_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        table.contains("40 checks: 24 pass, 0 fail, 0 inconclusive, 16 not applicable"),
+        table.contains("42 checks: 24 pass, 0 fail, 0 inconclusive, 18 not applicable"),
         "{table}"
     );
     assert!(
@@ -1222,4 +1222,100 @@ fn load_against_a_silent_target_exits_3() {
         .unwrap();
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("answered none of the calls"));
+}
+
+/// `speermint sbe --require-tls` on loopback (RFC 6404 §4.5): its peer's
+/// OPTIONS over UDP gets 403 and is not relayed; over TLS, with a
+/// certificate from the CA given to `--tls-ca`, the SBE answers it
+/// itself (Max-Forwards 0: 483), so it was heard; without a certificate
+/// the handshake is refused.
+#[test]
+fn sbe_requires_tls_from_its_peers() {
+    use speermint_harness::pki::{TestPki, cert_pem, pkcs8_pem};
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f);
+    let pki = TestPki::new().unwrap();
+    let (chain, key) = pki.issue(&["sbc.operator.example"]).unwrap();
+    std::fs::write(p("ca.pem"), cert_pem(&pki.ca_der())).unwrap();
+    let pem: String = chain.iter().map(|c| cert_pem(c)).collect();
+    std::fs::write(p("sbe.pem"), pem).unwrap();
+    std::fs::write(p("sbe.key"), pkcs8_pem(&key)).unwrap();
+    let args: Vec<std::ffi::OsString> = vec![
+        "--tls-listen".into(),
+        "127.0.0.1:0".into(),
+        "--tls-cert".into(),
+        p("sbe.pem").into(),
+        "--tls-key".into(),
+        p("sbe.key").into(),
+        "--tls-ca".into(),
+        p("ca.pem").into(),
+        "--require-tls".into(),
+    ];
+    let (_next, child, listening) = spawn_sbe("127.0.0.9", &args, 2);
+    let udp: std::net::SocketAddr = listening[0]
+        .strip_prefix("listening on udp:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tls: std::net::SocketAddr = listening[1]
+        .strip_prefix("listening on tls:")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let options = |transport: &str, mf: u8| {
+        speermint_sip::MessageBuilder::request("OPTIONS", "sip:sbc.operator.example")
+            .header(
+                "Via",
+                format!("SIP/2.0/{transport} 127.0.0.5:5060;branch=z9hG4bK{transport}{mf};rport"),
+            )
+            .header("Max-Forwards", mf)
+            .header("From", "<sip:peer@127.0.0.5>;tag=1")
+            .header("To", "<sip:sbc.operator.example>")
+            .header("Call-ID", format!("req-tls-{transport}"))
+            .header("CSeq", "1 OPTIONS")
+            .build()
+    };
+    let sock = std::net::UdpSocket::bind("127.0.0.5:0").unwrap();
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .unwrap();
+    sock.send_to(&options("UDP", 70), udp).unwrap();
+    let mut buf = vec![0u8; 65_535];
+    let (n, _) = sock.recv_from(&mut buf).expect("an answer over UDP");
+    let answer = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        answer.starts_with("SIP/2.0 403 Forbidden - TLS Required"),
+        "{answer}"
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = pki.client_config_as(&["peer.example"]).unwrap();
+    let x = rt
+        .block_on(speermint_harness::pki::tls_exchange(
+            &speermint_net::Network::Sockets,
+            client,
+            "127.0.0.5".parse().unwrap(),
+            tls,
+            "sbc.operator.example",
+            &options("TLS", 0),
+            std::time::Duration::from_secs(5),
+        ))
+        .unwrap();
+    let answer = String::from_utf8_lossy(&x.response.expect("an answer over TLS")).into_owned();
+    assert!(answer.starts_with("SIP/2.0 483 "), "{answer}");
+    // With --tls-ca its listener asks for a certificate: none, no answer.
+    let anonymous = pki.client_config().unwrap();
+    let x = rt.block_on(speermint_harness::pki::tls_exchange(
+        &speermint_net::Network::Sockets,
+        anonymous,
+        "127.0.0.5".parse().unwrap(),
+        tls,
+        "sbc.operator.example",
+        &options("TLS", 0),
+        std::time::Duration::from_secs(5),
+    ));
+    assert!(x.is_err() || x.unwrap().response.is_none());
+    drop(child);
 }

@@ -24,6 +24,7 @@ mod rfc6404;
 mod rfc6405;
 mod sdp_fixtures;
 mod sed;
+mod tls_egress;
 mod topology;
 
 use speermint_harness::{Check, Ref, Uncovered};
@@ -54,6 +55,8 @@ pub fn registry() -> &'static [Check] {
         egress::EGRESS_FROM_DECLARED_SBE,
         identity::IDENTITY_VERIFIED_AND_SIGNED,
         mutual_tls::MUTUAL_TLS_PEERS,
+        mutual_tls::TLS_REQUIRED_FROM_PEERS,
+        tls_egress::SIPS_EGRESS_OVER_TLS,
         topology::TOPOLOGY_HIDDEN,
         presence::PRESENCE_SUBSCRIPTION,
         presence::INSTANT_MESSAGES,

@@ -58,6 +58,10 @@ pub struct Topology {
     pub iut: SocketAddr,
     /// The IUT's TLS address, advertised first (SIPS+D2T, RFC 3263 §4.1).
     pub iut_tls: Option<SocketAddr>,
+    /// The peer domain's TLS SBE (`_sips._tcp`, SIPS+D2T, RFC 3263
+    /// §4.1): a TLS role of the harness, when it has one; otherwise port
+    /// 5061 of the peer role's address, where nothing listens.
+    pub peer_tls: Option<SocketAddr>,
     /// Advertise a port where nothing listens for the IUT (the
     /// `stale-dns` switch).
     pub stale: bool,
@@ -179,6 +183,7 @@ impl DnsRole {
             stranger: SocketAddr::from(([127, 0, 0, 1], 0)),
             iut: SocketAddr::from(([127, 0, 0, 1], 0)),
             iut_tls: None,
+            peer_tls: None,
             stale: false,
             iut_domain: iut_domain.to_owned(),
             iut_per_source: Vec::new(),
@@ -298,12 +303,24 @@ impl DnsRole {
         validating: bool,
         only_primary: bool,
     ) -> Result<Locator, ClientError> {
+        self.locator_for(validating, only_primary, vec![Transport::Udp])
+            .await
+    }
+
+    /// [`DnsRole::locator`] for an element speaking `transports` (in order
+    /// of preference, RFC 3263 §4.1).
+    pub async fn locator_for(
+        &self,
+        validating: bool,
+        only_primary: bool,
+        transports: Vec<Transport>,
+    ) -> Result<Locator, ClientError> {
         let mut servers = self.servers();
         if only_primary {
             servers.truncate(1);
         }
         let anchor = validating.then(|| self.trust_anchor());
-        locator(&self.net, servers, anchor, vec![Transport::Udp]).await
+        locator(&self.net, servers, anchor, transports).await
     }
 
     /// A LUF/LRF like [`DnsRole::locator`] whose queries go over DNS over
@@ -314,6 +331,19 @@ impl DnsRole {
         only_primary: bool,
         tls: DnsTls,
     ) -> Result<Locator, ClientError> {
+        self.locator_over_tls_for(validating, only_primary, tls, vec![Transport::Udp])
+            .await
+    }
+
+    /// [`DnsRole::locator_over_tls`] for an element speaking `transports`
+    /// (in order of preference, RFC 3263 §4.1).
+    pub async fn locator_over_tls_for(
+        &self,
+        validating: bool,
+        only_primary: bool,
+        tls: DnsTls,
+        transports: Vec<Transport>,
+    ) -> Result<Locator, ClientError> {
         let mut servers = self.tls_servers();
         if only_primary {
             servers.truncate(1);
@@ -322,7 +352,7 @@ impl DnsRole {
         cfg.trust_anchor = validating.then(|| self.trust_anchor());
         cfg.transport = DnsTransport::Tls;
         cfg.tls = Some(tls);
-        from_client(cfg, vec![Transport::Udp]).await
+        from_client(cfg, transports).await
     }
 
     /// A validating LUF/LRF over both replicas (UDP) whose queries leave
@@ -424,6 +454,11 @@ async fn from_client(
 ) -> Result<Locator, ClientError> {
     let client = Client::new(cfg).await?;
     let mut lc = LocatorConfig::default();
+    // The order given is the element's preference: TLS first overrides
+    // NAPTR order (RFC 6406 §6.1.2.1); otherwise the NAPTR order of the
+    // target's domain decides among the transports it speaks (RFC 3263
+    // §4.1), so that TLS is used where the domain ranks it first.
+    lc.lrf.prefer_tls = transports.first() == Some(&Transport::Tls);
     lc.lrf.transports = transports;
     Ok(Locator::new(client, lc))
 }
@@ -460,14 +495,17 @@ ns IN A 127.0.0.1
 @ IN NAPTR 20 10 \"s\" \"SIPS+D2T\" \"\" _sips._tcp
 _sip._udp IN SRV 10 1 {pp} sbe-a
 _sip._udp IN SRV 20 1 {sp} sbe-b
-_sips._tcp IN SRV 0 1 5061 sbe-a
+_sips._tcp IN SRV 0 1 {tp} sbe-tls
 sbe-a IN A {pa}
 sbe-b IN A {sa}
+sbe-tls IN A {ta}
 ",
         pp = t.peer.port(),
         sp = t.stranger.port(),
         pa = t.peer.ip(),
         sa = t.stranger.ip(),
+        tp = t.peer_tls.map_or(5061, |a| a.port()),
+        ta = t.peer_tls.map_or(t.peer.ip(), |a| a.ip()),
     );
     for i in 1..=ALT_NAMES {
         z.push_str(&format!(

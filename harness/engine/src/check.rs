@@ -138,6 +138,17 @@ pub enum Capability {
     /// It authenticates peers by TLS client certificate with credentials
     /// the harness holds (RFC 6404 §4.5); the embedded stack only, so far.
     MutualTls,
+    /// It requires TLS from a peer the harness plays (RFC 6404 §4.5):
+    /// that peer's requests over UDP or plain TCP are refused, over TLS
+    /// with its certificate relayed. The embedded stack only, so far: the
+    /// harness must hold that peer's credentials.
+    TlsRequired,
+    /// It sends requests for `sips:` targets over TLS connections it
+    /// opens (RFC 3261 §26.2.2), presenting a certificate for its domain
+    /// and authenticating the server as the target's domain (RFC 5922
+    /// §7.2), to a TLS role of the harness's. The embedded stack only, so
+    /// far: the IUT must trust the harness's certificate issuer.
+    TlsEgress,
     /// It hides its inside's topology from peers: no inside address or
     /// host name in what leaves (RFC 6404 §4.10, RFC 5853 §3.1).
     TopologyHiding,
@@ -176,6 +187,8 @@ impl Capability {
         Capability::Egress,
         Capability::Identity,
         Capability::MutualTls,
+        Capability::TlsRequired,
+        Capability::TlsEgress,
         Capability::TopologyHiding,
         Capability::DnsTls,
         Capability::PerPeerIngress,
@@ -195,6 +208,8 @@ impl Capability {
             Capability::Egress => "egress",
             Capability::Identity => "identity",
             Capability::MutualTls => "mutual-tls",
+            Capability::TlsRequired => "tls-required",
+            Capability::TlsEgress => "tls-egress",
             Capability::TopologyHiding => "topology-hiding",
             Capability::DnsTls => "dns-tls",
             Capability::PerPeerIngress => "per-peer-ingress",

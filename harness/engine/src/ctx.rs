@@ -36,6 +36,36 @@ pub struct MutualTlsLab {
     pub elsewhere: std::sync::Arc<rustls::ClientConfig>,
 }
 
+/// A peer the IUT requires TLS from (RFC 6404 §4.5): its address, the
+/// peer's certificate (in [`MutualTlsLab::as_peer`]), and where the IUT
+/// listens in the clear.
+#[derive(Debug, Clone)]
+pub struct TlsRequiredLab {
+    /// The peer's address: the IUT lists it as a peer that must use TLS.
+    pub peer: std::net::IpAddr,
+    /// The IUT's UDP address.
+    pub udp: SocketAddr,
+    /// The IUT's plain TCP listener, when it has one.
+    pub tcp: Option<SocketAddr>,
+}
+
+/// The peer domain's TLS SBE, played by the harness, which the IUT
+/// reaches for `sips:` targets (RFC 3261 §26.2.2), with the certificates
+/// it can present.
+#[derive(Debug, Clone)]
+pub struct TlsEgressLab {
+    /// The role.
+    pub role: std::sync::Arc<crate::tls_role::TlsRole>,
+    /// The peer's domain, which `good` names.
+    pub peer_domain: String,
+    /// The IUT's domain, which its client certificate must name.
+    pub iut_domain: String,
+    /// A certificate for the peer's domain, from an issuer the IUT trusts.
+    pub good: std::sync::Arc<rustls::ServerConfig>,
+    /// A certificate from the same issuer for another domain.
+    pub wrong: std::sync::Arc<rustls::ServerConfig>,
+}
+
 /// DNS over TLS between the IUT's LUF/LRF and the DNS role (RFC 7858,
 /// RFC 6271 #15, #16): what the IUT must see and show.
 #[derive(Debug, Clone)]
@@ -133,6 +163,10 @@ pub struct Ctx {
     pub iut_tls: Option<(SocketAddr, String)>,
     /// Client settings for mutual TLS with the IUT, when the run has them.
     pub mutual_tls: Option<MutualTlsLab>,
+    /// The peer domain's TLS SBE, when the run has one.
+    pub tls_egress: Option<TlsEgressLab>,
+    /// A peer the IUT requires TLS from, when the run has one.
+    pub tls_required: Option<TlsRequiredLab>,
     /// The harness's identity credentials towards the IUT (RFC 8224),
     /// when the run has them.
     pub identity: Option<IdentityLab>,
@@ -190,6 +224,8 @@ impl Ctx {
             identity: None,
             iut_tls: None,
             mutual_tls: None,
+            tls_required: None,
+            tls_egress: None,
             timing: Timing::default(),
             log,
             dns: None,

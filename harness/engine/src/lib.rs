@@ -19,6 +19,7 @@ pub mod report;
 pub mod role;
 pub mod runner;
 pub mod target;
+pub mod tls_role;
 
 pub use check::{Capability, Check, Level, Outcome, Uncovered, Verdict};
 pub use ctx::{Ctx, RoleId};

@@ -114,6 +114,29 @@ impl TestPki {
         Ok(Arc::new(config))
     }
 
+    /// Server settings for `domains` that ask the client for a
+    /// certificate from this CA without requiring one: a harness role
+    /// that records who connected rather than refusing anyone.
+    pub fn server_config_asking(&self, domains: &[&str]) -> Result<Arc<ServerConfig>, String> {
+        let (chain, key) = self.issue(domains)?;
+        let mut store = RootCertStore::empty();
+        store.add(self.ca_der()).map_err(|e| e.to_string())?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(store),
+            provider(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| e.to_string())?;
+        let config = ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key)))
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(config))
+    }
+
     /// Server settings for `domains` that authenticate peers (RFC 6404
     /// §4.5, RFC 5922 §7.4 by analogy): a client certificate is required,
     /// issued by this CA, naming one of `peer_domains` in its
@@ -151,6 +174,26 @@ impl TestPki {
     }
 }
 
+/// The subjectAltName dNSNames of a certificate, lower case.
+pub fn dns_names(cert: &CertificateDer<'_>) -> Vec<String> {
+    use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+    X509Certificate::from_der(cert)
+        .ok()
+        .and_then(|(_, c)| {
+            c.subject_alternative_name().ok().flatten().map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|g| match g {
+                        GeneralName::DNSName(n) => Some(n.to_ascii_lowercase()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+        })
+        .unwrap_or_default()
+}
+
 /// rustls's WebPKI client verifier (chain, validity, signatures), and then
 /// the peer's domain: the certificate's subjectAltName dNSNames must name
 /// one of the configured peer domains. A valid certificate for someone
@@ -175,22 +218,7 @@ impl rustls::server::danger::ClientCertVerifier for PeerDomains {
         let verified = self
             .inner
             .verify_client_cert(end_entity, intermediates, now)?;
-        use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
-        let names: Vec<String> = X509Certificate::from_der(end_entity)
-            .ok()
-            .and_then(|(_, c)| {
-                c.subject_alternative_name().ok().flatten().map(|san| {
-                    san.value
-                        .general_names
-                        .iter()
-                        .filter_map(|g| match g {
-                            GeneralName::DNSName(n) => Some(n.to_ascii_lowercase()),
-                            _ => None,
-                        })
-                        .collect()
-                })
-            })
-            .unwrap_or_default();
+        let names = dns_names(end_entity);
         if names
             .iter()
             .any(|n| self.domains.iter().any(|d| d.eq_ignore_ascii_case(n)))
@@ -323,6 +351,59 @@ pub fn client_config_from_pem(path: &std::path::Path) -> Result<Arc<ClientConfig
     client_config(pem_certs(path)?).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// A client configuration trusting the CA certificates in `ca` and
+/// presenting the chain in `cert` with the key in `key` (PEM): an SBE's
+/// settings for the TLS connections it opens to peers (mutual TLS, RFC
+/// 6404 §4.5).
+pub fn client_config_as_from_pem(
+    ca: &std::path::Path,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<Arc<ClientConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut store = RootCertStore::empty();
+    for c in pem_certs(ca)? {
+        store.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let chain = pem_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(store)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    Ok(Arc::new(config))
+}
+
+/// [`server_config_from_pem`] that also asks every client for a
+/// certificate issued by a CA in `ca` (PEM) and refuses one without: the
+/// listener of an SBE that authenticates its peers (RFC 6404 §4.5).
+pub fn server_config_from_pem_verifying(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ca: &std::path::Path,
+) -> Result<Arc<ServerConfig>, String> {
+    use rustls::pki_types::pem::PemObject;
+    let mut store = RootCertStore::empty();
+    for c in pem_certs(ca)? {
+        store.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    let verifier =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider())
+            .build()
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    let chain = pem_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let config = ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("{}: {e}", cert.display()))?;
+    Ok(Arc::new(config))
+}
+
 /// A server configuration from a PEM certificate chain and a PEM key.
 pub fn server_config_from_pem(
     cert: &std::path::Path,
@@ -392,7 +473,6 @@ pub async fn tls_exchange(
     request: &[u8],
     wait: std::time::Duration,
 ) -> Result<TlsExchange, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let name = rustls::pki_types::ServerName::try_from(server_name.to_owned())
         .map_err(|e| format!("{server_name:?} is not a server name: {e}"))?;
     let tcp = net
@@ -403,7 +483,7 @@ pub async fn tls_exchange(
             _ => format!("TCP connection to {addr}: {e}"),
         })?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    let mut tls = tokio::time::timeout(wait, connector.connect(name, tcp))
+    let tls = tokio::time::timeout(wait, connector.connect(name, tcp))
         .await
         .map_err(|_| format!("TLS handshake with {addr} timed out"))?
         .map_err(|e| format!("TLS handshake with {addr} as {server_name}: {e}"))?;
@@ -412,7 +492,35 @@ pub async fn tls_exchange(
         (Some(v), Some(c)) => format!("{v:?}, {:?}", c.suite()),
         _ => "unknown session".into(),
     };
-    tls.write_all(request)
+    exchange_on(tls, session, addr, request, wait).await
+}
+
+/// [`tls_exchange`] over plain TCP: what a request sent in the clear over
+/// a connection from `local` to `addr` came to.
+pub async fn tcp_exchange(
+    net: &speermint_net::Network,
+    local: std::net::IpAddr,
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    wait: std::time::Duration,
+) -> Result<TlsExchange, String> {
+    let tcp = net
+        .connect_tcp(Some(std::net::SocketAddr::new(local, 0)), addr, wait)
+        .await
+        .map_err(|e| format!("TCP connection to {addr}: {e}"))?;
+    exchange_on(tcp, "plain TCP".into(), addr, request, wait).await
+}
+
+/// Writes `request` and waits up to `wait` for one framed SIP message.
+async fn exchange_on<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut io: S,
+    session: String,
+    addr: std::net::SocketAddr,
+    request: &[u8],
+    wait: std::time::Duration,
+) -> Result<TlsExchange, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    io.write_all(request)
         .await
         .map_err(|e| format!("writing to {addr}: {e}"))?;
     let limits = speermint_sip::Limits::default();
@@ -434,7 +542,7 @@ pub async fn tls_exchange(
             Ok(speermint_sip::Framing::Incomplete { .. }) => {}
             Err(e) => return Err(format!("unframeable bytes from {addr}: {e}")),
         }
-        let ended = match tokio::time::timeout_at(deadline, tls.read(&mut chunk)).await {
+        let ended = match tokio::time::timeout_at(deadline, io.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => {
                 buf.extend_from_slice(&chunk[..n]);
                 continue;

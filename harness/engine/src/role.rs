@@ -100,7 +100,7 @@ impl EvidenceLog {
         self.record_on(role, direction, me, peer, Transport::Udp, bytes);
     }
 
-    fn record_on(
+    pub(crate) fn record_on(
         &self,
         role: &str,
         direction: &'static str,

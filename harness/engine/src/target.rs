@@ -93,6 +93,16 @@ pub const EMBEDDED_DBE: [IpAddr; 2] = [
     IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 21)),
 ];
 
+/// A third peer of the embedded SBE, one it requires TLS from (RFC 6404
+/// §4.5). The other peers keep UDP, which most checks speak; the
+/// `tls-required-from-peers` check plays this one.
+pub const EMBEDDED_TLS_PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 7));
+
+/// Where the peer domain's TLS SBE (the `tls-peer` role) listens in an
+/// embedded run; the DNS role advertises it as `_sips._tcp.peer.example`.
+pub const EMBEDDED_TLS_ROLE: SocketAddr =
+    SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 18)), 0);
+
 /// The embedded DBE's relay ports: ten streams at once.
 pub const EMBEDDED_DBE_PORTS: std::ops::Range<u16> = 30_000..30_040;
 
@@ -581,7 +591,11 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
                 }
                 if matches!(
                     c,
-                    Capability::Identity | Capability::MutualTls | Capability::DnsTls
+                    Capability::Identity
+                        | Capability::MutualTls
+                        | Capability::DnsTls
+                        | Capability::TlsRequired
+                        | Capability::TlsEgress
                 ) {
                     return Err(Error::Config {
                         file: file.to_string(),
@@ -742,6 +756,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let mut egress = plan.egress.clone();
     let mut identity = None;
     let mut mutual_tls = None;
+    let mut tls_required = None;
+    let mut tls_egress = None;
     let mut iut_tls = plan.tls_target.map(|a| (a, plan.iut_domain.clone()));
     let mut dns_tls = None;
     let mut peer_ingress = plan.peer_ingress.clone();
@@ -750,7 +766,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     let (iut, sbe, label) = match &plan.target {
         TargetKind::Embedded { faults } => {
             let faults = *faults;
-            let peers = vec![peer.addr().ip(), second_peer.addr().ip()];
+            let peers = vec![peer.addr().ip(), second_peer.addr().ip(), EMBEDDED_TLS_PEER];
             let next = terminating.addr();
             // The SBE's own domain must name its ports before it starts,
             // and its resolver needs the DNS role: bind first, publish,
@@ -786,6 +802,20 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 .map_err(|e| bind_err("sbe-b", e))?;
             let sbe_b_addr = udp_b.local_addr().map_err(|e| bind_err("sbe-b", e))?;
             let pki = TestPki::new().map_err(Error::Tls)?;
+            // The peer domain's TLS SBE, which its `_sips._tcp` names.
+            let tls_peer = crate::tls_role::TlsRole::bind(
+                &net,
+                EMBEDDED_TLS_ROLE,
+                pki.server_config_asking(&["peer.example"])
+                    .map_err(Error::Tls)?,
+                log.clone(),
+            )
+            .await
+            .map_err(|source| Error::Bind {
+                role: "tls-peer",
+                addr: EMBEDDED_TLS_ROLE,
+                source,
+            })?;
             // RFC 6271 #15: the DNS role serves its zones over DNS over
             // TLS only to a client whose certificate names the SSP's
             // domain, and presents a certificate for its own name.
@@ -808,6 +838,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     stranger: stranger.addr(),
                     iut: sbe_addr,
                     iut_tls: Some(tls_bind),
+                    peer_tls: Some(tls_peer.addr()),
                     stale: faults.contains(Fault::StaleDns),
                     iut_domain: plan.iut_domain.clone(),
                     iut_per_source: per_peer,
@@ -868,6 +899,29 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                     .map_err(Error::Tls)?,
             });
             iut_tls = Some((tls_bind, role.facts.ssp_domain.clone()));
+            // The SBE's TLS client (RFC 3261 §26.2.2): its certificate
+            // for its own domain, the run's CA as its roots.
+            let own = role.facts.ssp_domain.clone();
+            let out_tls = if faults.contains(Fault::AcceptAnyServerCert) {
+                pki.client_config_as_trusting_any_server(&[own.as_str()])
+            } else if faults.contains(Fault::TlsNoClientCert) {
+                pki.client_config()
+            } else {
+                pki.client_config_as(&[own.as_str()])
+            }
+            .map_err(Error::Tls)?;
+            let peer_name = role.facts.peer_domain.clone();
+            tls_egress = Some(crate::ctx::TlsEgressLab {
+                good: pki
+                    .server_config_asking(&[peer_name.as_str()])
+                    .map_err(Error::Tls)?,
+                wrong: pki
+                    .server_config_asking(&["elsewhere.example"])
+                    .map_err(Error::Tls)?,
+                peer_domain: peer_name,
+                iut_domain: own,
+                role: std::sync::Arc::new(tls_peer),
+            });
             let (lab, policy) = identity_lab(&pki, &role.facts)?;
             identity = Some(lab);
             let locator = reference_locator(&role, &pki, faults)
@@ -904,14 +958,20 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
             }
             let media_sockets = bound.map_err(|e| bind_err("dbe", e))?;
             media_relay = Some(vec![EMBEDDED_DBE[0]]);
-            let sbe = RunningSbe::start_bound_with_media(
+            let outbound = speermint_border::Outbound {
+                net: net.clone(),
+                tls: out_tls,
+            };
+            let sbe = RunningSbe::start_bound_full(
                 udp,
                 Some(plain),
                 Some((tcp, tls_config)),
                 media_sockets,
+                Some(outbound),
                 move |local| {
                     let mut cfg = SbeConfig::new(local, peers, next);
                     cfg.faults = faults;
+                    cfg.tls_required = vec![EMBEDDED_TLS_PEER];
                     cfg.hostname = Some(hostname.clone());
                     cfg.identity = Some(policy.clone());
                     let rate = f64::from(EMBEDDED_PEER_RATE);
@@ -929,6 +989,11 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                 },
                 Some(locator),
             )?;
+            tls_required = Some(crate::ctx::TlsRequiredLab {
+                peer: EMBEDDED_TLS_PEER,
+                udp: sbe.addr(),
+                tcp: sbe.tcp_addr(),
+            });
             // It relays what the second peer sends it inwards; nobody else
             // is its peer.
             let only_second = vec![second_peer.addr().ip()];
@@ -988,6 +1053,7 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
                         stranger: stranger.addr(),
                         iut: *addr,
                         iut_tls: plan.tls_target,
+                        peer_tls: None,
                         stale: false,
                         iut_domain: plan.iut_domain.clone(),
                         iut_per_source: plan
@@ -1057,6 +1123,8 @@ pub async fn start(plan: &Plan) -> Result<Session, Error> {
     ctx.peer_ingress = peer_ingress;
     ctx.identity = identity;
     ctx.mutual_tls = mutual_tls;
+    ctx.tls_required = tls_required;
+    ctx.tls_egress = tls_egress;
     ctx.iut_tls = iut_tls;
     ctx.timing = plan.timing;
     ctx.dns = dns;
@@ -1089,9 +1157,14 @@ async fn reference_locator(
 ) -> Result<speermint_resolver::Locator, String> {
     let validating = !faults.contains(Fault::IgnoreDnssec);
     let single = faults.contains(Fault::SingleDnsServer);
+    // It speaks UDP and TLS; NAPTR order picks (RFC 3263 §4.1).
+    let transports = vec![
+        speermint_resolver::Transport::Udp,
+        speermint_resolver::Transport::Tls,
+    ];
     if faults.contains(Fault::PlaintextDns) {
         return role
-            .locator(validating, single)
+            .locator_for(validating, single, transports)
             .await
             .map_err(|e| e.to_string());
     }
@@ -1107,7 +1180,7 @@ async fn reference_locator(
         server_name: DNS_SERVER_NAME.into(),
         config,
     };
-    role.locator_over_tls(validating, single, tls)
+    role.locator_over_tls_for(validating, single, tls, transports)
         .await
         .map_err(|e| e.to_string())
 }

@@ -183,6 +183,14 @@ faults! {
         "Peering on demand, accepts any source without asking DNS whether the name its sender goes by leads there (RFC 6405 §5.6.2, RFC 6404 §4.6).";
     IgnoreAssistingLuf = "ignore-assisting-luf", Resolver,
         "Looks numbers up in its own SSP's ENUM tree instead of the assisting LUF/LRF provider's it is set up to use (RFC 6405 §5.3, §5.4).";
+    AllowPlaintext = "allow-plaintext", Sbe,
+        "Relays requests that a peer it requires TLS from sends over UDP or plain TCP (RFC 6404 §4.5).";
+    AcceptAnyServerCert = "accept-any-server-cert", Certificate,
+        "Opens TLS to a sips: target's next hop taking any server certificate, whatever its issuer or the domain it names (RFC 5922 §7.2, RFC 3261 §26.2.2).";
+    DowngradeSips = "downgrade-sips", Sbe,
+        "When the TLS connection for a sips: request fails, sends it to the same hop over plain TCP instead of failing it (RFC 3261 §26.2.2, RFC 5630 §3.1.3).";
+    TlsNoClientCert = "tls-no-client-cert", Certificate,
+        "Opens TLS to a peer's SBE without presenting its own certificate, so the peer cannot authenticate it (RFC 6404 §4.5, RFC 3261 §26.3.2.2).";
 }
 
 impl Fault {

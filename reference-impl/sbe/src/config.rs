@@ -117,6 +117,12 @@ pub struct SbeConfig {
     /// Its TLS listener, when it has one: the Via of a request it sends
     /// over TLS names it.
     pub tls_local: Option<SocketAddr>,
+    /// Its driver can open TLS connections (it holds a client certificate
+    /// and trust roots): a request for a `sips:` target, or one whose
+    /// RFC 3263 resolution ranks a TLS hop first, goes over TLS
+    /// ([`crate::Event::Connect`]). Without it such a `sips:` request gets
+    /// 502, never a plaintext hop (RFC 3261 §26.2.2).
+    pub outbound_tls: bool,
     /// Its TCP listener, when it has one and it is not at `local`'s port:
     /// a Route entry naming it is this element's own (RFC 3261 §16.4).
     pub tcp_local: Option<SocketAddr>,
@@ -128,6 +134,11 @@ pub struct SbeConfig {
     /// by DNS, to that source (see the `on_demand` module). Needs a
     /// LUF/LRF in the driver.
     pub on_demand: bool,
+    /// Peers whose requests must come over TLS (RFC 6404 §4.5: SIP
+    /// between SSPs over TLS with mutual authentication, the client
+    /// certificate checked by the TLS listener's settings). From them a
+    /// request over UDP or plain TCP is refused with 403, never relayed.
+    pub tls_required: Vec<IpAddr>,
     /// Peers inside this element's trust domain for asserted identity
     /// (RFC 3325 Spec(T)): their P-Asserted-Identity is believed, and
     /// reaches them whatever Privacy says. Others' is not.
@@ -181,9 +192,11 @@ impl SbeConfig {
             local,
             hostname: None,
             tls_local: None,
+            outbound_tls: false,
             tcp_local: None,
             peers,
             on_demand: false,
+            tls_required: Vec::new(),
             trusted_peers: Vec::new(),
             next_hop,
             timers: Timers::default(),

@@ -2798,6 +2798,17 @@ impl SbeRun {
             }
             Ok(r) => r,
         };
+        // RFC 3261 §26.2.2: a sips: target never takes a UDP hop, and this
+        // element opens no TLS connections: 502.
+        if r.target_uri
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("sips:"))
+        {
+            return Expected::Answer {
+                status: 502,
+                reason: None,
+            };
+        }
         // RFC 3263 §4.4: hops in order, the first one first (the last one
         // under the ignore-srv-priority fault).
         let hops: Vec<SocketAddr> = r.hops.iter().map(|h| h.addr).collect();

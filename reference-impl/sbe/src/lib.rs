@@ -28,6 +28,11 @@
 //!   RFC 6404 §4.4);
 //! - each peer may start so many requests per second; beyond that it gets
 //!   503 with Retry-After, or silence, as configured (RFC 6404 §4.9);
+//! - a peer listed in `tls_required` is heard over TLS only: its requests
+//!   over UDP or plain TCP get 403 (RFC 6404 §4.5);
+//! - a `sips:` target goes over a TLS connection the element opens, to a
+//!   server proving the target's domain, or fails with 502, never in the
+//!   clear (`outbound.rs`, RFC 3261 §26.2.2, RFC 5922 §7.2);
 //! - malformed requests get 400 with a reason naming the fault, never a
 //!   relay (RFC 6404 §4.11); Max-Forwards 0 gets 483 (RFC 3261 §16.3);
 //! - a failed lookup is 503 when DNS or DNSSEC failed, 404 only when the
@@ -53,6 +58,7 @@ mod limit;
 mod media;
 mod message;
 mod on_demand;
+mod outbound;
 mod policy;
 mod presence;
 mod privacy;
@@ -161,6 +167,20 @@ pub enum Event {
         /// lookup, as a LUF that passes hostile input through would.
         raw_enum_name: Option<String>,
     },
+    /// Open a connection on `path` (from the element's address to
+    /// `path.remote`) before the transmits for it that follow: over TLS
+    /// when `server_name` is given, presenting the element's certificate
+    /// and accepting only a server certificate whose subjectAltName names
+    /// that domain (RFC 5922 §7.2); plain TCP otherwise. A failure comes
+    /// back as [`Command::ConnectFailed`]; an open connection is reused
+    /// for every request to that hop (RFC 5923 §4), and its end comes back
+    /// as stream data with `closed`.
+    Connect {
+        /// The connection: the element's TLS (or TCP) address as `local`.
+        path: Path,
+        /// The domain the server must prove, for TLS.
+        server_name: Option<String>,
+    },
     /// A stream connection lost its framing and is to be closed.
     StreamClosed {
         /// Its far end.
@@ -180,6 +200,15 @@ pub enum Command {
         id: u64,
         /// Where it leads, or why nowhere.
         result: Result<Resolved, LookupFailure>,
+    },
+    /// The connection of [`Event::Connect`] on `path` could not be opened
+    /// (refused, unreachable, a server certificate not valid for its
+    /// domain): what was sent on it never left.
+    ConnectFailed {
+        /// The path of the [`Event::Connect`].
+        path: Path,
+        /// Why, for the reason phrase upstream.
+        reason: String,
     },
 }
 
@@ -211,6 +240,9 @@ pub struct Sbe {
     /// How many peers the configuration listed: those beyond were
     /// admitted on demand (`on_demand.rs`).
     pub(crate) configured_peers: usize,
+    /// Connections it asked its driver to open, and the domain each
+    /// server proved (RFC 5923 §4: reused for that domain only).
+    pub(crate) outbound: HashMap<Path, Box<str>>,
 }
 
 impl Sbe {
@@ -241,6 +273,7 @@ impl Sbe {
             sessions: limit::Sessions::default(),
             dialogs: topology::Dialogs::default(),
             media: cfg_media,
+            outbound: HashMap::new(),
         }
     }
 
@@ -578,6 +611,19 @@ impl Sbe {
                 "Service Unavailable",
                 &[("Retry-After", "5")],
             );
+            return;
+        }
+        // RFC 6404 §4.5: a peer this element requires TLS from is only
+        // heard over TLS, where the listener has checked its certificate.
+        // 403, as for any request policy refuses (RFC 3261 §21.4.4): no
+        // credential sent over this transport would help. CANCEL and the
+        // ACK for a 2xx are refused alike (an ACK is dropped, §17.1.1.3).
+        if side == Side::Peer
+            && from.transport != Transport::Tls
+            && self.cfg.tls_required.contains(&from.remote.ip())
+            && !self.cfg.faults.contains(Fault::AllowPlaintext)
+        {
+            self.reject(now, from, req, &key, 403, "Forbidden - TLS Required", &[]);
             return;
         }
         if method == "CANCEL" {
@@ -1193,7 +1239,7 @@ impl Sbe {
     }
 
     /// Sends a response upstream through its server transaction (§16.7, §17.2).
-    fn relay_response(
+    pub(crate) fn relay_response(
         &mut self,
         now: Instant,
         from: SocketAddr,
@@ -1448,6 +1494,10 @@ impl Node for Sbe {
                 for m in messages {
                     self.handle_message(now, path, &m, Framing::Stream);
                 }
+                if closed && self.outbound.contains_key(&path) {
+                    self.connection_lost(now, path, "the connection closed");
+                    self.settle_timers();
+                }
                 if let stream::Verdict::Close = verdict {
                     self.out.push_back(Output::Close(path));
                     self.emit(Event::StreamClosed { from: path.remote });
@@ -1456,6 +1506,10 @@ impl Node for Sbe {
             Input::Timeout => self.handle_timeout(now),
             Input::Command(Command::Resolved { id, result }) => {
                 self.on_resolved(now, id, result.map_err(|f| f.response()))
+            }
+            Input::Command(Command::ConnectFailed { path, reason }) => {
+                self.connection_lost(now, path, &reason);
+                self.settle_timers();
             }
         }
     }

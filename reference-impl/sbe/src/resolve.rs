@@ -199,15 +199,41 @@ impl Sbe {
             return;
         }
         let mut alternates = Vec::new();
+        let mut tls_name = None;
         let routed = result.and_then(|r| {
-            // Outbound the element speaks UDP; TLS and TCP hops are for
-            // elements that originate them.
-            let usable: Vec<Path> = r
+            // RFC 3263 §4.1: the first hop whose transport the element
+            // speaks sets the transport (NAPTR order), and only hops of
+            // it are tried. UDP it always speaks, TLS when its driver can
+            // open connections. A sips: target takes TLS or nothing (RFC
+            // 3261 §26.2.2); its server proves the target's domain (RFC
+            // 5922 §7.2), so a target without one cannot go.
+            let sips = crate::outbound::is_sips(&r.target_uri);
+            let speaks = |t: Transport| match t {
+                Transport::Udp => !sips,
+                Transport::Tls => self.cfg.outbound_tls,
+                Transport::Tcp => false,
+            };
+            let domain = crate::outbound::target_domain(&r.target_uri);
+            let chosen = r
                 .hops
                 .iter()
-                .filter(|h| h.transport == Transport::Udp)
-                .map(|h| self.path_to(h.addr))
-                .collect();
+                .map(|h| h.transport)
+                .find(|t| speaks(*t) && (*t != Transport::Tls || domain.is_some()));
+            let usable: Vec<Path> = match chosen {
+                Some(Transport::Tls) => r
+                    .hops
+                    .iter()
+                    .filter(|h| h.transport == Transport::Tls)
+                    .map(|h| self.outbound_path(h.addr, Transport::Tls))
+                    .collect(),
+                Some(t) => r
+                    .hops
+                    .iter()
+                    .filter(|h| h.transport == t)
+                    .map(|h| self.path_to(h.addr))
+                    .collect(),
+                None => Vec::new(),
+            };
             let hop = if self.cfg.faults.contains(Fault::IgnoreSrvPriority) {
                 usable.last().copied()
             } else {
@@ -217,7 +243,20 @@ impl Sbe {
                 alternates = usable.iter().copied().filter(|a| *a != h).collect();
             }
             match hop {
+                Some(h) if h.transport == Transport::Tls => {
+                    tls_name = domain;
+                    Ok((r.target_uri, h))
+                }
                 Some(h) => Ok((r.target_uri, h)),
+                None if sips => Err(Unresolved {
+                    status: 502,
+                    reason: if self.cfg.outbound_tls {
+                        "Bad Gateway - no TLS next hop for the sips: target".into()
+                    } else {
+                        "Bad Gateway - no usable transport: this element opens no TLS connections"
+                            .into()
+                    },
+                }),
                 None => Err(Unresolved {
                     status: 404,
                     reason: "Not Found - no UDP next hop".into(),
@@ -254,10 +293,18 @@ impl Sbe {
                     self.reject(now, from, &req, &key, 500, &why, &[]);
                     return;
                 }
+                if let Some(name) = &tls_name {
+                    if let Err(why) = self.connect_tls(dest, name) {
+                        let why = sanitize_phrase(&format!("Service Unavailable - {why}"));
+                        self.reject(now, from, &req, &key, 503, &why, &[]);
+                        return;
+                    }
+                }
                 self.forward(now, from, &req, key.clone(), dest, rewrite.as_deref(), true);
                 if let Some(stx) = self.server.get_mut(&key) {
                     stx.alternates = alternates;
                     stx.rewrite = rewrite;
+                    stx.tls_name = tls_name.map(String::into_boxed_str);
                 }
             }
             Err(u) => self.reject(now, from, &req, &key, u.status, &u.reason, &[]),
@@ -282,10 +329,16 @@ impl Sbe {
         }
         let next = stx.alternates.remove(0);
         let (rest, rewrite) = (std::mem::take(&mut stx.alternates), stx.rewrite.take());
+        let tls_name = stx.tls_name.take();
         let (source, bytes) = (stx.source, stx.request.clone());
         let Ok(req) = Message::parse_with(&bytes, &self.cfg.limits, Framing::Datagram) else {
             return false;
         };
+        if let Some(name) = &tls_name {
+            if self.connect_tls(next, name).is_err() {
+                return false;
+            }
+        }
         self.forward(
             now,
             source,
@@ -298,6 +351,7 @@ impl Sbe {
         if let Some(stx) = self.server.get_mut(skey) {
             stx.alternates = rest;
             stx.rewrite = rewrite;
+            stx.tls_name = tls_name;
         }
         true
     }

@@ -159,6 +159,8 @@ pub(crate) struct ServerTx {
     /// timeout (§4.3), and the Request-URI they are sent with.
     pub(crate) alternates: Vec<Path>,
     pub(crate) rewrite: Option<String>,
+    /// The domain the alternates' TLS servers must prove (RFC 5922 §7.2).
+    pub(crate) tls_name: Option<Box<str>>,
     /// The deadline the timer queue holds for this transaction.
     pub(crate) scheduled: Option<Instant>,
     /// What topology hiding must undo or hide on its responses.
@@ -187,6 +189,7 @@ impl ServerTx {
         self.request = Vec::new();
         self.alternates = Vec::new();
         self.rewrite = None;
+        self.tls_name = None;
         if self.state == State::Accepted {
             self.last_response = None;
         }
@@ -204,6 +207,7 @@ impl ServerTx {
             end_at: None,
             alternates: Vec::new(),
             rewrite: None,
+            tls_name: None,
             scheduled: None,
             hidden: None,
         }

@@ -25,7 +25,7 @@ use std::time::Instant;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 /// Errors of the drivers.
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +49,29 @@ pub struct TlsListen {
     pub bind: SocketAddr,
     /// Certificate chain and key, protocol versions.
     pub config: Arc<rustls::ServerConfig>,
+    /// Settings for the TLS connections the element opens (its own
+    /// certificate, the roots it trusts servers by): with them it sends
+    /// `sips:` requests over TLS ([`Outbound`]); without, it opens none.
+    pub client: Option<Arc<rustls::ClientConfig>>,
+}
+
+/// How the element opens connections when its node asks
+/// ([`speermint_sbe::Event::Connect`]): on which network, and with which
+/// TLS client settings. The settings carry the element's certificate
+/// (mutual TLS, RFC 6404 §4.5) and the roots it trusts; rustls checks the
+/// server's certificate against the name the node gives (RFC 5922 §7.2).
+#[derive(Clone)]
+pub struct Outbound {
+    /// The network to connect on.
+    pub net: Network,
+    /// TLS client settings.
+    pub tls: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outbound").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for TlsListen {
@@ -196,6 +219,13 @@ impl RunningSbe {
             )),
             None => None,
         };
+        let outbound = tls
+            .as_ref()
+            .and_then(|t| t.client.clone())
+            .map(|tls| Outbound {
+                net: net.clone(),
+                tls,
+            });
         let tcp = match tcp {
             Some(addr) => {
                 let udp = socket
@@ -205,7 +235,7 @@ impl RunningSbe {
             }
             None => None,
         };
-        Self::start_bound_streams(socket, tcp, listener, config, locator)
+        Self::start_bound_full(socket, tcp, listener, Vec::new(), outbound, config, locator)
     }
 
     /// The element on UDP at `bind` with `workers` cores, each on its own
@@ -251,7 +281,7 @@ impl RunningSbe {
                 let sbe = Sbe::new(cfg);
                 let media = MediaSockets::start(Vec::new());
                 drive(
-                    socket, sbe, stop_rx, events, locator, conn_rx, shard, rec, media,
+                    socket, sbe, stop_rx, events, locator, conn_rx, shard, rec, media, None,
                 )
                 .await;
             }));
@@ -304,6 +334,22 @@ impl RunningSbe {
         config: impl FnOnce(SocketAddr) -> SbeConfig,
         locator: Option<Locator>,
     ) -> Result<Self, Error> {
+        Self::start_bound_full(socket, tcp, tls, media, None, config, locator)
+    }
+
+    /// Like [`RunningSbe::start_bound_with_media`], opening the
+    /// connections its node asks for with `outbound` (TLS to `sips:`
+    /// targets, RFC 3261 §26.2.2); the configuration's
+    /// [`SbeConfig::outbound_tls`] follows from it.
+    pub fn start_bound_full(
+        socket: UdpSock,
+        tcp: Option<Listener>,
+        tls: Option<(Listener, Arc<rustls::ServerConfig>)>,
+        media: Vec<UdpSock>,
+        outbound: Option<Outbound>,
+        config: impl FnOnce(SocketAddr) -> SbeConfig,
+        locator: Option<Locator>,
+    ) -> Result<Self, Error> {
         let unknown = SocketAddr::from(([0, 0, 0, 0], 0));
         let addr = socket.local_addr().map_err(|source| Error::Bind {
             addr: unknown,
@@ -334,6 +380,7 @@ impl RunningSbe {
         let mut cfg = config(addr);
         cfg.tls_local = tls_addr.or(cfg.tls_local);
         cfg.tcp_local = tcp_addr.or(cfg.tcp_local);
+        cfg.outbound_tls = outbound.is_some();
         let sbe = Sbe::new(cfg);
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ev_tx, events) = mpsc::channel(EVENTS_KEPT);
@@ -356,7 +403,7 @@ impl RunningSbe {
                 transport: Transport::Tcp,
                 tls: None,
             };
-            acceptors.push(tokio::spawn(accept_streams(l, on, conn_tx, open)));
+            acceptors.push(tokio::spawn(accept_streams(l, on, conn_tx.clone(), open)));
         }
         let (handoff, inbox) = mpsc::channel(1);
         let shard = Shard {
@@ -366,10 +413,15 @@ impl RunningSbe {
         };
         let recorder = Arc::new(Recorder::default());
         let rec = recorder.clone();
+        let dialer = outbound.map(|o| Dialer {
+            net: o.net,
+            tls: TlsConnector::from(o.tls),
+            to_core: conn_tx.clone(),
+        });
         let task = tokio::spawn(async move {
             let media = MediaSockets::start(media);
             drive(
-                socket, sbe, stop_rx, ev_tx, locator, conn_rx, shard, rec, media,
+                socket, sbe, stop_rx, ev_tx, locator, conn_rx, shard, rec, media, dialer,
             )
             .await;
             for a in acceptors {
@@ -453,6 +505,7 @@ async fn drive(
     mut shard: Shard,
     recorder: Arc<Recorder>,
     mut media: MediaSockets,
+    dialer: Option<Dialer>,
 ) {
     // 65 535 is the largest UDP payload; the parser's limit applies inside.
     let mut buf = vec![0u8; 65_535];
@@ -465,10 +518,16 @@ async fn drive(
     let (done_tx, mut done_rx) =
         mpsc::unbounded_channel::<(u64, Result<Resolved, LookupFailure>)>();
     let mut deadline: Option<Instant> = None;
+    // Connections the node asked for that could not even be tried.
+    let (done_conn, mut failed_rx) = mpsc::unbounded_channel::<(Path, String)>();
     loop {
         tokio::select! {
             biased;
             _ = &mut stop => return,
+            Some((path, reason)) = failed_rx.recv() => {
+                let failed = Command::ConnectFailed { path, reason };
+                sbe.handle_input(now(), Input::Command(failed));
+            }
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
                     let bytes = &buf[..n];
@@ -519,6 +578,11 @@ async fn drive(
                     let input = Input::StreamData { path, bytes: &[], closed: true };
                     sbe.handle_input(now(), input);
                 }
+                ConnEvent::Failed(path, reason) => {
+                    writers.remove(&path);
+                    let failed = Command::ConnectFailed { path, reason };
+                    sbe.handle_input(now(), Input::Command(failed));
+                }
             },
             _ = sleep_until(deadline) => {
                 deadline = None;
@@ -556,6 +620,22 @@ async fn drive(
                     }
                 }
                 Output::Timeout(t) => deadline = Some(t),
+                Output::Event(Event::Connect { path, server_name }) => {
+                    if writers.contains_key(&path) {
+                        continue;
+                    }
+                    let Some(d) = &dialer else {
+                        let why = "this element opens no connections".to_string();
+                        let _ = d_fail(&done_conn, path, why);
+                        continue;
+                    };
+                    if writers.len() >= MAX_CONNECTIONS {
+                        let why = format!("{MAX_CONNECTIONS} connections open");
+                        let _ = d_fail(&done_conn, path, why);
+                        continue;
+                    }
+                    writers.insert(path, d.dial(path, server_name, udp_local));
+                }
                 Output::Event(Event::Resolve {
                     id,
                     target,
@@ -702,6 +782,80 @@ fn failure(e: &LocateError) -> LookupFailure {
     }
 }
 
+/// Reports a connection that was never tried back to the event loop.
+fn d_fail(
+    to: &mpsc::UnboundedSender<(Path, String)>,
+    path: Path,
+    why: String,
+) -> Result<(), mpsc::error::SendError<(Path, String)>> {
+    to.send((path, why))
+}
+
+/// Opens the connections the node asks for.
+struct Dialer {
+    net: Network,
+    tls: TlsConnector,
+    to_core: mpsc::Sender<ConnEvent>,
+}
+
+impl Dialer {
+    /// Starts connecting on `path` from the element's address, with TLS
+    /// as `server_name` when given; what the node sends meanwhile waits
+    /// in the connection's queue. A connection that cannot be opened is
+    /// reported as [`ConnEvent::Failed`]; one that opened and ends, as
+    /// [`ConnEvent::Closed`], as an accepted one is.
+    fn dial(&self, path: Path, server_name: Option<String>, from: SocketAddr) -> Conn {
+        let (w_tx, w_rx) = mpsc::channel::<Vec<u8>>(64);
+        let (net, tls, core) = (self.net.clone(), self.tls.clone(), self.to_core.clone());
+        let task = tokio::spawn(async move {
+            let local = SocketAddr::new(from.ip(), 0);
+            let tcp = match net
+                .connect_tcp(Some(local), path.remote, HANDSHAKE_TIMEOUT)
+                .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    let why = format!("connect: {e}");
+                    let _ = core.send(ConnEvent::Failed(path, why)).await;
+                    return;
+                }
+            };
+            match server_name {
+                Some(name) => {
+                    let server = match rustls::pki_types::ServerName::try_from(name.clone()) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            let why = format!("{name:?} is not a server name: {e}");
+                            let _ = core.send(ConnEvent::Failed(path, why)).await;
+                            return;
+                        }
+                    };
+                    let hs =
+                        tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(server, tcp)).await;
+                    match hs {
+                        Ok(Ok(stream)) => serve(stream, path, &core, w_rx).await,
+                        Ok(Err(e)) => {
+                            let _ = core.send(ConnEvent::Failed(path, e.to_string())).await;
+                            return;
+                        }
+                        Err(_) => {
+                            let why = "TLS handshake timed out".to_string();
+                            let _ = core.send(ConnEvent::Failed(path, why)).await;
+                            return;
+                        }
+                    }
+                }
+                None => serve(tcp, path, &core, w_rx).await,
+            }
+            let _ = core.send(ConnEvent::Closed(path)).await;
+        });
+        Conn {
+            writer: w_tx,
+            task: task.abort_handle(),
+        }
+    }
+}
+
 /// An open connection, as the event loop sees it.
 #[derive(Debug)]
 struct Conn {
@@ -720,6 +874,8 @@ enum ConnEvent {
     Data(Path, Vec<u8>),
     /// It ended.
     Closed(Path),
+    /// A connection the node asked for could not be opened, and why.
+    Failed(Path, String),
 }
 
 /// What a listener's connections are: its address, their transport, and

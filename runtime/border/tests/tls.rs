@@ -51,6 +51,7 @@ async fn sbe(server: Arc<rustls::ServerConfig>) -> RunningSbe {
         Some(TlsListen {
             bind: any,
             config: server,
+            client: None,
         }),
         |local| {
             SbeConfig::new(
