@@ -386,8 +386,13 @@ impl Report {
         let s = self.summary;
         let _ = writeln!(
             out,
-            "\n{} checks: {} pass, {}{} fail, {} inconclusive, {} not applicable",
+            "\n{} {}: {} pass, {}{} fail, {} inconclusive, {} not applicable",
             self.checks.len(),
+            if self.checks.len() == 1 {
+                "check"
+            } else {
+                "checks"
+            },
             s.pass,
             s.warn_part(),
             s.fail,
@@ -475,6 +480,6 @@ mod tests {
         assert!(r.to_markdown().contains("### `b`: warn"));
         // Without warnings the summary line keeps its shape.
         let clean = Report::new("t".into(), vec![result("a", Verdict::Pass)]);
-        assert!(clean.table().contains("1 checks: 1 pass, 0 fail"));
+        assert!(clean.table().contains("1 check: 1 pass, 0 fail"));
     }
 }
