@@ -1,10 +1,13 @@
 //! The `speermint` binary, end to end over loopback.
 
+mod common;
+
 use assert_cmd::Command;
+use common::Killed;
 use serde_json::Value;
 use speermint_corpora::torture::rfc4475;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 
 fn speermint() -> Command {
     Command::cargo_bin("speermint").expect("binary built")
@@ -251,14 +254,6 @@ fn matrix_lists_every_requirement_with_checks_or_reasons() {
             .unwrap()
             .starts_with("planned")
     );
-}
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `speermint sbe` as a separate process, its peer 127.0.0.5 and its next

@@ -346,6 +346,23 @@ fn pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>, Str
     Ok(certs)
 }
 
+/// The CA certificates of a PEM file as trust roots.
+fn pem_roots(path: &std::path::Path) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    for c in pem_certs(path)? {
+        store
+            .add(c)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    Ok(store)
+}
+
+/// The private key of a PEM file.
+fn pem_key(path: &std::path::Path) -> Result<PrivateKeyDer<'static>, String> {
+    use rustls::pki_types::pem::PemObject;
+    PrivateKeyDer::from_pem_file(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// A client configuration trusting the CA certificates in a PEM file.
 pub fn client_config_from_pem(path: &std::path::Path) -> Result<Arc<ClientConfig>, String> {
     client_config(pem_certs(path)?).map_err(|e| format!("{}: {e}", path.display()))
@@ -360,13 +377,9 @@ pub fn client_config_as_from_pem(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<Arc<ClientConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut store = RootCertStore::empty();
-    for c in pem_certs(ca)? {
-        store.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
-    }
+    let store = pem_roots(ca)?;
     let chain = pem_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key = pem_key(key)?;
     let config = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -384,17 +397,13 @@ pub fn server_config_from_pem_verifying(
     key: &std::path::Path,
     ca: &std::path::Path,
 ) -> Result<Arc<ServerConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
-    let mut store = RootCertStore::empty();
-    for c in pem_certs(ca)? {
-        store.add(c).map_err(|e| format!("{}: {e}", ca.display()))?;
-    }
+    let store = pem_roots(ca)?;
     let verifier =
         rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(store), provider())
             .build()
             .map_err(|e| format!("{}: {e}", ca.display()))?;
     let chain = pem_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key = pem_key(key)?;
     let config = ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -409,9 +418,8 @@ pub fn server_config_from_pem(
     cert: &std::path::Path,
     key: &std::path::Path,
 ) -> Result<Arc<ServerConfig>, String> {
-    use rustls::pki_types::pem::PemObject;
     let chain = pem_certs(cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{}: {e}", key.display()))?;
+    let key = pem_key(key)?;
     server_config(chain, key)
 }
 

@@ -481,47 +481,40 @@ pub fn parse_profile(file: &str, text: &str) -> Result<Plan, Error> {
     }
     plan.peer_rate = None;
     plan.peer_sessions = None;
-    if let Some(list) = &target.egress {
-        let mut ips = Vec::new();
-        for a in list.get_ref() {
-            let ip = a.parse::<IpAddr>().map_err(|_| Error::Config {
-                file: file.to_string(),
-                line: line_of(text, list.span().start),
-                key: "target.egress".into(),
-                message: format!("{a:?} is not an IP address"),
-            })?;
-            ips.push(ip);
-        }
+    // A non-empty list of IP addresses, or an error naming its line.
+    let ip_list = |list: &toml::Spanned<Vec<String>>, key: &str, empty: &str| {
+        let bad = |message: String| Error::Config {
+            file: file.to_string(),
+            line: line_of(text, list.span().start),
+            key: key.into(),
+            message,
+        };
+        let ips = list
+            .get_ref()
+            .iter()
+            .map(|a| {
+                a.parse::<IpAddr>()
+                    .map_err(|_| bad(format!("{a:?} is not an IP address")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         if ips.is_empty() {
-            return Err(Error::Config {
-                file: file.to_string(),
-                line: line_of(text, list.span().start),
-                key: "target.egress".into(),
-                message: "empty: list the addresses the IUT's calls leave from".into(),
-            });
+            return Err(bad(format!("empty: {empty}")));
         }
-        plan.egress = Some(ips);
+        Ok(ips)
+    };
+    if let Some(list) = &target.egress {
+        plan.egress = Some(ip_list(
+            list,
+            "target.egress",
+            "list the addresses the IUT's calls leave from",
+        )?);
     }
     if let Some(list) = &target.media_relay {
-        let mut ips = Vec::new();
-        for a in list.get_ref() {
-            let ip = a.parse::<IpAddr>().map_err(|_| Error::Config {
-                file: file.to_string(),
-                line: line_of(text, list.span().start),
-                key: "target.media_relay".into(),
-                message: format!("{a:?} is not an IP address"),
-            })?;
-            ips.push(ip);
-        }
-        if ips.is_empty() {
-            return Err(Error::Config {
-                file: file.to_string(),
-                line: line_of(text, list.span().start),
-                key: "target.media_relay".into(),
-                message: "empty: list the addresses the IUT's DBE names in its SDP".into(),
-            });
-        }
-        plan.media_relay = Some(ips);
+        plan.media_relay = Some(ip_list(
+            list,
+            "target.media_relay",
+            "list the addresses the IUT's DBE names in its SDP",
+        )?);
     }
     let limits = cfg.limits.unwrap_or_default();
     for (key, field, slot, max, why) in [

@@ -81,6 +81,9 @@ pub(crate) struct Media {
     /// §13.3.1.4; relayed for 64*T1, RFC 6026 §7.1): its SDP must not
     /// take a relay for a call that is over. Bounded.
     ended: std::collections::VecDeque<(Instant, String)>,
+    /// The same calls by key, with when each last ended: the lookup every
+    /// SDP-bearing message makes, without a scan of `ended`.
+    ended_at: HashMap<String, Instant>,
 }
 
 /// How many ended calls [`Media`] remembers, and for how long: the time a
@@ -104,6 +107,7 @@ impl Media {
             calls: HashMap::new(),
             deadline: None,
             ended: std::collections::VecDeque::new(),
+            ended_at: HashMap::new(),
         }
     }
 
@@ -119,9 +123,20 @@ impl Media {
     /// Notes that signalling ended `call` at `now`.
     fn remember_ended(&mut self, now: Instant, call: String) {
         if self.ended.len() >= ENDED_KEPT {
-            self.ended.pop_front();
+            self.forget_oldest();
         }
+        self.ended_at.insert(call.clone(), now);
         self.ended.push_back((now, call));
+    }
+
+    /// Drops the oldest entry; its key goes too unless it ended again
+    /// since.
+    fn forget_oldest(&mut self) {
+        if let Some((at, call)) = self.ended.pop_front() {
+            if self.ended_at.get(&call) == Some(&at) {
+                self.ended_at.remove(&call);
+            }
+        }
     }
 
     /// Whether signalling ended `call` within [`ENDED_FOR`] of `now`;
@@ -132,9 +147,9 @@ impl Media {
             .front()
             .is_some_and(|(at, _)| now.saturating_duration_since(*at) > ENDED_FOR)
         {
-            self.ended.pop_front();
+            self.forget_oldest();
         }
-        self.ended.iter().any(|(_, c)| c == call)
+        self.ended_at.contains_key(call)
     }
 
     /// Whether a datagram to `local` is media: one of the DBE's addresses
